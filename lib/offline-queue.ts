@@ -1,0 +1,499 @@
+import fs from 'fs';
+import path from 'path';
+import { QueueConfig } from './queue-config';
+import { classifyInput, Command } from './queue-input';
+import { decodeMessage, encodeMessage, payloadBytes } from './message-codec';
+import { fmtBytes, ItemRow, LeasedItem, QueueFullError, QueueStore, StoreStats } from './queue-store';
+
+type Msg = Record<string, unknown>;
+
+export interface QueueStatus {
+  fill: 'green' | 'yellow' | 'red';
+  shape: 'dot' | 'ring';
+  text: string;
+}
+
+export interface QueueStats {
+  online: boolean;
+  paused: boolean;
+  /** Waiting to go out: ready plus backing off. */
+  pending: number;
+  ready: number;
+  retrying: number;
+  inFlight: number;
+  failed: number;
+  expired: number;
+  dropped: number;
+  uploaded: number;
+  queuedBytes: number;
+  oldestPendingAgeS: number | null;
+  totals: StoreStats['totals'];
+  throughput: { itemsPerMin: number; bytesPerSec: number };
+  concurrency: number;
+  db: string;
+  lastError: string | null;
+}
+
+/** What the queue tells its host (the Node-RED node, a test, the benchmark). */
+export interface QueueEvents {
+  deliver(msg: Msg): void;
+  stats(stats: QueueStats): void;
+  status(status: QueueStatus): void;
+  warn(text: string): void;
+  log(text: string): void;
+}
+
+export class InputError extends Error {
+  constructor(message: string, readonly rejectedMsg?: Msg) {
+    super(message);
+  }
+}
+
+export type HandleResult =
+  | { kind: 'queued'; id: number }
+  | { kind: 'acked' | 'nacked' | 'ignored' | 'command' | 'connectivity'; detail?: string };
+
+const THROUGHPUT_WINDOW_MS = 60_000;
+const MAX_TIMER_MS = 3600_000;
+
+/**
+ * The offline queue's behaviour over its store: turns messages into items, delivers them while online and not
+ * paused, sleeps until the next backoff or lease runs out, and keeps status and stats current. No polling: it wakes on
+ * messages, on its own timers and on commits by other processes (the CLI).
+ */
+export class OfflineQueue {
+  private online: boolean;
+  private paused = false;
+  private closed = false;
+  private pumping = false;
+  private pumpAgain = false;
+  private wakeTimer?: NodeJS.Timeout;
+  private wakeAt = Infinity;
+  private houseTimer?: NodeJS.Timeout;
+  private refreshTimer?: NodeJS.Timeout;
+  private lastRefresh = 0;
+  private retryTimer?: NodeJS.Timeout;
+  private watcher?: fs.FSWatcher;
+  private watchTimer?: NodeJS.Timeout;
+  private dataVersion = 0;
+  private lastError: string | null = null;
+  private lastStatsKey = '';
+  private acks: { at: number; bytes: number }[] = [];
+
+  private constructor(
+    readonly store: QueueStore,
+    readonly config: QueueConfig,
+    private readonly events: QueueEvents,
+    private readonly now: () => number,
+  ) {
+    this.online = config.startOnline;
+  }
+
+  static async start(config: QueueConfig, events: QueueEvents, owner: string, now: () => number = Date.now): Promise<OfflineQueue> {
+    const store = await QueueStore.open(config.dbFile, config.policy, {
+      synchronous: config.synchronous,
+      createFolder: config.createFolder,
+      recoverLeases: true,
+      owner,
+      now,
+    });
+    const q = new OfflineQueue(store, config, events, now);
+    if (store.movedAside) {
+      q.lastError = `the queue database was corrupt: moved to ${store.movedAside}, ${store.salvaged} items recovered into a fresh one`;
+    }
+    q.paused = (await store.getMeta('paused')) === 'true';
+    q.dataVersion = await store.dataVersion();
+    q.watchForOtherWriters();
+    await q.housekeeping();
+    q.schedulePump();
+    q.changed();
+    return q;
+  }
+
+  /** Interprets one message. Throws InputError (with the message, when it was an item not queued) for bad input. */
+  async handle(msg: Msg): Promise<HandleResult> {
+    const input = classifyInput(msg);
+    switch (input.type) {
+      case 'invalid':
+        throw new InputError(input.error);
+      case 'connectivity':
+        await this.setOnline(input.online, input.reason);
+        return { kind: 'connectivity', detail: input.online ? 'online' : 'offline' };
+      case 'command':
+        return { kind: 'command', detail: await this.command(input.command, input.ids, input.deleteFiles) };
+      case 'ack':
+        return this.ack(input.id);
+      case 'nack': {
+        const info = { ...input.info, offline: input.info.offline || !this.online };
+        const r = await this.store.nack(input.id, input.attempt, info);
+        if (r.status === 'unknown') throw new InputError(`nack for item ${input.id}, which is not in the queue (purged, or from another queue)`);
+        this.afterChange();
+        if (r.status === 'dead') this.events.warn(`item ${input.id} moved to failed: ${r.item.lastError}`);
+        return { kind: r.status === 'stale' || r.status === 'already-done' ? 'ignored' : 'nacked', detail: r.status };
+      }
+      case 'item':
+        return this.enqueue(msg, input.file, input.priority);
+    }
+  }
+
+  private async enqueue(msg: Msg, file: string | undefined, priority: number | undefined): Promise<HandleResult> {
+    let bytes: number;
+    let stored: Msg = msg;
+    if (file !== undefined) {
+      let st: fs.Stats;
+      try {
+        st = await fs.promises.stat(file);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (e as Error).message})`;
+        throw new InputError(`file ${file} ${why}; nothing was queued`, msg);
+      }
+      if (!st.isFile()) throw new InputError(`${file} is not a regular file; nothing was queued`, msg);
+      bytes = st.size;
+      // The file is the data: its bytes are not kept twice. The delivered message carries the path instead.
+      if (Buffer.isBuffer(msg.payload) || msg.payload instanceof Uint8Array) stored = { ...msg, payload: file };
+    } else {
+      bytes = payloadBytes(msg.payload);
+      if (bytes > this.config.maxInlineBytes) {
+        throw new InputError(
+          `the payload is ${fmtBytes(bytes)}, over the inline limit of ${fmtBytes(this.config.maxInlineBytes)}: write it to a file and queue the file (msg.filename), or raise the limit`,
+          msg,
+        );
+      }
+    }
+    let text: string;
+    try {
+      text = encodeMessage(stored);
+    } catch (e) {
+      throw new InputError(`the message cannot be stored: ${(e as Error).message}`, msg);
+    }
+    try {
+      const r = await this.store.enqueue({ kind: file ? 'file' : 'inline', file, bytes, priority, msg: text });
+      for (const d of r.dropped) {
+        this.events.warn(`queue full: dropped item ${d.id} (priority ${d.priority}, ${fmtBytes(d.bytes)}${d.file ? `, ${d.file}` : ''}) to make room`);
+      }
+      this.afterChange();
+      return { kind: 'queued', id: r.id };
+    } catch (e) {
+      if (e instanceof QueueFullError) throw new InputError(e.message, msg);
+      throw new InputError(`could not store the item: ${describeDbError(e)}`, msg);
+    }
+  }
+
+  private async ack(id: number): Promise<HandleResult> {
+    const r = await this.store.ack(id);
+    if (r.status === 'unknown') throw new InputError(`ack for item ${id}, which is not in the queue (purged, or from another queue)`);
+    if (r.status === 'already-done') return { kind: 'ignored', detail: 'already-done' };
+    const t = this.now();
+    this.acks.push({ at: t, bytes: r.item.bytes });
+    if (this.config.policy.fileRetention === 'delete-on-ack' && r.item.file) await this.deleteFiles([r.item.file]);
+    this.afterChange();
+    return { kind: 'acked' };
+  }
+
+  async command(command: Command, ids?: number[], deleteFiles = false): Promise<string> {
+    switch (command) {
+      case 'pause':
+        await this.setPaused(true);
+        return 'paused';
+      case 'resume':
+        await this.setPaused(false);
+        return 'resumed';
+      case 'retry-failed': {
+        const n = await this.store.retryFailed(ids);
+        this.afterChange();
+        return `${n} failed items queued again`;
+      }
+      case 'purge-failed': {
+        const r = await this.store.purgeFailed(ids);
+        if (deleteFiles) await this.deleteFiles(r.files);
+        this.afterChange();
+        return `${r.count} failed items purged`;
+      }
+      case 'stats':
+        this.events.stats(await this.stats());
+        return 'stats sent';
+    }
+  }
+
+  async setPaused(paused: boolean): Promise<void> {
+    this.paused = paused;
+    await this.store.setMeta('paused', String(paused));
+    this.afterChange();
+  }
+
+  async setOnline(online: boolean, reason?: string): Promise<void> {
+    const was = this.online;
+    this.online = online;
+    if (online && !was) {
+      // Items backing off because the link was down go out now: draining fast is the point of knowing.
+      await this.store.wakeWaiting();
+      this.events.log(`online${reason ? ` (${reason})` : ''}: delivering`);
+    } else if (!online && was) {
+      this.events.log(`offline${reason ? ` (${reason})` : ''}: holding items`);
+    }
+    this.afterChange();
+  }
+
+  async stats(): Promise<QueueStats> {
+    const s = await this.store.stats();
+    const t = this.now();
+    this.acks = this.acks.filter((a) => a.at > t - THROUGHPUT_WINDOW_MS);
+    const c = s.counts;
+    return {
+      online: this.online,
+      paused: this.paused,
+      pending: c.pending.n + c.waiting.n,
+      ready: c.pending.n,
+      retrying: c.waiting.n,
+      inFlight: c.leased.n,
+      failed: c.dead.n,
+      expired: c.expired.n,
+      dropped: s.totals.dropped,
+      uploaded: s.totals.done,
+      queuedBytes: c.pending.bytes + c.waiting.bytes + c.leased.bytes,
+      oldestPendingAgeS: s.oldestQueuedAt === null ? null : Math.max(0, Math.round((t - s.oldestQueuedAt) / 1000)),
+      totals: s.totals,
+      throughput: {
+        itemsPerMin: this.acks.length * (60_000 / THROUGHPUT_WINDOW_MS),
+        bytesPerSec: Math.round(this.acks.reduce((a, b) => a + b.bytes, 0) / (THROUGHPUT_WINDOW_MS / 1000)),
+      },
+      concurrency: this.config.concurrency,
+      db: this.store.file,
+      lastError: this.lastError,
+    };
+  }
+
+  listFailed(limit = 100, afterId = 0): Promise<ItemRow[]> {
+    return this.store.list({ states: ['dead', 'expired'], limit, afterId });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of [this.wakeTimer, this.houseTimer, this.refreshTimer, this.retryTimer, this.watchTimer]) if (t) clearTimeout(t);
+    this.watcher?.close();
+    // Items in flight keep their lease in the file: the next start releases them, so none is lost or doubled.
+    await this.store.close();
+  }
+
+  // ---- delivery -------------------------------------------------------------------------------------------
+
+  private deliverable(): boolean {
+    return !this.closed && this.online && !this.paused;
+  }
+
+  private afterChange(): void {
+    this.schedulePump();
+    this.changed();
+  }
+
+  private schedulePump(): void {
+    if (this.closed) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      do {
+        this.pumpAgain = false;
+        if (!this.deliverable()) break;
+        const leased = await this.store.lease(this.config.concurrency);
+        for (const item of leased) this.deliver(item);
+        if (leased.length > 0) this.changed();
+      } while (this.pumpAgain && !this.closed);
+      if (this.lastError?.startsWith('database error')) this.lastError = null;
+      await this.scheduleWake();
+    } catch (e) {
+      if (this.closed) return;
+      this.lastError = `database error: ${describeDbError(e)}`;
+      this.events.warn(`delivery stopped: ${this.lastError}; retrying in 5 s`);
+      this.changed();
+      this.retryTimer = setTimeout(() => this.schedulePump(), 5000);
+    } finally {
+      this.pumping = false;
+      if (this.pumpAgain && !this.closed) this.schedulePump();
+    }
+  }
+
+  private deliver(item: LeasedItem): void {
+    let msg: Msg;
+    try {
+      msg = decodeMessage(item.msg);
+    } catch (e) {
+      void this.store
+        .nack(item.id, item.attempts, { message: `stored message unreadable: ${(e as Error).message}`, permanent: true })
+        .then(() => this.afterChange(), () => undefined);
+      return;
+    }
+    const uplink = msg.uplink !== null && typeof msg.uplink === 'object' && !Array.isArray(msg.uplink) ? (msg.uplink as Msg) : {};
+    msg.uplink = { ...uplink, item: { id: item.id, attempt: item.attempts, priority: item.priority, queuedAt: new Date(item.createdAt).toISOString() } };
+    if (item.file && uplink.file === undefined) (msg.uplink as Msg).file = item.file;
+    delete (msg.uplink as Msg).ack;
+    delete (msg.uplink as Msg).error;
+    this.events.deliver(msg);
+  }
+
+  /** Sleeps until the earliest backoff or lease deadline; nothing runs in between. */
+  private async scheduleWake(): Promise<void> {
+    const at = await this.store.nextWakeAt();
+    if (this.closed) return;
+    if (at === null) {
+      if (this.wakeTimer) clearTimeout(this.wakeTimer);
+      this.wakeTimer = undefined;
+      this.wakeAt = Infinity;
+      return;
+    }
+    if (this.wakeTimer && at >= this.wakeAt) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    const delay = Math.min(Math.max(0, at - this.now()) + 5, MAX_TIMER_MS);
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wakeAt = Infinity;
+      void this.wake();
+    }, delay);
+  }
+
+  private async wake(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const r = await this.store.expireLeases();
+      if (r.redelivered > 0) this.events.warn(`${r.redelivered} items got no ack or nack within the lease: delivering again`);
+      if (r.dead > 0) this.events.warn(`${r.dead} items moved to failed: out of attempts without an answer`);
+    } catch (e) {
+      this.events.warn(`lease check failed: ${describeDbError(e)}`);
+    }
+    this.afterChange();
+  }
+
+  private async housekeeping(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const expired = await this.store.expireOld();
+      if (expired.length > 0) this.events.warn(`${expired.length} items expired (older than the TTL) and were set aside with the failed items`);
+      const files = await this.store.pruneFinished();
+      await this.deleteFiles(files);
+      if (expired.length > 0) this.changed();
+    } catch (e) {
+      this.events.warn(`housekeeping failed: ${describeDbError(e)}`);
+    }
+    const ttl = this.config.policy.ttlMs;
+    const every = ttl > 0 ? Math.min(Math.max(ttl / 10, 10_000), 600_000) : 600_000;
+    this.houseTimer = setTimeout(() => void this.housekeeping(), every);
+    this.houseTimer.unref();
+  }
+
+  private async deleteFiles(files: string[]): Promise<void> {
+    const folder = this.config.deleteFolder;
+    for (const f of files) {
+      const full = path.resolve(f);
+      if (!folder || !(full === folder || full.startsWith(folder + path.sep))) {
+        this.events.warn(`not deleting ${full}: it is outside the folder files may be deleted from (${folder ?? 'none set'})`);
+        continue;
+      }
+      try {
+        await fs.promises.unlink(full);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT') this.events.warn(`could not delete uploaded file ${full}: ${code ?? (e as Error).message}`);
+      }
+    }
+  }
+
+  // ---- other writers (the CLI) ----------------------------------------------------------------------------
+
+  /** The WAL file changes on every commit; a change our own connection did not make means someone else wrote. */
+  private watchForOtherWriters(): void {
+    try {
+      this.watcher = fs.watch(this.store.file + '-wal', { persistent: false }, () => {
+        if (this.watchTimer || this.closed) return;
+        this.watchTimer = setTimeout(() => {
+          this.watchTimer = undefined;
+          void this.checkOtherWriters();
+        }, 250);
+      });
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      /* no inotify here: changes made by the CLI show up at the next message or timer */
+    }
+  }
+
+  private async checkOtherWriters(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const v = await this.store.dataVersion();
+      if (v === this.dataVersion) return;
+      this.dataVersion = v;
+      this.paused = (await this.store.getMeta('paused')) === 'true';
+      this.afterChange();
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+
+  // ---- status and stats -----------------------------------------------------------------------------------
+
+  /** Status and stats follow changes, at most once per stats interval (the last change is never left out). */
+  private changed(): void {
+    if (this.closed || this.refreshTimer) return;
+    const wait = Math.max(0, this.lastRefresh + this.config.statsIntervalMs - this.now());
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.lastRefresh = this.now();
+      void this.refresh();
+    }, wait);
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.closed) return;
+    let s: QueueStats;
+    try {
+      s = await this.stats();
+    } catch (e) {
+      if (!this.closed) this.events.status({ fill: 'red', shape: 'ring', text: `database error: ${describeDbError(e)}` });
+      return;
+    }
+    if (this.closed) return;
+    this.events.status(statusOf(s));
+    const key = JSON.stringify({ ...s, oldestPendingAgeS: null, throughput: null });
+    if (key !== this.lastStatsKey) {
+      this.lastStatsKey = key;
+      this.events.stats(s);
+    }
+  }
+}
+
+export function statusOf(s: QueueStats): QueueStatus {
+  const state = !s.online ? 'offline' : s.paused ? 'paused' : 'online';
+  let text = `${state}${s.online && s.paused ? '' : s.paused ? ' · paused' : ''} · ${s.pending} pending`;
+  if (s.inFlight > 0) text += ` · ${s.inFlight} in flight`;
+  if (s.failed + s.expired > 0) text += ` · ${s.failed + s.expired} failed`;
+  if (s.lastError) return { fill: 'red', shape: 'ring', text: `${text} · ${s.lastError}`.slice(0, 160) };
+  if (state === 'online') return { fill: 'green', shape: 'dot', text };
+  return { fill: 'yellow', shape: 'ring', text };
+}
+
+export function describeDbError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err?.code) {
+    case 'SQLITE_FULL':
+      return 'the disk is full';
+    case 'SQLITE_READONLY':
+      return 'the database file is read-only';
+    case 'SQLITE_IOERR':
+      return `disk I/O error (${err.message})`;
+    case 'SQLITE_BUSY':
+      return 'the database is locked by another process';
+    case 'SQLITE_CORRUPT':
+    case 'SQLITE_NOTADB':
+      return `the database is damaged (${err.message}); restart the flow to move it aside`;
+    default:
+      return err?.message ?? String(e);
+  }
+}

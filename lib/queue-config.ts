@@ -1,0 +1,98 @@
+import path from 'path';
+import { DEFAULT_POLICY, QueuePolicy } from './queue-store';
+
+export interface QueueConfig {
+  dbFile: string;
+  /** The default location may be created; a path the user typed must already exist (a missing mount is an error). */
+  createFolder: boolean;
+  synchronous: 'FULL' | 'NORMAL';
+  concurrency: number;
+  maxInlineBytes: number;
+  statsIntervalMs: number;
+  startOnline: boolean;
+  /** Files may be deleted by the retention policy only inside this folder. */
+  deleteFolder?: string;
+  policy: QueuePolicy;
+}
+
+export const DEFAULT_DB = 'uplink/queue.db';
+
+type Raw = Record<string, unknown>;
+
+/**
+ * Reads the editor's settings into a typed configuration, once, at deploy. Every problem is collected so the user
+ * sees them all at once. Sizes are in the units the editor shows (MB, seconds, days).
+ */
+export function parseQueueConfig(raw: Raw, userDir: string): QueueConfig {
+  const errors: string[] = [];
+  const num = (key: string, label: string, def: number, min: number, max: number, integer = true): number => {
+    const v = raw[key];
+    if (v === undefined || v === null || v === '') return def;
+    const n = typeof v === 'number' ? v : Number(String(v).trim());
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+      errors.push(`${label} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max} (got "${String(v)}")`);
+      return def;
+    }
+    return n;
+  };
+  const choice = <T extends string>(key: string, label: string, options: readonly T[], def: T): T => {
+    const v = raw[key];
+    if (v === undefined || v === null || v === '') return def;
+    if (!options.includes(v as T)) {
+      errors.push(`${label} must be one of ${options.join(', ')} (got "${String(v)}")`);
+      return def;
+    }
+    return v as T;
+  };
+
+  const dbRaw = typeof raw.db === 'string' ? raw.db.trim() : '';
+  const dbFile = path.resolve(userDir, dbRaw === '' ? DEFAULT_DB : dbRaw);
+  if (dbRaw.endsWith('/') || dbRaw.endsWith(path.sep)) errors.push(`Database must be a file path, not a folder ("${dbRaw}")`);
+
+  const concurrency = num('concurrency', 'Concurrency', 2, 1, 64);
+  const defaultPriority = num('defaultPriority', 'Default priority', DEFAULT_POLICY.defaultPriority, 0, 1000);
+  const maxAttempts = num('maxAttempts', 'Max attempts', DEFAULT_POLICY.maxAttempts, 0, 1_000_000);
+  const baseS = num('backoffBase', 'Backoff base', DEFAULT_POLICY.backoff.baseMs / 1000, 0.1, 3600, false);
+  const capS = num('backoffCap', 'Backoff cap', DEFAULT_POLICY.backoff.capMs / 1000, 1, 86400, false);
+  if (capS < baseS) errors.push(`Backoff cap (${capS} s) must not be below the backoff base (${baseS} s)`);
+  const leaseS = num('lease', 'Lease', DEFAULT_POLICY.leaseMs / 1000, 1, 86400, false);
+  const ttlH = num('ttl', 'Expire after', 0, 0, 24 * 3650, false);
+  const maxItems = num('maxItems', 'Max items', 0, 0, 100_000_000);
+  const maxMB = num('maxMB', 'Max size', 0, 0, 16 * 1024 * 1024, false);
+  const whenFull = choice('whenFull', 'When full', ['reject', 'drop-oldest'] as const, 'reject');
+  const maxInlineKB = num('maxInlineKB', 'Max inline payload', 1024, 1, 256 * 1024, false);
+  const fileRetention = choice('fileRetention', 'Files after upload', ['keep', 'delete-on-ack', 'delete-after-days'] as const, 'keep');
+  const keepDays = num('keepDays', 'Keep uploaded files', 7, 0, 3650, false);
+  const keepDoneH = num('keepDoneHours', 'Keep history', 24, 0, 24 * 365, false);
+  const synchronous = choice('synchronous', 'Durability', ['FULL', 'NORMAL'] as const, 'FULL');
+  const statsS = num('statsInterval', 'Stats interval', 1, 0.1, 3600, false);
+  const deleteRaw = typeof raw.deleteFolder === 'string' ? raw.deleteFolder.trim() : '';
+  if (fileRetention !== 'keep' && deleteRaw === '') {
+    errors.push('Deleting uploaded files needs "Only files in": the folder the files are written to (the queue deletes nothing outside it)');
+  }
+
+  if (errors.length > 0) throw new Error(errors.join('; '));
+  return {
+    dbFile,
+    createFolder: dbRaw === '',
+    synchronous,
+    concurrency,
+    maxInlineBytes: Math.round(maxInlineKB * 1024),
+    statsIntervalMs: Math.round(statsS * 1000),
+    startOnline: raw.startOffline !== true,
+    deleteFolder: deleteRaw === '' ? undefined : path.resolve(userDir, deleteRaw),
+    policy: {
+      defaultPriority,
+      maxAttempts,
+      backoff: { baseMs: Math.round(baseS * 1000), capMs: Math.round(capS * 1000) },
+      leaseMs: Math.round(leaseS * 1000),
+      ttlMs: Math.round(ttlH * 3600_000),
+      maxItems,
+      maxBytes: Math.round(maxMB * 1024 * 1024),
+      whenFull,
+      keepDoneMs: Math.round(keepDoneH * 3600_000),
+      fileRetention,
+      keepFilesMs: Math.round(keepDays * 86400_000),
+    },
+  };
+}

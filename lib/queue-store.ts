@@ -1,0 +1,695 @@
+import fs from 'fs';
+import path from 'path';
+import { Database, Tx, SqlValue } from './db';
+import { BackoffPolicy, backoffDelay } from './backoff';
+
+/**
+ * pending: ready to deliver · waiting: in backoff until due_at · leased: delivered, waiting for ack/nack
+ * done: acknowledged · dead: permanent failure or out of attempts · expired: older than the TTL · dropped: pushed out
+ * by the drop-oldest limit policy. Rows in dead/expired/dropped keep their file and their last error.
+ */
+export type ItemState = 'pending' | 'waiting' | 'leased' | 'done' | 'dead' | 'expired' | 'dropped';
+export const ITEM_STATES: ItemState[] = ['pending', 'waiting', 'leased', 'done', 'dead', 'expired', 'dropped'];
+const QUEUED = "('pending','waiting','leased')";
+const FAILED = "('dead','expired')";
+
+export interface QueuePolicy {
+  defaultPriority: number;
+  /** 0 = retry forever. */
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  leaseMs: number;
+  /** Items older than this are set aside as expired; 0 = never. */
+  ttlMs: number;
+  /** Limits over queued (pending, waiting, leased) items; 0 = none. */
+  maxItems: number;
+  maxBytes: number;
+  whenFull: 'reject' | 'drop-oldest';
+  /** Acknowledged rows are kept this long for history (and for 'delete-after-days', until their file goes). */
+  keepDoneMs: number;
+  fileRetention: 'keep' | 'delete-on-ack' | 'delete-after-days';
+  keepFilesMs: number;
+}
+
+export const DEFAULT_POLICY: QueuePolicy = {
+  defaultPriority: 5,
+  maxAttempts: 10,
+  backoff: { baseMs: 2000, capMs: 5 * 60_000 },
+  leaseMs: 5 * 60_000,
+  ttlMs: 0,
+  maxItems: 0,
+  maxBytes: 0,
+  whenFull: 'reject',
+  keepDoneMs: 24 * 3600_000,
+  fileRetention: 'keep',
+  keepFilesMs: 7 * 24 * 3600_000,
+};
+
+export interface OpenOptions {
+  synchronous?: 'FULL' | 'NORMAL';
+  /** Create the database's folder when missing (only for the default location: a missing mount point is an error). */
+  createFolder?: boolean;
+  /** Release leases left by a crashed process. Only the process that delivers may do this, never the CLI. */
+  recoverLeases?: boolean;
+  /** Who holds the file, for the error a second user of the same file gets. */
+  owner?: string;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface NewItem {
+  kind: 'file' | 'inline';
+  file?: string;
+  bytes: number;
+  priority?: number;
+  /** The message, encoded by message-codec. */
+  msg: string;
+}
+
+export interface ItemRow {
+  id: number;
+  state: ItemState;
+  priority: number;
+  createdAt: number;
+  dueAt: number;
+  leaseUntil: number | null;
+  attempts: number;
+  kind: 'file' | 'inline';
+  file: string | null;
+  bytes: number;
+  lastError: string | null;
+  doneAt: number | null;
+}
+
+export interface LeasedItem extends ItemRow {
+  msg: string;
+}
+
+export interface DroppedItem {
+  id: number;
+  priority: number;
+  bytes: number;
+  file: string | null;
+}
+
+export interface StateCount {
+  n: number;
+  bytes: number;
+}
+
+export interface StoreStats {
+  counts: Record<ItemState, StateCount>;
+  /** Transitions into each state since the database was created ('pending' counts every enqueue and retry). */
+  totals: Record<ItemState | 'enqueued', number>;
+  oldestQueuedAt: number | null;
+}
+
+export interface NackInfo {
+  message: string;
+  code?: string;
+  permanent?: boolean;
+  retryAfterMs?: number;
+  /** The failure happened while the link was known to be down: it does not use up an attempt. */
+  offline?: boolean;
+}
+
+export type AckResult = { status: 'acked'; item: ItemRow } | { status: 'already-done' } | { status: 'unknown' };
+export type NackResult =
+  | { status: 'retry'; item: ItemRow; delayMs: number }
+  | { status: 'dead'; item: ItemRow }
+  | { status: 'requeued'; item: ItemRow }
+  | { status: 'stale' | 'already-done' | 'unknown' };
+
+export class QueueFullError extends Error {
+  readonly code = 'QUEUE_FULL';
+}
+
+export class QueueStoreError extends Error {
+  constructor(message: string, readonly code: string, readonly movedTo?: string) {
+    super(message);
+  }
+}
+
+const SCHEMA_VERSION = 1;
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS items (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  state TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  due_at INTEGER NOT NULL,
+  not_before INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  kind TEXT NOT NULL,
+  file TEXT,
+  bytes INTEGER NOT NULL,
+  msg TEXT NOT NULL,
+  last_error TEXT,
+  last_error_at INTEGER,
+  done_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS items_ready ON items(priority, id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS items_droppable ON items(priority DESC, id) WHERE state IN ('pending','waiting');
+CREATE INDEX IF NOT EXISTS items_age ON items(created_at) WHERE state IN ('pending','waiting');
+CREATE INDEX IF NOT EXISTS items_waiting ON items(due_at) WHERE state = 'waiting';
+CREATE INDEX IF NOT EXISTS items_leased ON items(lease_until) WHERE state = 'leased';
+CREATE INDEX IF NOT EXISTS items_done ON items(done_at) WHERE state IN ('done','dropped');
+CREATE INDEX IF NOT EXISTS items_failed ON items(id) WHERE state IN ('dead','expired');
+CREATE TABLE IF NOT EXISTS counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL, bytes INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS items_counted_ins AFTER INSERT ON items BEGIN
+  UPDATE counts SET n = n + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
+  UPDATE totals SET n = n + 1 WHERE name = 'enqueued';
+END;
+CREATE TRIGGER IF NOT EXISTS items_counted_upd AFTER UPDATE OF state ON items WHEN OLD.state <> NEW.state BEGIN
+  UPDATE counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
+  UPDATE counts SET n = n + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
+  UPDATE totals SET n = n + 1 WHERE name = NEW.state;
+END;
+CREATE TRIGGER IF NOT EXISTS items_counted_del AFTER DELETE ON items BEGIN
+  UPDATE counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
+END;
+`;
+
+const ROW_COLUMNS =
+  'id, state, priority, created_at AS createdAt, due_at AS dueAt, lease_until AS leaseUntil, attempts, kind, file, ' +
+  'bytes, last_error AS lastError, done_at AS doneAt';
+
+/** Files in use by a store of this process, so that two queue nodes cannot share one database by mistake. */
+const openFiles = new Map<string, string>();
+
+/**
+ * The durable queue: every rule about what an item may become lives here, each as one SQLite transaction.
+ * It never holds items in memory; the delivery loop asks it for the next few.
+ */
+export class QueueStore {
+  private lockFile?: string;
+  private closed = false;
+
+  private constructor(
+    private readonly db: Database,
+    readonly file: string,
+    public policy: QueuePolicy,
+    private readonly now: () => number,
+    private readonly random: () => number,
+    /** Where a corrupt database was moved before this fresh one was started. */
+    readonly movedAside: string | undefined,
+    readonly salvaged: number,
+  ) {}
+
+  static async open(file: string, policy: Partial<QueuePolicy> = {}, options: OpenOptions = {}): Promise<QueueStore> {
+    const full = path.resolve(file);
+    const folder = path.dirname(full);
+    if (!fs.existsSync(folder)) {
+      if (options.createFolder) {
+        try {
+          fs.mkdirSync(folder, { recursive: true });
+        } catch (e) {
+          throw new QueueStoreError(`cannot create the queue folder ${folder}: ${(e as Error).message}`, 'DB_FOLDER');
+        }
+      } else {
+        throw new QueueStoreError(
+          `the queue folder ${folder} does not exist (is the disk mounted?); create it or choose another database path`,
+          'DB_FOLDER',
+        );
+      }
+    }
+    try {
+      fs.accessSync(folder, fs.constants.W_OK);
+    } catch {
+      throw new QueueStoreError(`the queue folder ${folder} is not writable by this process`, 'DB_FOLDER');
+    }
+    let key = full;
+    try {
+      key = path.join(fs.realpathSync(folder), path.basename(full));
+    } catch {
+      /* keep the resolved path */
+    }
+    const owner = options.owner ?? 'another queue';
+    const holder = openFiles.get(key);
+    if (holder !== undefined) {
+      throw new QueueStoreError(`the queue database ${full} is already used by ${holder}; give each queue its own file`, 'DB_IN_USE');
+    }
+    openFiles.set(key, owner);
+    try {
+      const lockFile = options.recoverLeases ? takeLock(full) : undefined;
+      const now = options.now ?? Date.now;
+      const merged: QueuePolicy = { ...DEFAULT_POLICY, ...policy };
+      let movedAside: string | undefined;
+      let salvaged = 0;
+      let db: Database;
+      try {
+        db = await openAndPrepare(full, options.synchronous ?? 'FULL');
+      } catch (e) {
+        if (!isCorruption(e)) throw e;
+        movedAside = moveAside(full, now());
+        db = await openAndPrepare(full, options.synchronous ?? 'FULL');
+        salvaged = await salvage(movedAside, db).catch(() => 0);
+      }
+      const store = new QueueStore(db, full, merged, now, options.random ?? Math.random, movedAside, salvaged);
+      store.lockFile = lockFile;
+      store.ownerKey = key;
+      if (options.recoverLeases) await store.releaseAllLeases();
+      return store;
+    } catch (e) {
+      openFiles.delete(key);
+      if (e instanceof QueueStoreError) throw e;
+      const err = e as NodeJS.ErrnoException;
+      throw new QueueStoreError(`cannot open the queue database ${full}: ${err.message}`, err.code ?? 'DB_OPEN');
+    }
+  }
+
+  private ownerKey = '';
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    openFiles.delete(this.ownerKey);
+    try {
+      await this.db.close();
+    } finally {
+      if (this.lockFile) fs.rmSync(this.lockFile, { force: true });
+    }
+  }
+
+  /** Stores one item. Resolves only once the row is committed (and so on disk, with synchronous FULL). */
+  async enqueue(item: NewItem): Promise<{ id: number; dropped: DroppedItem[] }> {
+    const priority = item.priority ?? this.policy.defaultPriority;
+    return this.db.write(async (tx) => {
+      const dropped = await this.makeRoom(tx, priority, item.bytes);
+      const now = this.now();
+      const r = await tx.run(
+        'INSERT INTO items (state, priority, created_at, due_at, kind, file, bytes, msg) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        ['pending', priority, now, now, item.kind, item.file ?? null, item.bytes, item.msg],
+      );
+      return { id: r.lastID, dropped };
+    });
+  }
+
+  private async makeRoom(tx: Tx, priority: number, bytes: number): Promise<DroppedItem[]> {
+    const { maxItems, maxBytes, whenFull } = this.policy;
+    if (maxItems <= 0 && maxBytes <= 0) return [];
+    if (maxBytes > 0 && bytes > maxBytes) {
+      throw new QueueFullError(`the item (${fmtBytes(bytes)}) is larger than the whole queue may hold (${fmtBytes(maxBytes)})`);
+    }
+    const dropped: DroppedItem[] = [];
+    for (;;) {
+      const q = (await tx.get<{ n: number; bytes: number }>(
+        `SELECT SUM(n) AS n, SUM(bytes) AS bytes FROM counts WHERE state IN ${QUEUED}`,
+      ))!;
+      const itemsFull = maxItems > 0 && q.n + 1 > maxItems;
+      const bytesFull = maxBytes > 0 && q.bytes + bytes > maxBytes;
+      if (!itemsFull && !bytesFull) return dropped;
+      const what = itemsFull ? `${q.n} items, limit ${maxItems}` : `${fmtBytes(q.bytes)}, limit ${fmtBytes(maxBytes)}`;
+      if (whenFull === 'reject') throw new QueueFullError(`the queue is full (${what}); the new item was not queued`);
+      const victim = await tx.get<DroppedItem>(
+        "SELECT id, priority, bytes, file FROM items WHERE state IN ('pending','waiting') ORDER BY priority DESC, id ASC LIMIT 1",
+      );
+      if (!victim) throw new QueueFullError(`the queue is full (${what}) and every queued item is in flight; the new item was not queued`);
+      if (victim.priority < priority) {
+        throw new QueueFullError(`the queue is full (${what}) and the new item has the lowest priority (${priority}); it was not queued`);
+      }
+      await tx.run("UPDATE items SET state = 'dropped', done_at = ?, last_error = ? WHERE id = ?", [
+        this.now(),
+        'dropped to make room: the queue was full',
+        victim.id,
+      ]);
+      dropped.push(victim);
+    }
+  }
+
+  /**
+   * Leases the next items in priority order, oldest first, so that at most `concurrency` are in flight. Items whose
+   * backoff has run out become ready first.
+   */
+  async lease(concurrency: number): Promise<LeasedItem[]> {
+    return this.db.write(async (tx) => {
+      const now = this.now();
+      await tx.run("UPDATE items SET state = 'pending' WHERE state = 'waiting' AND due_at <= ?", [now]);
+      const leased = (await tx.get<{ n: number }>("SELECT n FROM counts WHERE state = 'leased'"))!.n;
+      const room = concurrency - leased;
+      if (room <= 0) return [];
+      return tx.all<LeasedItem>(
+        `UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?
+         WHERE id IN (SELECT id FROM items WHERE state = 'pending' ORDER BY priority, id LIMIT ?)
+         RETURNING ${ROW_COLUMNS}, msg`,
+        [now + this.policy.leaseMs, room],
+      ).then((rows) => rows.sort((a, b) => a.priority - b.priority || a.id - b.id));
+    });
+  }
+
+  async ack(id: number): Promise<AckResult> {
+    return this.db.write(async (tx) => {
+      const item = await tx.get<ItemRow>(`SELECT ${ROW_COLUMNS} FROM items WHERE id = ?`, [id]);
+      if (!item) return { status: 'unknown' as const };
+      if (item.state === 'done') return { status: 'already-done' as const };
+      const now = this.now();
+      await tx.run("UPDATE items SET state = 'done', done_at = ?, lease_until = NULL WHERE id = ?", [now, id]);
+      return { status: 'acked' as const, item: { ...item, state: 'done' as const, doneAt: now } };
+    });
+  }
+
+  /**
+   * Records a failed attempt. `attempt` is the attempt number the nack answers: a nack for an attempt that is no
+   * longer in flight (its lease expired and the item went out again) is stale and changes nothing.
+   */
+  async nack(id: number, attempt: number | undefined, info: NackInfo): Promise<NackResult> {
+    return this.db.write(async (tx) => {
+      const item = await tx.get<ItemRow>(`SELECT ${ROW_COLUMNS} FROM items WHERE id = ?`, [id]);
+      if (!item) return { status: 'unknown' as const };
+      if (item.state === 'done') return { status: 'already-done' as const };
+      if (item.state !== 'leased' || (attempt !== undefined && attempt !== item.attempts)) return { status: 'stale' as const };
+      const now = this.now();
+      const error = info.code ? `${info.code}: ${info.message}` : info.message;
+      if (info.offline) {
+        await tx.run(
+          "UPDATE items SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
+          [error, now, id],
+        );
+        return { status: 'requeued' as const, item: { ...item, state: 'pending' as const, attempts: Math.max(item.attempts - 1, 0), lastError: error } };
+      }
+      const max = this.policy.maxAttempts;
+      if (info.permanent || (max > 0 && item.attempts >= max)) {
+        const why = info.permanent ? error : `gave up after ${item.attempts} attempts: ${error}`;
+        await tx.run("UPDATE items SET state = 'dead', lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?", [why, now, id]);
+        return { status: 'dead' as const, item: { ...item, state: 'dead' as const, lastError: why } };
+      }
+      const retryAfter = info.retryAfterMs ?? 0;
+      const delayMs = Math.max(backoffDelay(this.policy.backoff, item.attempts, this.random), retryAfter);
+      await tx.run(
+        "UPDATE items SET state = 'waiting', due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
+        [now + delayMs, now + retryAfter, error, now, id],
+      );
+      return { status: 'retry' as const, delayMs, item: { ...item, state: 'waiting' as const, dueAt: now + delayMs, lastError: error } };
+    });
+  }
+
+  /** Items whose lease ran out without an answer go out again (or to the dead letters when out of attempts). */
+  async expireLeases(): Promise<{ redelivered: number; dead: number }> {
+    return this.db.write(async (tx) => {
+      const now = this.now();
+      const max = this.policy.maxAttempts;
+      const msg = `no ack or nack within the lease (${Math.round(this.policy.leaseMs / 1000)} s)`;
+      let dead = 0;
+      if (max > 0) {
+        dead = (
+          await tx.run(
+            "UPDATE items SET state = 'dead', lease_until = NULL, last_error = ?, last_error_at = ? WHERE state = 'leased' AND lease_until <= ? AND attempts >= ?",
+            [`gave up after ${max} attempts: ${msg}`, now, now, max],
+          )
+        ).changes;
+      }
+      const redelivered = (
+        await tx.run(
+          "UPDATE items SET state = 'pending', lease_until = NULL, last_error = ?, last_error_at = ? WHERE state = 'leased' AND lease_until <= ?",
+          [msg, now, now],
+        )
+      ).changes;
+      return { redelivered, dead };
+    });
+  }
+
+  /** After a crash nobody is working on the leased items: they go back to ready, and the interrupted attempt is not counted. */
+  async releaseAllLeases(): Promise<number> {
+    return this.db.write(async (tx) => {
+      const r = await tx.run("UPDATE items SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_until = NULL WHERE state = 'leased'");
+      return r.changes;
+    });
+  }
+
+  /** When the link comes back, items that were backing off because of it go out at once (a server's Retry-After still holds). */
+  async wakeWaiting(): Promise<number> {
+    return this.db.write(async (tx) => {
+      const now = this.now();
+      const r = await tx.run("UPDATE items SET due_at = MAX(?, not_before) WHERE state = 'waiting' AND due_at > ?", [now, now]);
+      return r.changes;
+    });
+  }
+
+  /** Sets aside queued items older than the TTL. Returns them so their loss of relevance can be reported. */
+  async expireOld(): Promise<ItemRow[]> {
+    const ttl = this.policy.ttlMs;
+    if (ttl <= 0) return [];
+    return this.db.write(async (tx) => {
+      const now = this.now();
+      return tx.all<ItemRow>(
+        `UPDATE items SET state = 'expired', last_error = ?, last_error_at = ?
+         WHERE state IN ('pending','waiting') AND created_at <= ? RETURNING ${ROW_COLUMNS}`,
+        [`expired: not uploaded within ${fmtDuration(ttl)} of being queued`, now, now - ttl],
+      );
+    });
+  }
+
+  /**
+   * Forgets acknowledged and dropped rows past their retention. Returns the files the retention policy says to
+   * delete; rows are removed first, so a crash can leave a file behind but never a row pointing at a deleted file.
+   */
+  async pruneFinished(): Promise<string[]> {
+    const { keepDoneMs, fileRetention, keepFilesMs } = this.policy;
+    return this.db.write(async (tx) => {
+      const now = this.now();
+      const files: string[] = [];
+      if (fileRetention === 'delete-after-days') {
+        const rows = await tx.all<{ file: string }>(
+          "DELETE FROM items WHERE state = 'done' AND done_at <= ? AND file IS NOT NULL RETURNING file",
+          [now - keepFilesMs],
+        );
+        files.push(...rows.map((r) => r.file));
+        await tx.run("DELETE FROM items WHERE state IN ('done','dropped') AND done_at <= ? AND (state = 'dropped' OR file IS NULL)", [
+          now - keepDoneMs,
+        ]);
+      } else {
+        await tx.run("DELETE FROM items WHERE state IN ('done','dropped') AND done_at <= ?", [now - keepDoneMs]);
+      }
+      return files;
+    });
+  }
+
+  /** Dead and expired items (all, or the given ids) go back to ready with a fresh set of attempts. */
+  async retryFailed(ids?: number[]): Promise<number> {
+    return this.db.write(async (tx) => {
+      const now = this.now();
+      const [where, params] = idFilter(ids);
+      const r = await tx.run(
+        `UPDATE items SET state = 'pending', attempts = 0, due_at = ?, not_before = 0 WHERE state IN ${FAILED}${where}`,
+        [now, ...params],
+      );
+      return r.changes;
+    });
+  }
+
+  /** Deletes dead and expired rows (all, or the given ids); returns their files, which the caller may delete. */
+  async purgeFailed(ids?: number[]): Promise<{ count: number; files: string[] }> {
+    return this.db.write(async (tx) => {
+      const [where, params] = idFilter(ids);
+      const rows = await tx.all<{ file: string | null }>(`DELETE FROM items WHERE state IN ${FAILED}${where} RETURNING file`, params);
+      return { count: rows.length, files: rows.flatMap((r) => (r.file ? [r.file] : [])) };
+    });
+  }
+
+  async stats(): Promise<StoreStats> {
+    return this.db.read(async (tx) => {
+      const counts = {} as Record<ItemState, StateCount>;
+      for (const s of ITEM_STATES) counts[s] = { n: 0, bytes: 0 };
+      for (const r of await tx.all<{ state: ItemState; n: number; bytes: number }>('SELECT state, n, bytes FROM counts')) {
+        counts[r.state] = { n: r.n, bytes: r.bytes };
+      }
+      const totals = { enqueued: 0 } as Record<ItemState | 'enqueued', number>;
+      for (const s of ITEM_STATES) totals[s] = 0;
+      for (const r of await tx.all<{ name: ItemState; n: number }>('SELECT name, n FROM totals')) totals[r.name] = r.n;
+      const oldest = await tx.get<{ t: number | null }>("SELECT MIN(created_at) AS t FROM items WHERE state IN ('pending','waiting')");
+      const oldestLeased = await tx.get<{ t: number | null }>("SELECT MIN(created_at) AS t FROM items WHERE state = 'leased'");
+      const candidates = [oldest?.t, oldestLeased?.t].filter((t): t is number => typeof t === 'number');
+      return { counts, totals, oldestQueuedAt: candidates.length ? Math.min(...candidates) : null };
+    });
+  }
+
+  async list(opts: { states?: ItemState[]; limit?: number; afterId?: number } = {}): Promise<ItemRow[]> {
+    const states = (opts.states ?? ITEM_STATES).filter((s) => ITEM_STATES.includes(s));
+    if (states.length === 0) return [];
+    const limit = Math.max(1, Math.min(opts.limit ?? 100, 10_000));
+    return this.db.read((tx) =>
+      tx.all<ItemRow>(
+        `SELECT ${ROW_COLUMNS} FROM items WHERE state IN (${states.map(() => '?').join(',')}) AND id > ? ORDER BY id LIMIT ?`,
+        [...states, opts.afterId ?? 0, limit],
+      ),
+    );
+  }
+
+  /** The earliest instant at which a backoff or a lease runs out, if any: the delivery loop sleeps until then. */
+  async nextWakeAt(): Promise<number | null> {
+    return this.db.read(async (tx) => {
+      const w = await tx.get<{ t: number | null }>("SELECT MIN(due_at) AS t FROM items WHERE state = 'waiting'");
+      const l = await tx.get<{ t: number | null }>("SELECT MIN(lease_until) AS t FROM items WHERE state = 'leased'");
+      const ts = [w?.t, l?.t].filter((t): t is number => typeof t === 'number');
+      return ts.length ? Math.min(...ts) : null;
+    });
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const r = await this.db.read((tx) => tx.get<{ value: string }>('SELECT value FROM meta WHERE key = ?', [key]));
+    return r?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.db.write((tx) => tx.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', [key, value]));
+  }
+
+  /** Changes whenever another connection (the CLI) commits to this database. */
+  async dataVersion(): Promise<number> {
+    const r = await this.db.read((tx) => tx.get<{ data_version: number }>('PRAGMA data_version'));
+    return r?.data_version ?? 0;
+  }
+}
+
+function idFilter(ids?: number[]): [string, SqlValue[]] {
+  if (!ids) return ['', []];
+  const clean = ids.filter((i) => Number.isInteger(i) && i > 0);
+  if (clean.length === 0) return [' AND 0', []];
+  return [` AND id IN (${clean.map(() => '?').join(',')})`, clean];
+}
+
+async function openAndPrepare(file: string, synchronous: 'FULL' | 'NORMAL'): Promise<Database> {
+  const db = await Database.open(file);
+  try {
+    await db.exec('PRAGMA busy_timeout = 5000');
+    const mode = await db.read((tx) => tx.get<{ journal_mode: string }>('PRAGMA journal_mode = WAL'));
+    if (mode?.journal_mode !== 'wal') throw new QueueStoreError(`the queue database ${file} cannot use WAL journaling`, 'DB_OPEN');
+    await db.exec(`PRAGMA synchronous = ${synchronous}`);
+    const version = (await db.read((tx) => tx.get<{ user_version: number }>('PRAGMA user_version')))?.user_version ?? 0;
+    if (version > SCHEMA_VERSION) {
+      throw new QueueStoreError(`the queue database ${file} was written by a newer version of Uplink (schema ${version})`, 'DB_VERSION');
+    }
+    // Small databases get a full structural check: a power cut on an SD card is the usual way they break.
+    const pages = (await db.read((tx) => tx.get<{ page_count: number }>('PRAGMA page_count')))?.page_count ?? 0;
+    if (pages > 0 && pages < 50_000) {
+      const check = await db.read((tx) => tx.get<{ quick_check: string }>('PRAGMA quick_check(1)'));
+      if (check?.quick_check !== 'ok') {
+        const e = new Error(`database disk image is malformed (${check?.quick_check})`) as NodeJS.ErrnoException;
+        e.code = 'SQLITE_CORRUPT';
+        throw e;
+      }
+    }
+    await db.write(async (tx) => {
+      await tx.exec(SCHEMA);
+      for (const s of ITEM_STATES) {
+        await tx.run('INSERT OR IGNORE INTO counts (state, n, bytes) VALUES (?, 0, 0)', [s]);
+        await tx.run('INSERT OR IGNORE INTO totals (name, n) VALUES (?, 0)', [s]);
+      }
+      await tx.run("INSERT OR IGNORE INTO totals (name, n) VALUES ('enqueued', 0)");
+      await tx.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    });
+    return db;
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+function isCorruption(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB';
+}
+
+function moveAside(file: string, now: number): string {
+  const stamp = new Date(now).toISOString().replace(/[:.]/g, '-');
+  const target = `${file}.corrupt-${stamp}`;
+  fs.renameSync(file, target);
+  for (const suffix of ['-wal', '-shm']) {
+    if (fs.existsSync(file + suffix)) fs.renameSync(file + suffix, target + suffix);
+  }
+  return target;
+}
+
+/**
+ * Copies whatever queued rows can still be read out of a corrupt database into the fresh one. Rows are read in
+ * batches by rowid; a batch that hits a damaged page is read again row by row, so only the rows on that page are lost.
+ */
+async function salvage(corruptFile: string, into: Database): Promise<number> {
+  let old: Database;
+  try {
+    // Read-write: a WAL database cannot be opened read-only without its -shm file. It is our own moved-aside copy.
+    old = await Database.open(corruptFile);
+  } catch {
+    return 0;
+  }
+  const cols = 'state, priority, created_at, due_at, attempts, kind, file, bytes, msg, last_error, id';
+  const read = (sql: string, params: SqlValue[]) => old.read((tx) => tx.all<Record<string, SqlValue>>(sql, params));
+  let copied = 0;
+  try {
+    const lastId = await read("SELECT seq FROM sqlite_sequence WHERE name = 'items'", [])
+      .then((r) => Number(r[0]?.seq ?? 0))
+      .catch(() => read('SELECT MAX(id) AS seq FROM items', []).then((r) => Number(r[0]?.seq ?? 0)))
+      .catch(() => 0);
+    const BATCH = 500;
+    for (let after = 0; after < lastId; after += BATCH) {
+      let rows: Record<string, SqlValue>[] = [];
+      try {
+        rows = await read(`SELECT ${cols} FROM items NOT INDEXED WHERE id > ? AND id <= ?`, [after, after + BATCH]);
+      } catch {
+        for (let id = after + 1; id <= after + BATCH; id++) {
+          rows.push(...(await read(`SELECT ${cols} FROM items NOT INDEXED WHERE id = ?`, [id]).catch(() => [])));
+        }
+      }
+      const queued = rows.filter((r) => ['pending', 'waiting', 'leased', 'dead', 'expired'].includes(String(r.state)));
+      if (queued.length === 0) continue;
+      await into.write(async (tx) => {
+        for (const r of queued) {
+          const state = r.state === 'leased' || r.state === 'waiting' ? 'pending' : r.state;
+          await tx.run(
+            'INSERT INTO items (state, priority, created_at, due_at, attempts, kind, file, bytes, msg, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)',
+            [state, r.priority, r.created_at, r.due_at, r.attempts, r.kind, r.file, r.bytes, r.msg, r.last_error],
+          );
+        }
+      });
+      copied += queued.length;
+    }
+  } finally {
+    await old.close().catch(() => undefined);
+  }
+  return copied;
+}
+
+function takeLock(file: string): string {
+  const lock = `${file}.lock`;
+  for (let i = 0; i < 2; i++) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return lock;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = parseInt(fs.readFileSync(lock, 'utf8'), 10);
+      if (Number.isInteger(pid) && pid !== process.pid && pidAlive(pid)) {
+        throw new QueueStoreError(`the queue database ${file} is in use by another process (pid ${pid})`, 'DB_IN_USE');
+      }
+      fs.rmSync(lock, { force: true });
+    }
+  }
+  throw new QueueStoreError(`cannot lock the queue database ${file}`, 'DB_IN_USE');
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GB`;
+}
+
+export function fmtDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} days`;
+}

@@ -1,0 +1,137 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { Request, Response } from 'express';
+import { parseQueueConfig } from '../../lib/queue-config';
+import { InputError, OfflineQueue } from '../../lib/offline-queue';
+import { describeDbError } from '../../lib/offline-queue';
+import { COMMANDS, Command } from '../../lib/queue-input';
+
+interface QueueNode extends Node {
+  queue?: OfflineQueue;
+  ready?: Promise<OfflineQueue | undefined>;
+}
+
+const TYPE = 'uplink-offline-queue';
+
+export = function (RED: NodeAPI) {
+  function OfflineQueueNode(this: QueueNode, def: NodeDef & Record<string, unknown>) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
+
+    let config;
+    try {
+      config = parseQueueConfig(def, userDir);
+    } catch (e) {
+      node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
+      node.error(`configuration error: ${(e as Error).message}`);
+      node.on('input', (_msg, _send, done) => done(new Error(`not running: configuration error: ${(e as Error).message}`)));
+      return;
+    }
+
+    node.status({ fill: 'yellow', shape: 'ring', text: 'opening queue…' });
+    node.ready = OfflineQueue.start(
+      config,
+      {
+        deliver: (msg) => node.send([msg as NodeMessage, null, null]),
+        stats: (stats) => node.send([null, null, { topic: 'stats', payload: stats } as NodeMessage]),
+        status: (s) => node.status(s),
+        warn: (text) => node.warn(text),
+        log: (text) => node.log(text),
+      },
+      `queue node "${def.name || node.id}"`,
+    ).then(
+      (queue) => {
+        node.queue = queue;
+        if (queue.store.movedAside) node.error(`the queue database was corrupt: it was moved to ${queue.store.movedAside} and a fresh one started (${queue.store.salvaged} queued items recovered from it)`);
+        return queue;
+      },
+      (e: Error) => {
+        node.status({ fill: 'red', shape: 'ring', text: describeDbError(e).slice(0, 120) });
+        node.error(`cannot start the queue: ${describeDbError(e)}`);
+        return undefined;
+      },
+    );
+
+    node.on('input', (msg, send, done) => {
+      void (async () => {
+        const queue = await node.ready;
+        if (!queue) {
+          done(new Error('the queue is not running (see the error at deploy); this message was not queued'));
+          send([null, msg, null]);
+          return;
+        }
+        try {
+          await queue.handle(msg as unknown as Record<string, unknown>);
+          done();
+        } catch (e) {
+          const err = e instanceof Error ? e : new Error(String(e));
+          if (e instanceof InputError && e.rejectedMsg) {
+            send([null, { ...msg, error: { message: err.message, source: { id: node.id, type: TYPE } } } as NodeMessage, null]);
+          }
+          done(err);
+        }
+      })();
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      void (async () => {
+        const queue = await node.ready;
+        try {
+          await queue?.close();
+        } catch (e) {
+          node.warn(`closing the queue database: ${(e as Error).message}`);
+        }
+        done();
+      })();
+    });
+  }
+
+  RED.nodes.registerType(TYPE, OfflineQueueNode as unknown as Parameters<NodeAPI['nodes']['registerType']>[1]);
+
+  // Admin endpoints, behind Node-RED's admin permissions (read for looking, write for changing).
+  const read = RED.auth.needsPermission(`${TYPE}.read`);
+  const write = RED.auth.needsPermission(`${TYPE}.write`);
+
+  const withQueue =
+    (fn: (q: OfflineQueue, req: Request, res: Response) => Promise<unknown>) =>
+    (req: Request, res: Response): void => {
+      const node = RED.nodes.getNode(String(req.params.id)) as QueueNode | null;
+      if (!node || node.type !== TYPE) {
+        res.status(404).json({ error: `no offline-queue node ${req.params.id} is deployed` });
+        return;
+      }
+      void (node.ready ?? Promise.resolve(undefined)).then(async (q) => {
+        if (!q) {
+          res.status(503).json({ error: 'the queue is not running (see its status)' });
+          return;
+        }
+        try {
+          res.json(await fn(q, req, res));
+        } catch (e) {
+          res.status(500).json({ error: describeDbError(e) });
+        }
+      });
+    };
+
+  RED.httpAdmin.get('/uplink/queue/:id/stats', read, withQueue((q) => q.stats()));
+  RED.httpAdmin.get(
+    '/uplink/queue/:id/failed',
+    read,
+    withQueue((q, req) => q.listFailed(Number(req.query.limit) || 100, Number(req.query.after) || 0)),
+  );
+  RED.httpAdmin.post(
+    '/uplink/queue/:id/:command',
+    write,
+    (req: Request, res: Response, next: () => void) => {
+      const command = String(req.params.command);
+      if ((COMMANDS as readonly string[]).includes(command) && command !== 'stats') next();
+      else res.status(400).json({ error: `unknown command "${command}" (pause, resume, retry-failed, purge-failed)` });
+    },
+    withQueue(async (q, req) => {
+      const command = String(req.params.command) as Command;
+      const body = (req.body ?? {}) as { ids?: unknown; deleteFiles?: unknown };
+      const ids = Array.isArray(body.ids) ? body.ids.map(Number).filter((n) => Number.isInteger(n) && n > 0) : undefined;
+      return { result: await q.command(command, ids, body.deleteFiles === true) };
+    }),
+  );
+};
