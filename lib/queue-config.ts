@@ -53,7 +53,7 @@ export function parseQueueConfig(raw: Raw, userDir: string): QueueConfig {
   const defaultPriority = num('defaultPriority', 'Default priority', DEFAULT_POLICY.defaultPriority, 0, 1000);
   const maxAttempts = num('maxAttempts', 'Max attempts', DEFAULT_POLICY.maxAttempts, 0, 1_000_000);
   const baseS = num('backoffBase', 'Backoff base', DEFAULT_POLICY.backoff.baseMs / 1000, 0.1, 3600, false);
-  const capS = num('backoffCap', 'Backoff cap', DEFAULT_POLICY.backoff.capMs / 1000, 1, 86400, false);
+  const capS = num('backoffCap', 'Backoff cap', DEFAULT_POLICY.backoff.capMs / 1000, 0.1, 86400, false);
   if (capS < baseS) errors.push(`Backoff cap (${capS} s) must not be below the backoff base (${baseS} s)`);
   const leaseS = num('lease', 'Lease', DEFAULT_POLICY.leaseMs / 1000, 1, 86400, false);
   const ttlH = num('ttl', 'Expire after', 0, 0, 24 * 3650, false);
