@@ -470,13 +470,12 @@ export class OfflineQueue {
 }
 
 export function statusOf(s: QueueStats): QueueStatus {
-  const state = !s.online ? 'offline' : s.paused ? 'paused' : 'online';
-  let text = `${state}${s.online && s.paused ? '' : s.paused ? ' · paused' : ''} · ${s.pending} pending`;
+  const held = [s.online ? '' : 'offline', s.paused ? 'paused' : ''].filter((w) => w !== '');
+  let text = `${held.length ? held.join(' · ') : 'online'} · ${s.pending} pending`;
   if (s.inFlight > 0) text += ` · ${s.inFlight} in flight`;
   if (s.failed + s.expired > 0) text += ` · ${s.failed + s.expired} failed`;
   if (s.lastError) return { fill: 'red', shape: 'ring', text: `${text} · ${s.lastError}`.slice(0, 160) };
-  if (state === 'online') return { fill: 'green', shape: 'dot', text };
-  return { fill: 'yellow', shape: 'ring', text };
+  return held.length ? { fill: 'yellow', shape: 'ring', text } : { fill: 'green', shape: 'dot', text };
 }
 
 export function describeDbError(e: unknown): string {
