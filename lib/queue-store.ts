@@ -1,6 +1,6 @@
 import fs from 'fs';
 import path from 'path';
-import { Database, Tx, SqlValue } from './db';
+import { Database, Tx, SqlValue, OPEN_READWRITE } from './db';
 import { BackoffPolicy, backoffDelay } from './backoff';
 
 /**
@@ -99,7 +99,7 @@ export interface StateCount {
 
 export interface StoreStats {
   counts: Record<ItemState, StateCount>;
-  /** Transitions into each state since the database was created ('pending' counts every enqueue and retry). */
+  /** Transitions into each state since the database was created ('pending' counts retries and releases, not enqueues; 'enqueued' counts those). */
   totals: Record<ItemState | 'enqueued', number>;
   oldestQueuedAt: number | null;
 }
@@ -131,9 +131,13 @@ export class QueueStoreError extends Error {
 }
 
 const SCHEMA_VERSION = 1;
+/** Databases up to this size (40 MB) get a full structural check at open; larger ones would delay every deploy. */
+const QUICK_CHECK_MAX_PAGES = 10_000;
+/** Only needed, and only paid for on every enqueue, under the drop-oldest limit policy. */
+const DROPPABLE_INDEX = "CREATE INDEX IF NOT EXISTS items_droppable ON items(priority DESC, id) WHERE state IN ('pending','waiting')";
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS items (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id INTEGER PRIMARY KEY,
   state TEXT NOT NULL,
   priority INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
@@ -150,23 +154,23 @@ CREATE TABLE IF NOT EXISTS items (
   done_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS items_ready ON items(priority, id) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS items_droppable ON items(priority DESC, id) WHERE state IN ('pending','waiting');
 CREATE INDEX IF NOT EXISTS items_age ON items(created_at) WHERE state IN ('pending','waiting');
 CREATE INDEX IF NOT EXISTS items_waiting ON items(due_at) WHERE state = 'waiting';
 CREATE INDEX IF NOT EXISTS items_leased ON items(lease_until) WHERE state = 'leased';
 CREATE INDEX IF NOT EXISTS items_done ON items(done_at) WHERE state IN ('done','dropped');
 CREATE INDEX IF NOT EXISTS items_failed ON items(id) WHERE state IN ('dead','expired');
-CREATE TABLE IF NOT EXISTS counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL, bytes INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+-- One small page holds every counter, so keeping them costs one page write per commit. Per state: items now in it
+-- (n, bytes) and transitions into it ever (entered). The row 'enqueued' counts inserts: it is also the last item id
+-- handed out, so ids are never reused (a late ack can never hit a newer item) without AUTOINCREMENT's extra page.
+CREATE TABLE IF NOT EXISTS counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL, bytes INTEGER NOT NULL, entered INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS items_counted_ins AFTER INSERT ON items BEGIN
-  UPDATE counts SET n = n + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
-  UPDATE totals SET n = n + 1 WHERE name = 'enqueued';
+  UPDATE counts SET n = n + 1, bytes = bytes + NEW.bytes, entered = entered + 1 WHERE state = NEW.state;
+  UPDATE counts SET n = n + 1 WHERE state = 'enqueued';
 END;
 CREATE TRIGGER IF NOT EXISTS items_counted_upd AFTER UPDATE OF state ON items WHEN OLD.state <> NEW.state BEGIN
   UPDATE counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
-  UPDATE counts SET n = n + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
-  UPDATE totals SET n = n + 1 WHERE name = NEW.state;
+  UPDATE counts SET n = n + 1, bytes = bytes + NEW.bytes, entered = entered + 1 WHERE state = NEW.state;
 END;
 CREATE TRIGGER IF NOT EXISTS items_counted_del AFTER DELETE ON items BEGIN
   UPDATE counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
@@ -233,28 +237,39 @@ export class QueueStore {
       throw new QueueStoreError(`the queue database ${full} is already used by ${holder}; give each queue its own file`, 'DB_IN_USE');
     }
     openFiles.set(key, owner);
+    let lockFile: string | undefined;
     try {
-      const lockFile = options.recoverLeases ? takeLock(full) : undefined;
+      lockFile = options.recoverLeases ? takeLock(full) : undefined;
       const now = options.now ?? Date.now;
       const merged: QueuePolicy = { ...DEFAULT_POLICY, ...policy };
       let movedAside: string | undefined;
       let salvaged = 0;
       let db: Database;
-      try {
-        db = await openAndPrepare(full, options.synchronous ?? 'FULL');
-      } catch (e) {
-        if (!isCorruption(e)) throw e;
-        movedAside = moveAside(full, now());
-        db = await openAndPrepare(full, options.synchronous ?? 'FULL');
-        salvaged = await salvage(movedAside, db).catch(() => 0);
+      if (!options.recoverLeases) {
+        // Not the owner (the CLI): never create, repair or move anything; a wrong path is an error, not a new queue.
+        db = await openExisting(full, options.synchronous ?? 'FULL');
+      } else {
+        try {
+          db = await openAndPrepare(full, options.synchronous ?? 'FULL');
+        } catch (e) {
+          if (!isCorruption(e)) throw e;
+          movedAside = moveAside(full, now());
+          db = await openAndPrepare(full, options.synchronous ?? 'FULL');
+          salvaged = await salvage(movedAside, db).catch(() => 0);
+        }
       }
       const store = new QueueStore(db, full, merged, now, options.random ?? Math.random, movedAside, salvaged);
       store.lockFile = lockFile;
       store.ownerKey = key;
-      if (options.recoverLeases) await store.releaseAllLeases();
+      if (options.recoverLeases) {
+        // The delivering process owns the schema's optional parts; the CLI must not change them under it.
+        await db.exec(merged.whenFull === 'drop-oldest' ? DROPPABLE_INDEX : 'DROP INDEX IF EXISTS items_droppable');
+        await store.releaseAllLeases();
+      }
       return store;
     } catch (e) {
       openFiles.delete(key);
+      if (lockFile) fs.rmSync(lockFile, { force: true });
       if (e instanceof QueueStoreError) throw e;
       const err = e as NodeJS.ErrnoException;
       throw new QueueStoreError(`cannot open the queue database ${full}: ${err.message}`, err.code ?? 'DB_OPEN');
@@ -281,7 +296,8 @@ export class QueueStore {
       const dropped = await this.makeRoom(tx, priority, item.bytes);
       const now = this.now();
       const r = await tx.run(
-        'INSERT INTO items (state, priority, created_at, due_at, kind, file, bytes, msg) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        `INSERT INTO items (id, state, priority, created_at, due_at, kind, file, bytes, msg)
+         VALUES ((SELECT MAX(n, IFNULL((SELECT MAX(id) FROM items), 0)) + 1 FROM counts WHERE state = 'enqueued'), ?, ?, ?, ?, ?, ?, ?, ?)`,
         ['pending', priority, now, now, item.kind, item.file ?? null, item.bytes, item.msg],
       );
       return { id: r.lastID, dropped };
@@ -452,8 +468,9 @@ export class QueueStore {
       const now = this.now();
       const files: string[] = [];
       if (fileRetention === 'delete-after-days') {
+        // The state IN (...) repeats the index's own condition, without which SQLite will not use it.
         const rows = await tx.all<{ file: string }>(
-          "DELETE FROM items WHERE state = 'done' AND done_at <= ? AND file IS NOT NULL RETURNING file",
+          "DELETE FROM items WHERE state IN ('done','dropped') AND state = 'done' AND done_at <= ? AND file IS NOT NULL RETURNING file",
           [now - keepFilesMs],
         );
         files.push(...rows.map((r) => r.file));
@@ -493,12 +510,14 @@ export class QueueStore {
     return this.db.read(async (tx) => {
       const counts = {} as Record<ItemState, StateCount>;
       for (const s of ITEM_STATES) counts[s] = { n: 0, bytes: 0 };
-      for (const r of await tx.all<{ state: ItemState; n: number; bytes: number }>('SELECT state, n, bytes FROM counts')) {
+      for (const r of await tx.all<{ state: ItemState; n: number; bytes: number }>("SELECT state, n, bytes FROM counts WHERE state <> 'enqueued'")) {
         counts[r.state] = { n: r.n, bytes: r.bytes };
       }
       const totals = { enqueued: 0 } as Record<ItemState | 'enqueued', number>;
       for (const s of ITEM_STATES) totals[s] = 0;
-      for (const r of await tx.all<{ name: ItemState; n: number }>('SELECT name, n FROM totals')) totals[r.name] = r.n;
+      for (const r of await tx.all<{ state: ItemState | 'enqueued'; n: number; entered: number }>('SELECT state, n, entered FROM counts')) {
+        totals[r.state] = r.state === 'enqueued' ? r.n : r.entered;
+      }
       const oldest = await tx.get<{ t: number | null }>("SELECT MIN(created_at) AS t FROM items WHERE state IN ('pending','waiting')");
       const oldestLeased = await tx.get<{ t: number | null }>("SELECT MIN(created_at) AS t FROM items WHERE state = 'leased'");
       const candidates = [oldest?.t, oldestLeased?.t].filter((t): t is number => typeof t === 'number');
@@ -564,7 +583,7 @@ async function openAndPrepare(file: string, synchronous: 'FULL' | 'NORMAL'): Pro
     }
     // Small databases get a full structural check: a power cut on an SD card is the usual way they break.
     const pages = (await db.read((tx) => tx.get<{ page_count: number }>('PRAGMA page_count')))?.page_count ?? 0;
-    if (pages > 0 && pages < 50_000) {
+    if (pages > 0 && pages < QUICK_CHECK_MAX_PAGES) {
       const check = await db.read((tx) => tx.get<{ quick_check: string }>('PRAGMA quick_check(1)'));
       if (check?.quick_check !== 'ok') {
         const e = new Error(`database disk image is malformed (${check?.quick_check})`) as NodeJS.ErrnoException;
@@ -574,16 +593,39 @@ async function openAndPrepare(file: string, synchronous: 'FULL' | 'NORMAL'): Pro
     }
     await db.write(async (tx) => {
       await tx.exec(SCHEMA);
-      for (const s of ITEM_STATES) {
-        await tx.run('INSERT OR IGNORE INTO counts (state, n, bytes) VALUES (?, 0, 0)', [s]);
-        await tx.run('INSERT OR IGNORE INTO totals (name, n) VALUES (?, 0)', [s]);
+      for (const s of [...ITEM_STATES, 'enqueued']) {
+        await tx.run('INSERT OR IGNORE INTO counts (state, n, bytes, entered) VALUES (?, 0, 0, 0)', [s]);
       }
-      await tx.run("INSERT OR IGNORE INTO totals (name, n) VALUES ('enqueued', 0)");
       await tx.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     });
     return db;
   } catch (e) {
     await db.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function openExisting(file: string, synchronous: 'FULL' | 'NORMAL'): Promise<Database> {
+  if (!fs.existsSync(file)) throw new QueueStoreError(`${file} does not exist`, 'DB_MISSING');
+  let db: Database;
+  try {
+    db = await Database.open(file, OPEN_READWRITE);
+  } catch (e) {
+    throw new QueueStoreError(`cannot open ${file}: ${(e as Error).message}`, 'DB_OPEN');
+  }
+  try {
+    await db.exec(`PRAGMA busy_timeout = 5000; PRAGMA synchronous = ${synchronous}`);
+    const tables = await db.read((tx) => tx.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('items','counts','meta')"));
+    const version = (await db.read((tx) => tx.get<{ user_version: number }>('PRAGMA user_version')))?.user_version ?? 0;
+    if (tables.length !== 3 || version === 0) throw new QueueStoreError(`${file} is not an Uplink queue database`, 'DB_NOT_QUEUE');
+    if (version > SCHEMA_VERSION) {
+      throw new QueueStoreError(`${file} was written by a newer version of Uplink (schema ${version})`, 'DB_VERSION');
+    }
+    return db;
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    if (e instanceof QueueStoreError) throw e;
+    if (isCorruption(e)) throw new QueueStoreError(`${file} is not an Uplink queue database, or it is damaged (${(e as Error).message})`, 'DB_NOT_QUEUE');
     throw e;
   }
 }
@@ -619,7 +661,7 @@ async function salvage(corruptFile: string, into: Database): Promise<number> {
   const read = (sql: string, params: SqlValue[]) => old.read((tx) => tx.all<Record<string, SqlValue>>(sql, params));
   let copied = 0;
   try {
-    const lastId = await read("SELECT seq FROM sqlite_sequence WHERE name = 'items'", [])
+    const lastId = await read("SELECT n AS seq FROM counts WHERE state = 'enqueued'", [])
       .then((r) => Number(r[0]?.seq ?? 0))
       .catch(() => read('SELECT MAX(id) AS seq FROM items', []).then((r) => Number(r[0]?.seq ?? 0)))
       .catch(() => 0);
@@ -652,16 +694,23 @@ async function salvage(corruptFile: string, into: Database): Promise<number> {
   return copied;
 }
 
+/**
+ * One delivering process per database, across processes too. The lock names the holder by pid and by the time that
+ * process started, so a lock left by a power cut is recognised as stale even when, after the reboot, its pid belongs
+ * to some other process.
+ */
 function takeLock(file: string): string {
   const lock = `${file}.lock`;
+  const me = `${process.pid} ${processStartTime(process.pid) ?? '-'}`;
   for (let i = 0; i < 2; i++) {
     try {
-      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      fs.writeFileSync(lock, me, { flag: 'wx' });
       return lock;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = parseInt(fs.readFileSync(lock, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid !== process.pid && pidAlive(pid)) {
+      const [pidText, started] = fs.readFileSync(lock, 'utf8').trim().split(/\s+/);
+      const pid = parseInt(pidText, 10);
+      if (Number.isInteger(pid) && pid !== process.pid && holderAlive(pid, started)) {
         throw new QueueStoreError(`the queue database ${file} is in use by another process (pid ${pid})`, 'DB_IN_USE');
       }
       fs.rmSync(lock, { force: true });
@@ -670,13 +719,25 @@ function takeLock(file: string): string {
   throw new QueueStoreError(`cannot lock the queue database ${file}`, 'DB_IN_USE');
 }
 
-function pidAlive(pid: number): boolean {
+/** Start time of a process in clock ticks since boot (Linux), or undefined where /proc does not tell. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: count fields after its closing parenthesis.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function holderAlive(pid: number, started: string | undefined): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const now = processStartTime(pid);
+  return started === undefined || started === '-' || now === undefined || now === started;
 }
 
 export function fmtBytes(n: number): string {

@@ -307,7 +307,7 @@ describe('QueueStore', function () {
         QueueStore.open(path.join(dir, 'not-mounted', 'q.db'), {}, {}),
         /folder .*not-mounted does not exist \(is the disk mounted\?\)/,
       );
-      store = await QueueStore.open(path.join(dir, 'created', 'q.db'), {}, { createFolder: true });
+      store = await QueueStore.open(path.join(dir, 'created', 'q.db'), {}, { createFolder: true, recoverLeases: true });
     });
 
     it('says when the folder is not writable', async function () {
@@ -325,6 +325,35 @@ describe('QueueStore', function () {
       fs.mkdirSync(ro);
       fs.chmodSync(ro, 0o500);
       await assert.rejects(QueueStore.open(path.join(ro, 'q.db'), {}, {}), /not writable/);
+    });
+
+    it('takes over a lock left by a power cut even when its pid now belongs to another process', async function () {
+      const file = path.join(dir, 'q.db');
+      store = await open();
+      await store.close();
+      fs.writeFileSync(file + '.lock', '1 12345'); // pid 1 is alive, but it did not start at tick 12345
+      store = await open();
+      assert.strictEqual(fs.readFileSync(file + '.lock', 'utf8').split(' ')[0], String(process.pid));
+    });
+
+    it('leaves no lock behind when opening fails', async function () {
+      const file = path.join(dir, 'q.db');
+      store = await open();
+      await store.close();
+      store = undefined;
+      const sqlite = new sqlite3.Database(file);
+      await new Promise((resolve, reject) => sqlite.exec('PRAGMA user_version = 99', (e) => (e ? reject(e) : sqlite.close(resolve))));
+      await assert.rejects(open(), /newer version of Uplink/);
+      assert.ok(!fs.existsSync(file + '.lock'), 'no lock left');
+    });
+
+    it('when not the owner, refuses a file that is not a queue database and changes nothing', async function () {
+      const file = path.join(dir, 'flows.json');
+      fs.writeFileSync(file, '[{"id":"a","type":"tab"}]');
+      await assert.rejects(QueueStore.open(file, {}, {}), /flows\.json is not an Uplink queue database/);
+      assert.strictEqual(fs.readFileSync(file, 'utf8'), '[{"id":"a","type":"tab"}]');
+      assert.deepStrictEqual(fs.readdirSync(dir), ['flows.json']);
+      await assert.rejects(QueueStore.open(path.join(dir, 'missing.db'), {}, {}), /missing\.db does not exist/);
     });
 
     it('moves a corrupt database aside, starts a fresh one and says where the old one went', async function () {

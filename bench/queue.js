@@ -1,0 +1,417 @@
+'use strict';
+// Benchmarks of the durable queue (QueueStore over SQLite). Every figure is a ratio against a baseline measured in
+// the same run, on the same disk, so that a slow or noisy machine moves both sides. Nothing here fails on a number.
+//
+// Noise: on a shared 2-core machine, one slow second can halve a figure. Where a figure compares two timings, the two
+// sides run in alternating short rounds (ABAB, order rotated) and the figure is the ratio of the medians; "spread" is
+// the range of the per-round ratios.
+const fs = require('fs');
+const path = require('path');
+const h = require('./helpers');
+const { JsonFileQueue } = require('./json-file-queue');
+const { nodeRedMemory } = require('./node-red-memory');
+
+const OPEN = (sync = 'FULL') => ({ synchronous: sync, createFolder: true, recoverLeases: true, owner: 'bench' });
+
+const ITEMS = Array.from({ length: 1000 }, (_, i) => h.makeItem(i));
+let nextItem = 0;
+const item = () => ITEMS[nextItem++ % ITEMS.length];
+
+const BARE_TABLE = `CREATE TABLE IF NOT EXISTS items (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL, priority INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  due_at INTEGER NOT NULL, not_before INTEGER NOT NULL DEFAULT 0, lease_until INTEGER, attempts INTEGER NOT NULL DEFAULT 0,
+  kind TEXT NOT NULL, file TEXT, bytes INTEGER NOT NULL, msg TEXT NOT NULL, last_error TEXT, last_error_at INTEGER,
+  done_at INTEGER)`;
+const INSERT =
+  'INSERT INTO items (state, priority, created_at, due_at, kind, file, bytes, msg) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
+
+function bareInsert(db) {
+  return () => {
+    const it = item();
+    const t = Date.now();
+    return db.run(INSERT, ['pending', 5, t, t, it.kind, null, it.bytes, it.msg]);
+  };
+}
+
+/** Alternating rounds of named variants; returns per-variant lists of results (one per round). */
+async function rounds(variants, { rounds: n, seconds, maxOps, deadline }) {
+  const out = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  const names = Object.keys(variants);
+  for (let r = 0; r < n; r++) {
+    if (r > 0 && Date.now() > deadline) break;
+    const order = names.map((_, i) => names[(i + r) % names.length]);
+    for (const name of order) out[name].push(await variants[name]({ seconds, maxOps }));
+  }
+  return out;
+}
+
+const rates = (list) => list.map((x) => x.rate);
+function ratioStats(a, b) {
+  const per = a.map((x, i) => x.rate / b[i].rate).filter(Number.isFinite);
+  return {
+    ratio: h.median(rates(a)) / h.median(rates(b)),
+    spread: per.length > 1 ? [Math.min(...per), Math.max(...per)] : null,
+  };
+}
+
+// ---- 1. durable enqueue ----------------------------------------------------------------------------------------
+
+async function enqueueThroughput(ctx) {
+  const dir = h.tempDir('enqueue');
+  const bare = await (await h.Bare.open(path.join(dir, 'bare.db'))).durable('FULL');
+  await bare.exec(BARE_TABLE);
+  // The same bare loop into QueueStore's own schema (its indexes and triggers): splits our cost into what the
+  // schema costs SQLite and what the transaction framing around it costs.
+  await h.bulkFill(path.join(dir, 'schema.db'), 0);
+  const bareSchema = await (await h.Bare.open(path.join(dir, 'schema.db'))).durable('FULL');
+  const one = await h.QueueStore.open(path.join(dir, 'one.db'), {}, OPEN());
+  const many = await h.QueueStore.open(path.join(dir, 'many.db'), {}, OPEN());
+  try {
+    const enqueue = (store) => () => store.enqueue(item());
+    const variants = {
+      bare: (o) => h.measure(bareInsert(bare), o),
+      bareSchema: (o) => h.measure(bareInsert(bareSchema), o),
+      ours: (o) => h.measure(enqueue(one), o),
+      ours16: (o) => h.measure(enqueue(many), { ...o, parallel: 16 }),
+    };
+    for (const v of Object.values(variants)) await v({ seconds: 0.2, maxOps: 200 }); // warm up files and caches
+    const r = await rounds(variants, { rounds: ctx.quick ? 2 : 5, seconds: ctx.quick ? 0.5 : 0.8, maxOps: 50_000, deadline: ctx.deadline });
+    const base = h.median(rates(r.bare));
+    const row = (id, label, list, target, note) => {
+      const s = ratioStats(list, r.bare);
+      return { id, figure: label, value: h.median(rates(list)), unit: 'items/s', baseline: 'bare sqlite3 INSERT loop', baseValue: base, ratio: s.ratio, spread: s.spread, target, note, rounds: rates(list) };
+    };
+    ctx.rows.push(
+      row('1a', 'enqueue, awaited one by one (FULL)', r.ours, '>= 0.8', 'BEGIN IMMEDIATE + INSERT + COMMIT per item'),
+      row('1b', 'enqueue, 16 concurrent producers', r.ours16, '', 'group commit: many items per COMMIT'),
+      row('1c', 'bare INSERT loop into our schema', r.bareSchema, '', 'info: cost of the indexes + triggers alone'),
+    );
+    ctx.rows.at(-3).baseRounds = rates(r.bare);
+  } finally {
+    await Promise.all([bare.close(), bareSchema.close(), one.close(), many.close()]);
+  }
+
+  // Pages each commit appends to the WAL (and later copies into the database): fresh files, no timing involved.
+  const wal = await walPages(dir);
+  ctx.rows.push({
+    id: '1d', figure: 'WAL pages written per enqueue', value: wal.enqueue, unit: 'pages', baseline: 'bare INSERT (items + sqlite_sequence)',
+    baseValue: wal.bare, ratio: wal.enqueue / wal.bare, spread: null, target: '', note: 'info: 4 KB each; lower is better',
+  });
+  ctx.walCyclePages = wal.cycle;
+  ctx.walBarePages = wal.bare;
+}
+
+async function walPages(dir) {
+  const ours = path.join(dir, 'wal-ours.db');
+  const bareFile = path.join(dir, 'wal-bare.db');
+  const store = await h.QueueStore.open(ours, {}, OPEN());
+  const bare = await (await h.Bare.open(bareFile)).durable('FULL');
+  try {
+    await bare.exec(BARE_TABLE);
+    const enqueue = await h.walPagesPer(ours, 50, () => store.enqueue(item()));
+    const cycle = await h.walPagesPer(ours, 25, async () => {
+      const [it] = await store.lease(1);
+      await store.ack(it.id);
+    });
+    const bareInsertPages = await h.walPagesPer(bareFile, 50, bareInsert(bare));
+    return { enqueue, cycle, bare: bareInsertPages };
+  } finally {
+    await store.close();
+    await bare.close();
+  }
+}
+
+// ---- 2. against pending_uploads.json -----------------------------------------------------------------------------
+
+async function againstJsonFile(ctx) {
+  const N = 200;
+  for (const size of [1000, 10_000]) {
+    const dir = h.tempDir(`json-${size}`);
+    const json = new JsonFileQueue(path.join(dir, 'pending_uploads.json'));
+    json.prefill(size, h.makeMessage);
+    const jsonSync = new JsonFileQueue(path.join(dir, 'pending_uploads_fsync.json'), { fsync: true });
+    jsonSync.prefill(size, h.makeMessage);
+    const file = path.join(dir, 'queue.db');
+    await h.bulkFill(file, size);
+    const store = await h.QueueStore.open(file, {}, OPEN());
+    let seq = size;
+    try {
+      // The json side leaves megabytes of dirty pages behind, which the next fsync (ours) would have to flush on
+      // ext4: flush them untimed so each side pays only for its own writes.
+      const settle = (q) => {
+        const fd = fs.openSync(q.file, 'r');
+        try {
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+      };
+      const jsonRun = (q) => async (o) => {
+        const res = await h.measure(async () => q.enqueue(h.makeMessage(seq++)), o);
+        settle(q);
+        return res;
+      };
+      const variants = {
+        json: jsonRun(json),
+        ours: (o) => h.measure(() => store.enqueue(h.makeItem(seq++)), o),
+      };
+      await variants.ours({ seconds: 0.2, maxOps: 20 });
+      // Two rounds of 100 (ABAB) make the 200 enqueues, each round bounded in time too.
+      const r = await rounds(variants, { rounds: 2, seconds: 8, maxOps: N / 2, deadline: ctx.deadline });
+      // The durable json variant (fsync per change) is slow: fewer enqueues are enough for its rate.
+      const rs = await rounds({ jsonFsync: jsonRun(jsonSync), ours: variants.ours }, { rounds: 2, seconds: 3, maxOps: 25, deadline: ctx.deadline });
+      r.jsonFsync = rs.jsonFsync;
+      r.oursFsync = rs.ours;
+      const sum = (list) => ({ ops: list.reduce((a, x) => a + x.ops, 0), sec: list.reduce((a, x) => a + x.sec, 0) });
+      const total = (list) => { const s = sum(list); return s.ops / s.sec; };
+      const k = size >= 1000 ? `${size / 1000}k` : String(size);
+      ctx.rows.push(
+        {
+          id: size === 1000 ? '2a' : '2b',
+          figure: `${N} enqueues, queue holds ${k}: ours vs json file`,
+          value: total(r.ours), unit: 'items/s', baseline: 'pending_uploads.json rewrite+rename', baseValue: total(r.json),
+          ratio: total(r.ours) / total(r.json), spread: ratioStats(r.ours, r.json).spread, target: '',
+          note: `json file ${(fs.statSync(json.file).size / 1e6).toFixed(1)} MB, not fsynced (not durable)`,
+        },
+        {
+          id: size === 1000 ? '2a*' : '2b*',
+          figure: `  same, json file with fsync (durable)`,
+          value: total(r.oursFsync), unit: 'items/s', baseline: 'pending_uploads.json + fsync', baseValue: total(r.jsonFsync),
+          ratio: total(r.oursFsync) / total(r.jsonFsync), spread: ratioStats(r.oursFsync, r.jsonFsync).spread, target: '',
+          note: 'info: the fair durable comparison (50 enqueues each)',
+        },
+      );
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+// ---- 3. lease + ack --------------------------------------------------------------------------------------------
+
+/**
+ * Delivers like the offline-queue node: a pump leases up to `concurrency` items; each ack (arriving as soon as the
+ * item was "uploaded", here at once) frees a slot and wakes the pump. Counts completed lease+ack cycles.
+ */
+function leaseAckCycles(store, concurrency, { seconds, maxOps }) {
+  const t0 = h.now();
+  const end = t0 + seconds * 1000;
+  let started = 0;
+  let acked = 0;
+  let inFlight = 0;
+  let pumping = false;
+  let again = false;
+  return new Promise((resolve, reject) => {
+    const finish = () => resolve({ ops: acked, sec: (h.now() - t0) / 1000, rate: acked / ((h.now() - t0) / 1000) });
+    const stop = () => started >= maxOps || h.now() >= end;
+    const pump = async () => {
+      if (pumping) {
+        again = true;
+        return;
+      }
+      pumping = true;
+      try {
+        do {
+          again = false;
+          if (stop()) break;
+          const leased = await store.lease(concurrency);
+          for (const it of leased) {
+            started++;
+            inFlight++;
+            store.ack(it.id).then(() => {
+              acked++;
+              inFlight--;
+              void pump();
+            }, reject);
+          }
+          if (leased.length === 0 && inFlight === 0) throw new Error('queue ran dry during the lease benchmark');
+        } while (again);
+      } catch (e) {
+        reject(e);
+      } finally {
+        pumping = false;
+      }
+      if (stop() && inFlight === 0) finish();
+    };
+    void pump();
+  });
+}
+
+async function leaseAck(ctx) {
+  const dir = h.tempDir('lease');
+  const file = path.join(dir, 'queue.db');
+  await h.bulkFill(file, 60_000);
+  const store = await h.QueueStore.open(file, {}, OPEN());
+  try {
+    const bareDb = await (await h.Bare.open(path.join(dir, 'bare.db'))).durable('FULL');
+    await bareDb.exec(BARE_TABLE);
+    const variants = {
+      c1: (o) => leaseAckCycles(store, 1, o),
+      c4: (o) => leaseAckCycles(store, 4, o),
+      bare: (o) => h.measure(bareInsert(bareDb), o),
+    };
+    await variants.c1({ seconds: 0.2, maxOps: 100 });
+    const r = await rounds(variants, { rounds: ctx.quick ? 2 : 4, seconds: ctx.quick ? 0.5 : 0.8, maxOps: 6000, deadline: ctx.deadline });
+    await bareDb.close();
+    const base = h.median(rates(r.bare));
+    for (const [id, c, list] of [['3a', 1, r.c1], ['3b', 4, r.c4]]) {
+      const s = ratioStats(list, r.bare);
+      ctx.rows.push({
+        id, figure: `lease+ack cycles, concurrency ${c}`, value: h.median(rates(list)), unit: 'cycles/s',
+        baseline: 'bare sqlite3 INSERT loop (1 commit each)', baseValue: base, ratio: s.ratio, spread: s.spread, target: '',
+        note: c === 1 ? 'a cycle is 2 commits: 0.5x = disk-bound' : 'leases and acks share commits',
+        rounds: rates(list),
+      });
+    }
+    if (ctx.walCyclePages !== undefined) {
+      ctx.rows.push({
+        id: '3c', figure: 'WAL pages written per lease+ack cycle', value: ctx.walCyclePages, unit: 'pages', baseline: 'bare INSERT',
+        baseValue: ctx.walBarePages, ratio: ctx.walCyclePages / ctx.walBarePages, spread: null, target: '', note: 'info: measured in figure 1 (2 commits)',
+      });
+    }
+  } finally {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- 4. lease at 1M items ----------------------------------------------------------------------------------------
+
+async function leaseAtScale(ctx) {
+  const BIG = ctx.quick ? 200_000 : 1_000_000;
+  const SMALL = 1000;
+  const dir = h.tempDir('scale');
+  const bigFile = path.join(dir, 'big.db');
+  const smallFile = path.join(dir, 'small.db');
+  let t = h.now();
+  await h.bulkFill(bigFile, BIG);
+  const buildS = (h.now() - t) / 1000;
+  await h.bulkFill(smallFile, SMALL);
+  const bigMB = fs.statSync(bigFile).size / 1e6;
+  ctx.log(`  built ${BIG.toLocaleString('en-US')}-item database (${bigMB.toFixed(0)} MB) in ${buildS.toFixed(1)} s`);
+  const label = BIG >= 1e6 ? `${BIG / 1e6}M` : `${BIG / 1000}k`;
+
+  for (const sync of ['FULL', 'NORMAL']) {
+    t = h.now();
+    const big = await h.QueueStore.open(bigFile, {}, OPEN(sync));
+    const openBigMs = h.now() - t;
+    t = h.now();
+    const small = await h.QueueStore.open(smallFile, {}, OPEN(sync));
+    const openSmallMs = h.now() - t;
+    try {
+      // Keeps the small queue at its size: each round takes items out of it.
+      const topUp = async () => {
+        const s = await small.stats();
+        const missing = SMALL - s.counts.pending.n;
+        await Promise.all(Array.from({ length: Math.max(0, missing) }, () => small.enqueue(item())));
+      };
+      const cycles = (store, o) => leaseAckCycles(store, 1, o);
+      const variants = {
+        small: async (o) => { await topUp(); return cycles(small, o); },
+        big: (o) => cycles(big, o),
+      };
+      await cycles(big, { seconds: 0.2, maxOps: 50 });
+      await cycles(small, { seconds: 0.2, maxOps: 50 });
+      const r = await rounds(variants, { rounds: ctx.quick ? 2 : 6, seconds: ctx.quick ? 0.4 : 0.8, maxOps: 400, deadline: ctx.deadline });
+      const ms = (list) => list.map((x) => (1000 * x.sec) / x.ops);
+      const per = ms(r.big).map((b, i) => b / ms(r.small)[i]);
+      ctx.rows.push({
+        id: sync === 'FULL' ? '4a' : '4b', figure: `lease+ack cost at ${label} vs ${SMALL / 1000}k items (${sync})`,
+        value: h.median(ms(r.big)), unit: 'ms/cycle', baseline: `same at ${SMALL / 1000}k items`, baseValue: h.median(ms(r.small)),
+        ratio: h.median(ms(r.big)) / h.median(ms(r.small)), spread: [Math.min(...per), Math.max(...per)], target: '<= 2',
+        note: sync === 'FULL' ? 'ratio of times: lower is better' : 'NORMAL: no fsync per commit, so query cost shows',
+      });
+
+      if (sync === 'FULL') {
+        // What the node also does on every change (status + stats), and what a big queue costs to open.
+        const time = async (fn, n) => { const t0 = h.now(); for (let i = 0; i < n; i++) await fn(); return (h.now() - t0) / n; };
+        const statsBig = h.median([await time(() => big.stats(), 20), await time(() => big.stats(), 20)]);
+        const statsSmall = h.median([await time(() => small.stats(), 20), await time(() => small.stats(), 20)]);
+        ctx.rows.push({
+          id: '4c', figure: `stats() at ${label} vs ${SMALL / 1000}k items`, value: statsBig, unit: 'ms/call', baseline: `same at ${SMALL / 1000}k`,
+          baseValue: statsSmall, ratio: statsBig / statsSmall, spread: null, target: '', note: 'info: runs on every status refresh',
+        });
+        ctx.rows.push({
+          id: '4d', figure: `QueueStore.open at ${label} vs ${SMALL / 1000}k items`, value: openBigMs, unit: 'ms', baseline: `same at ${SMALL / 1000}k`,
+          baseValue: openSmallMs, ratio: openBigMs / openSmallMs, spread: null, target: '', note: 'info: cold-ish, page cache warm from the build',
+        });
+        // Housekeeping with the 'delete-after-days' file policy (runs at start and every 10 min).
+        const prune = async (store) => {
+          store.policy = { ...store.policy, fileRetention: 'delete-after-days' };
+          return time(() => store.pruneFinished(), 3);
+        };
+        const pruneBig = await prune(big);
+        const pruneSmall = await prune(small);
+        ctx.rows.push({
+          id: '4e', figure: `pruneFinished('delete-after-days') at ${label} vs ${SMALL / 1000}k`, value: pruneBig, unit: 'ms/call',
+          baseline: `same at ${SMALL / 1000}k`, baseValue: pruneSmall, ratio: pruneBig / pruneSmall, spread: null, target: '',
+          note: 'info: nothing to prune in either',
+        });
+      }
+    } finally {
+      await big.close();
+      await small.close();
+    }
+    if (Date.now() > ctx.deadline) break;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+// ---- 5. Node-RED memory ------------------------------------------------------------------------------------------
+
+async function memory(ctx) {
+  const dir = h.tempDir('nodered');
+  const N = 100_000;
+  const full = path.join(dir, 'full', 'queue.db');
+  const empty = path.join(dir, 'empty', 'queue.db');
+  await h.bulkFill(full, N);
+  await h.bulkFill(empty, 0);
+  // Opening is part of every deploy and restart; small databases get a structural check first.
+  const openMs = async (file) => {
+    const list = [];
+    for (let i = 0; i < 3; i++) {
+      const t = h.now();
+      const s = await h.QueueStore.open(file, {}, OPEN());
+      list.push(h.now() - t);
+      await s.close();
+    }
+    return h.median(list);
+  };
+  const openFull = await openMs(full);
+  const openEmpty = await openMs(empty);
+  const pages = Math.round(fs.statSync(full).size / 4096);
+  const runs = { empty: [], full: [] };
+  const order = ctx.quick ? ['empty', 'full'] : ['empty', 'full', 'full', 'empty'];
+  for (const which of order) {
+    if (runs[which].length > 0 && Date.now() > ctx.deadline) continue;
+    const r = await nodeRedMemory({ dbFile: which === 'full' ? full : empty, expectPending: which === 'full' ? N : 0, log: ctx.log, registerChild: ctx.registerChild });
+    ctx.log(`  node-red, ${which === 'full' ? `${N / 1000}k items` : 'empty queue'}: RSS ${(r.rssKB / 1024).toFixed(1)} MB (samples ${r.samplesKB.map((k) => (k / 1024).toFixed(1)).join(', ')}), started in ${(r.startMs / 1000).toFixed(1)} s, node says ${r.pending} pending`);
+    runs[which].push(r);
+  }
+  const mb = (list) => h.median(list.map((r) => r.rssKB / 1024));
+  const problems = [...runs.full, ...runs.empty].flatMap((r) => r.problems);
+  ctx.rows.push({
+    id: '5', figure: `Node-RED RSS, ${N / 1000}k pending vs empty queue`, value: mb(runs.full), unit: 'MB', baseline: 'same flow, empty queue',
+    baseValue: mb(runs.empty), ratio: mb(runs.full) / mb(runs.empty), spread: null, target: '< +30 MB',
+    note: `difference ${(mb(runs.full) - mb(runs.empty)).toFixed(1)} MB${problems.length ? `; ${[...new Set(problems)].join('; ')}` : ''}`,
+    display: `${h.fmtNum(mb(runs.full), 1)} MB (${mb(runs.full) >= mb(runs.empty) ? '+' : ''}${(mb(runs.full) - mb(runs.empty)).toFixed(1)})`,
+    extra: { deltaMB: mb(runs.full) - mb(runs.empty), startMs: { full: runs.full.map((r) => r.startMs), empty: runs.empty.map((r) => r.startMs) } },
+  });
+  ctx.rows.push({
+    id: '5b', figure: `QueueStore.open at ${N / 1000}k items vs empty`, value: openFull, unit: 'ms', baseline: 'same, empty queue',
+    baseValue: openEmpty, ratio: openFull / openEmpty, spread: null, target: '',
+    note: `info: ${pages} pages, under the 50,000-page limit for quick_check at open (page cache warm)`,
+  });
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+const FIGURES = [
+  ['1', 'durable enqueue', enqueueThroughput],
+  ['2', 'vs pending_uploads.json', againstJsonFile],
+  ['3', 'lease+ack', leaseAck],
+  ['4', 'lease at scale', leaseAtScale],
+  ['5', 'Node-RED memory', memory],
+];
+
+module.exports = { FIGURES };
