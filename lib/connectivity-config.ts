@@ -1,0 +1,115 @@
+import net from 'net';
+import { ConnectivityTiming, DEFAULT_TIMING } from './connectivity';
+import { ProbeSpec } from './probes';
+
+export interface ConnectivityConfig {
+  probe: ProbeSpec;
+  timing: ConnectivityTiming;
+  gate: boolean;
+}
+
+type Raw = Record<string, unknown>;
+
+const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v).trim());
+
+/** Parses "200-299, 401" into the list of accepted status codes. */
+export function parseStatusList(text: string): number[] {
+  const out = new Set<number>();
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const m = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(part);
+    if (!m) throw new Error(`"${part}" is not a status code or a range like 200-299`);
+    const a = Number(m[1]);
+    const b = m[2] ? Number(m[2]) : a;
+    if (a < 100 || b > 599 || b < a) throw new Error(`"${part}" is not a range of HTTP status codes (100-599)`);
+    for (let c = a; c <= b; c++) out.add(c);
+  }
+  return [...out];
+}
+
+/** Validates the editor settings once, at deploy, listing every problem. Times are in seconds in the editor. */
+export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
+  const errors: string[] = [];
+  const seconds = (key: string, label: string, def: number, min: number, max: number): number => {
+    const v = str(raw[key]);
+    if (v === '') return def;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      errors.push(`${label} must be a number of seconds from ${min} to ${max} (got "${v}")`);
+      return def;
+    }
+    return Math.round(n * 1000);
+  };
+
+  const kind = str(raw.probeType) || 'http';
+  let probe: ProbeSpec | undefined;
+  if (kind === 'http') {
+    const url = str(raw.url);
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      errors.push(url === '' ? 'URL is required for an HTTP probe' : `URL "${url}" is not a valid URL`);
+    }
+    if (parsed && parsed.protocol !== 'http:' && parsed.protocol !== 'https:') errors.push(`URL must start with http:// or https:// (got "${url}")`);
+    if (parsed && (parsed.username || parsed.password)) errors.push('URL must not contain a user name or password: they would show in the flow');
+    const method = str(raw.method).toUpperCase() || 'HEAD';
+    if (method !== 'HEAD' && method !== 'GET') errors.push(`Method must be HEAD or GET (got "${method}")`);
+    let expect: number[] | undefined;
+    try {
+      const list = parseStatusList(str(raw.expect));
+      expect = list.length ? list : undefined;
+    } catch (e) {
+      errors.push(`Expected status: ${(e as Error).message}`);
+    }
+    if (parsed) probe = { kind: 'http', url: parsed.toString(), method: method as 'HEAD' | 'GET', expect };
+  } else if (kind === 'tcp') {
+    const host = str(raw.host);
+    const portText = str(raw.port);
+    const port = Number(portText);
+    if (host === '') errors.push('Host is required for a TCP probe');
+    if (!/^\d+$/.test(portText) || port < 1 || port > 65535) errors.push(`Port must be a number from 1 to 65535 (got "${portText}")`);
+    probe = { kind: 'tcp', host, port };
+  } else if (kind === 'dns') {
+    const hostname = str(raw.hostname);
+    if (!/^[A-Za-z0-9_.-]+$/.test(hostname) || hostname.length > 253) errors.push(`Name "${hostname}" is not a host name to look up`);
+    const server = str(raw.dnsServer);
+    if (server !== '' && !isServer(server)) errors.push(`DNS server "${server}" must be an IP address, optionally with :port`);
+    probe = { kind: 'dns', hostname, server: server || undefined };
+  } else {
+    errors.push(`Probe must be http, tcp or dns (got "${kind}")`);
+  }
+
+  const timeoutMs = seconds('timeout', 'Timeout', DEFAULT_TIMING.timeoutMs, 0.05, 120);
+  const onlineIntervalMs = seconds('interval', 'Interval while online', DEFAULT_TIMING.onlineIntervalMs, 0.1, 86400);
+  const offlineMinMs = seconds('offlineMin', 'First retry while offline', DEFAULT_TIMING.offlineMinMs, 0.01, 3600);
+  const offlineMaxMs = seconds('offlineMax', 'Slowest retry while offline', DEFAULT_TIMING.offlineMaxMs, 0.01, 86400);
+  if (offlineMaxMs < offlineMinMs) errors.push('The slowest retry while offline must not be faster than the first');
+  const failuresText = str(raw.failures);
+  const failures = failuresText === '' ? DEFAULT_TIMING.failuresToOffline : Number(failuresText);
+  if (!Number.isInteger(failures) || failures < 1 || failures > 100) errors.push(`Failures to go offline must be a whole number from 1 to 100 (got "${failuresText}")`);
+
+  if (errors.length > 0 || !probe) throw new Error(errors.join('; '));
+  return {
+    probe,
+    timing: { ...DEFAULT_TIMING, timeoutMs, onlineIntervalMs, offlineMinMs, offlineMaxMs, failuresToOffline: failures },
+    gate: raw.gate === true || raw.gate === 'true',
+  };
+}
+
+function isServer(s: string): boolean {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+  if (v6) return net.isIPv6(v6[1]) && (!v6[2] || Number(v6[2]) <= 65535);
+  const [host, port, ...rest] = s.split(':');
+  if (rest.length > 0) return net.isIPv6(s);
+  return net.isIPv4(host) && (port === undefined || (/^\d+$/.test(port) && Number(port) <= 65535));
+}
+
+/** What to show for the target in logs and the status, without anything secret. */
+export function describeProbe(p: ProbeSpec): string {
+  if (p.kind === 'http') {
+    const u = new URL(p.url);
+    return `${p.method} ${u.origin}${u.pathname}`;
+  }
+  if (p.kind === 'tcp') return `TCP ${p.host}:${p.port}`;
+  return `DNS ${p.hostname}`;
+}

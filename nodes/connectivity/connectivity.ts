@@ -1,0 +1,91 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { Request, Response } from 'express';
+import { ConnectivityMonitor, ConnectivityState, connectivityStatus } from '../../lib/connectivity';
+import { describeProbe, parseConnectivityConfig } from '../../lib/connectivity-config';
+
+interface ConnectivityNode extends Node {
+  monitor?: ConnectivityMonitor;
+  target?: string;
+}
+
+const TYPE = 'uplink-connectivity';
+
+type Msg = Record<string, unknown>;
+
+function stateMessage(state: ConnectivityState, target: string): NodeMessage {
+  return {
+    topic: 'connectivity',
+    payload: { online: state.online, since: new Date(state.since).toISOString(), latency: state.latencyMs, reason: state.reason, target },
+  } as NodeMessage;
+}
+
+export = function (RED: NodeAPI) {
+  function ConnectivityNodeCtor(this: ConnectivityNode, def: NodeDef & Record<string, unknown>) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    let config;
+    try {
+      config = parseConnectivityConfig(def);
+    } catch (e) {
+      node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
+      node.error(`configuration error: ${(e as Error).message}`);
+      node.on('input', (_msg, _send, done) => done(new Error(`not running: configuration error: ${(e as Error).message}`)));
+      return;
+    }
+    const gate = config.gate;
+    const target = describeProbe(config.probe);
+    node.target = target;
+    // Outputs: state changes only; or, as a gate, [online, offline, state changes].
+    const toState = (msg: NodeMessage | null): (NodeMessage | null)[] => (gate ? [null, null, msg] : [msg]);
+
+    const monitor = new ConnectivityMonitor(config.probe, config.timing, {
+      change: (state) => {
+        node.send(toState(stateMessage(state, target)));
+        node.log(`${target}: ${state.online ? 'online' : 'offline'} (${state.reason})`);
+      },
+      probed: (_result, state) => node.status(connectivityStatus(state, Date.now())),
+    });
+    node.monitor = monitor;
+    node.status(connectivityStatus(monitor.current(), Date.now()));
+    monitor.start();
+
+    node.on('input', (msg, send, done) => {
+      const m = msg as unknown as Msg;
+      const uplink = m.uplink !== null && typeof m.uplink === 'object' ? (m.uplink as Msg) : undefined;
+      if (m.topic === 'probe') {
+        monitor.probeNow();
+      } else if (m.topic === 'history') {
+        send(toState({ topic: 'connectivity/history', payload: { target, state: monitor.current(), history: monitor.history(), uptime: monitor.uptime() } } as NodeMessage));
+      } else if (uplink && typeof uplink.ack === 'boolean') {
+        // An upload's outcome is evidence: a success proves the target answers; a failure that is not the item's own
+        // fault (a network error, a timeout, a 5xx) is worth checking at once.
+        const error = (uplink.error ?? {}) as Msg;
+        if (uplink.ack) monitor.report(true, 'upload succeeded');
+        else if (error.class !== 'permanent' && error.permanent !== true) monitor.report(false, String(error.message ?? 'upload failed'));
+      } else if (gate) {
+        const online = monitor.current().online === true;
+        send(online ? [msg, null, null] : [null, msg, null]);
+      } else {
+        monitor.probeNow();
+      }
+      done();
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      monitor.stop();
+      done();
+    });
+  }
+
+  RED.nodes.registerType(TYPE, ConnectivityNodeCtor as unknown as Parameters<NodeAPI['nodes']['registerType']>[1]);
+
+  RED.httpAdmin.get('/uplink/connectivity/:id/history', RED.auth.needsPermission(`${TYPE}.read`), (req: Request, res: Response) => {
+    const node = RED.nodes.getNode(String(req.params.id)) as ConnectivityNode | null;
+    if (!node || node.type !== TYPE || !node.monitor) {
+      res.status(404).json({ error: `no running connectivity node ${String(req.params.id)}` });
+      return;
+    }
+    const m = node.monitor;
+    res.json({ target: node.target, state: m.current(), history: m.history(), uptime: m.uptime() });
+  });
+};
