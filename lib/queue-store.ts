@@ -183,6 +183,11 @@ const ROW_COLUMNS =
 
 /** Files in use by a store of this process, so that two queue nodes cannot share one database by mistake. */
 const openFiles = new Map<string, string>();
+/**
+ * Files a store of this process closed while it still had items in flight: a redeploy of the queue node alone, while
+ * the nodes downstream keep working on those items. Their leases stay valid for the next store on the file.
+ */
+const handedOver = new Map<string, string>();
 
 /**
  * The durable queue: every rule about what an item may become lives here, each as one SQLite transaction.
@@ -264,7 +269,14 @@ export class QueueStore {
       if (options.recoverLeases) {
         // The delivering process owns the schema's optional parts; the CLI must not change them under it.
         await db.exec(merged.whenFull === 'drop-oldest' ? DROPPABLE_INDEX : 'DROP INDEX IF EXISTS items_droppable');
-        await store.releaseAllLeases();
+        // After a crash or a restart nobody is working on the leased items; after a redeploy in this process the
+        // nodes downstream may still be, and will answer (or the lease runs out).
+        // The token in the file proves no other process has owned it since this one let go.
+        const token = await store.getMeta('handover');
+        const mine = handedOver.get(key);
+        handedOver.delete(key);
+        if (token !== undefined) await db.write((tx) => tx.run("DELETE FROM meta WHERE key = 'handover'"));
+        if (mine === undefined || token !== mine) await store.releaseAllLeases();
       }
       return store;
     } catch (e) {
@@ -281,10 +293,15 @@ export class QueueStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    openFiles.delete(this.ownerKey);
     try {
+      if (this.lockFile) {
+        const token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+        await this.setMeta('handover', token);
+        handedOver.set(this.ownerKey, token);
+      }
       await this.db.close();
     } finally {
+      openFiles.delete(this.ownerKey);
       if (this.lockFile) fs.rmSync(this.lockFile, { force: true });
     }
   }
@@ -427,10 +444,16 @@ export class QueueStore {
     });
   }
 
-  /** After a crash nobody is working on the leased items: they go back to ready, and the interrupted attempt is not counted. */
+  /**
+   * Leased items whose worker is gone go back to ready. The interrupted attempt still counts: an item that crashes
+   * Node-RED every time it is sent must end among the failed items, not crash it forever.
+   */
   async releaseAllLeases(): Promise<number> {
     return this.db.write(async (tx) => {
-      const r = await tx.run("UPDATE items SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_until = NULL WHERE state = 'leased'");
+      const r = await tx.run(
+        "UPDATE items SET state = 'pending', lease_until = NULL, last_error = 'interrupted: the process stopped while the item was in flight', last_error_at = ? WHERE state = 'leased'",
+        [this.now()],
+      );
       return r.changes;
     });
   }

@@ -49,6 +49,8 @@ console.log(`Editor: http://127.0.0.1:${port}/  (queue database: ${path.join(use
 const child = spawn(process.execPath, [bin, '--userDir', userDir, '--settings', settingsFile, '--port', String(port)], {
   cwd: userDir,
   stdio: 'inherit',
+  // The demo's connectivity node probes a stand-in target served by the flow itself.
+  env: { ...process.env, UPLINK_DEMO_TARGET_URL: `http://127.0.0.1:${port}/uplink-demo/target` },
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

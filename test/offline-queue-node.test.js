@@ -205,15 +205,20 @@ describe('offline-queue node', function () {
     assert.strictEqual(m.out[0].payload, 'held');
   });
 
-  it('brings pending and in-flight items back after the flow is reloaded on the same database', async function () {
+  it('brings pending items back after a redeploy, and an item in flight stays leased for its answer', async function () {
     const n = await load({ concurrency: 1 });
     for (let i = 0; i < 3; i++) n.q.receive({ payload: `item-${i}` });
     await waitFor(() => n.out.length === 1 && lastStats(n) && lastStats(n).pending === 2);
+    const inFlight = n.out[0];
     await helper.unload();
     const m = await load({ concurrency: 5 });
-    await waitFor(() => m.out.length === 3, { what: 'all three after restart' });
-    assert.deepStrictEqual(m.out.map((x) => x.payload), ['item-0', 'item-1', 'item-2']);
-    assert.strictEqual(m.out[0].uplink.item.attempt, 1, 'the interrupted attempt is not counted');
+    await waitFor(() => m.out.length === 2, { what: 'the two pending items after the redeploy' });
+    assert.deepStrictEqual(m.out.map((x) => x.payload), ['item-1', 'item-2']);
+    await waitFor(() => lastStats(m) && lastStats(m).inFlight === 3);
+    // The node downstream finishes the item it got before the redeploy: its ack reaches the new queue node.
+    m.q.receive({ ...inFlight, uplink: { ...inFlight.uplink, ack: true } });
+    await waitFor(() => lastStats(m) && lastStats(m).uploaded === 1 && lastStats(m).inFlight === 2, { what: 'the old delivery acked' });
+    assert.ok(m.out.every((x) => x.payload !== 'item-0'), 'the item in flight was not sent twice');
   });
 
   it('redelivers an item whose lease expired', async function () {
@@ -301,6 +306,19 @@ describe('offline-queue node', function () {
     assert.match(n.caught[0].error.message, /Concurrency must be a whole number from 1 to 64/);
     const logged = helper.log().args.map((a) => a[0]).filter((e) => e.level === 20 && e.id === 'q');
     assert.ok(logged.some((e) => /Backoff cap \(1 s\) must not be below the backoff base \(10 s\)/.test(e.msg)));
+  });
+
+  it('hands items back on output 2 with the reason while its database cannot be opened', async function () {
+    const n = await load({ db: path.join(dir, 'not-mounted', 'q.db') });
+    n.q.receive({ payload: 'reading' });
+    n.q.receive({ topic: 'pause' });
+    await waitFor(() => n.caught.length === 2);
+    assert.match(n.caught[0].error.message, /not running: the queue database could not be opened/);
+    assert.strictEqual(n.rej.length, 1, 'only the item, not the command, is handed back');
+    assert.strictEqual(n.rej[0].payload, 'reading');
+    assert.match(n.rej[0].error.message, /not running/);
+    const logged = helper.log().args.map((a) => a[0]).filter((e) => e.level === 20 && e.id === 'q');
+    assert.ok(logged.some((e) => /not-mounted does not exist \(is the disk mounted\?\)/.test(e.msg)), 'the deploy error says why');
   });
 
   it('moves a corrupt database aside and says where', async function () {

@@ -162,18 +162,42 @@ describe('QueueStore', function () {
     assert.match(again.lastError, /no ack or nack within the lease/);
   });
 
-  it('releases leases left by a crash when reopened, without counting the attempt', async function () {
-    store = await open();
-    await store.enqueue(item());
-    await store.enqueue(item());
-    await store.lease(2);
-    await store.close();
+  it('releases leases left by a crashed process when reopened, counting the interrupted attempt', async function () {
+    const file = path.join(dir, 'q.db');
+    // Another process leases two items and dies without closing anything.
+    const script = `
+      const { QueueStore } = require(${JSON.stringify(path.resolve(__dirname, '../dist/lib/queue-store'))});
+      (async () => {
+        const s = await QueueStore.open(${JSON.stringify(file)}, {}, { recoverLeases: true });
+        await s.enqueue({ kind: 'inline', bytes: 1, msg: '{}' });
+        await s.enqueue({ kind: 'inline', bytes: 1, msg: '{}' });
+        await s.lease(2);
+        process.kill(process.pid, 'SIGKILL');
+      })();`;
+    const r = require('child_process').spawnSync(process.execPath, ['-e', script], { timeout: 20000 });
+    assert.strictEqual(r.signal, 'SIGKILL', String(r.stderr));
     store = await open();
     const s = await store.stats();
     assert.strictEqual(s.counts.leased.n, 0);
     assert.strictEqual(s.counts.pending.n, 2);
     const again = await store.lease(5);
-    assert.deepStrictEqual(again.map((r) => r.attempts), [1, 1]);
+    assert.deepStrictEqual(again.map((x) => x.attempts), [2, 2]);
+    assert.match(again[0].lastError, /interrupted/);
+  });
+
+  it('keeps leases when this process closes and reopens the database (a redeploy), but not after another owner', async function () {
+    store = await open();
+    await store.enqueue(item());
+    await store.lease(1);
+    await store.close();
+    store = await open();
+    assert.strictEqual((await store.stats()).counts.leased.n, 1, 'the lease survives a redeploy');
+    await store.close();
+    // Someone else owned the file in between (here: its handover token is gone, as any other owner removes it).
+    const sqlite = new sqlite3.Database(path.join(dir, 'q.db'));
+    await new Promise((resolve, reject) => sqlite.exec("DELETE FROM meta WHERE key = 'handover'", (e) => (e ? reject(e) : sqlite.close(resolve))));
+    store = await open();
+    assert.strictEqual((await store.stats()).counts.leased.n, 0, 'released: the handover no longer holds');
   });
 
   it('rejects a new item when full under the reject policy', async function () {

@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import { parseQueueConfig } from '../../lib/queue-config';
 import { InputError, OfflineQueue } from '../../lib/offline-queue';
 import { describeDbError } from '../../lib/offline-queue';
-import { COMMANDS, Command } from '../../lib/queue-input';
+import { COMMANDS, Command, classifyInput } from '../../lib/queue-input';
 
 interface QueueNode extends Node {
   queue?: OfflineQueue;
@@ -18,13 +18,22 @@ export = function (RED: NodeAPI) {
     const node = this;
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
 
+    // While the queue cannot run, an item is handed back on output 2 with the reason, like any item not queued.
+    const refuse = (msg: NodeMessage, send: (m: (NodeMessage | null)[]) => void, done: (err?: Error) => void, why: string) => {
+      const err = new Error(why);
+      if (classifyInput(msg as unknown as Record<string, unknown>).type === 'item') {
+        send([null, { ...msg, error: { message: err.message, source: { id: node.id, type: TYPE } } } as NodeMessage, null]);
+      }
+      done(err);
+    };
+
     let config;
     try {
       config = parseQueueConfig(def, userDir);
     } catch (e) {
       node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
       node.error(`configuration error: ${(e as Error).message}`);
-      node.on('input', (_msg, _send, done) => done(new Error(`not running: configuration error: ${(e as Error).message}`)));
+      node.on('input', (msg, send, done) => refuse(msg, send, done, `not running: configuration error: ${(e as Error).message}`));
       return;
     }
 
@@ -56,8 +65,7 @@ export = function (RED: NodeAPI) {
       void (async () => {
         const queue = await node.ready;
         if (!queue) {
-          done(new Error('the queue is not running (see the error at deploy); this message was not queued'));
-          send([null, msg, null]);
+          refuse(msg, send, done, 'not running: the queue database could not be opened (see the error at deploy)');
           return;
         }
         try {
