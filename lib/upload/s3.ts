@@ -192,3 +192,62 @@ function abortControllerFor(signal: AbortSignal): AbortController {
   else signal.addEventListener('abort', () => ac.abort(), { once: true });
   return ac;
 }
+
+/** Reads the S3 config node's settings and credentials once, at deploy; every problem is listed. */
+export function parseS3Settings(raw: Record<string, unknown>, credentials: Record<string, unknown>): S3Settings {
+  const errors: string[] = [];
+  const str = (v: unknown) => (typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v).trim());
+  const endpoint = str(raw.endpoint);
+  if (endpoint !== '') {
+    try {
+      const u = new URL(endpoint);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') errors.push(`Endpoint must start with http:// or https:// (got "${endpoint}")`);
+      if (u.username || u.password) errors.push('Endpoint must not contain a user name or password: use the access key fields');
+    } catch {
+      errors.push(`Endpoint "${endpoint}" is not a URL`);
+    }
+  }
+  const region = str(raw.region) || 'us-east-1';
+  if (!/^[a-z0-9-]+$/.test(region)) errors.push(`Region "${region}" is not a region name (like eu-central-1)`);
+  const bucket = str(raw.bucket);
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) errors.push(`Bucket "${bucket}" is not a valid bucket name (3-63 lower-case letters, digits, dots, hyphens)`);
+  const accessKeyId = str(credentials.accessKeyId);
+  const secretAccessKey = str(credentials.secretAccessKey);
+  if ((accessKeyId === '') !== (secretAccessKey === '')) errors.push('Give both the access key and the secret, or neither (to use the environment or an instance role)');
+  const num = (key: string, label: string, def: number, min: number, max: number) => {
+    const v = str(raw[key]);
+    if (v === '') return def;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      errors.push(`${label} must be a number from ${min} to ${max} (got "${v}")`);
+      return def;
+    }
+    return n;
+  };
+  const thresholdMB = num('multipartMB', 'Multipart above', 16, 5, 5 * 1024);
+  const partMB = num('partMB', 'Part size', 8, 5, 5 * 1024);
+  const timeoutS = num('timeout', 'Timeout', 60, 1, 3600);
+  const concurrency = Math.round(num('concurrency', 'Concurrency', 4, 1, 64));
+  const sse = str(raw.sse);
+  if (sse !== '' && sse !== 'AES256' && sse !== 'aws:kms') errors.push(`Server-side encryption must be AES256 or aws:kms (got "${sse}")`);
+  const storageClass = str(raw.storageClass);
+  if (storageClass !== '' && !/^[A-Z_]+$/.test(storageClass)) errors.push(`Storage class "${storageClass}" is not a storage class (like STANDARD_IA)`);
+  const publicUrl = str(raw.publicUrl);
+  if (publicUrl !== '' && !/^https?:\/\//.test(publicUrl)) errors.push(`Public URL must start with http:// or https:// (got "${publicUrl}")`);
+  if (errors.length) throw new Error(errors.join('; '));
+  return {
+    endpoint: endpoint || undefined,
+    region,
+    bucket,
+    forcePathStyle: raw.forcePathStyle === true || raw.forcePathStyle === 'true',
+    accessKeyId: accessKeyId || undefined,
+    secretAccessKey: secretAccessKey || undefined,
+    storageClass: storageClass || undefined,
+    sse: sse || undefined,
+    multipartThresholdBytes: Math.round(thresholdMB * 1024 * 1024),
+    partSizeBytes: Math.round(partMB * 1024 * 1024),
+    timeoutMs: Math.round(timeoutS * 1000),
+    concurrency,
+    publicUrl: publicUrl || undefined,
+  };
+}

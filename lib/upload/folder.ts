@@ -1,0 +1,87 @@
+import crypto from 'crypto';
+import fs from 'fs';
+import path from 'path';
+import { pipeline } from 'stream/promises';
+import { Bandwidth, openBody } from './body';
+import { classifyThrown } from './classify';
+import { StorageBackend, UploadError, UploadItem, UploadResult } from './types';
+
+export interface FolderSettings {
+  /** A mounted NAS share or USB disk. */
+  folder: string;
+  timeoutMs: number;
+}
+
+export function parseFolderSettings(raw: Record<string, unknown>): FolderSettings {
+  const folder = typeof raw.folder === 'string' ? raw.folder.trim() : '';
+  if (folder === '' || !path.isAbsolute(folder)) throw new Error(`Folder must be an absolute path (got "${folder}")`);
+  const t = Number(raw.timeout ?? 60);
+  if (!Number.isFinite(t) || t < 1 || t > 86400) throw new Error(`Timeout must be a number of seconds from 1 to 86400 (got "${String(raw.timeout)}")`);
+  return { folder: path.resolve(folder), timeoutMs: Math.round(t * 1000) };
+}
+
+/** Copies into a folder: temp name, fsync, rename, fsync of the folder. A reader never sees half a file. */
+export class FolderBackend implements StorageBackend {
+  readonly kind = 'folder';
+
+  constructor(readonly settings: FolderSettings, private readonly bandwidth?: Bandwidth) {}
+
+  endpoint(): string {
+    return `file://${this.settings.folder}`;
+  }
+
+  async upload(item: UploadItem): Promise<UploadResult> {
+    const root = this.settings.folder;
+    const target = path.join(root, ...item.key.split('/'));
+    if (!target.startsWith(root + path.sep)) throw new UploadError(`the key ${item.key} leads outside the folder`, 'permanent', 'BAD_KEY');
+    // A folder that is not there usually means the share or disk is not mounted: wait for it rather than write to the SD card.
+    try {
+      const st = await fs.promises.stat(root);
+      if (!st.isDirectory()) throw new UploadError(`${root} is not a folder`, 'permanent', 'NOT_A_FOLDER');
+    } catch (e) {
+      if (e instanceof UploadError) throw e;
+      throw new UploadError(`the folder ${root} is not there (is the disk mounted?)`, 'retryable', 'FOLDER_MISSING');
+    }
+    const temp = path.join(path.dirname(target), `.${path.basename(target)}.${crypto.randomBytes(4).toString('hex')}.part`);
+    try {
+      await fs.promises.mkdir(path.dirname(target), { recursive: true });
+      let sent = 0;
+      await pipeline(openBody(item, this.bandwidth, (n) => item.onProgress?.((sent += n))), fs.createWriteStream(temp), { signal: item.signal });
+      const fd = await fs.promises.open(temp, 'r+');
+      try {
+        await fd.sync();
+      } finally {
+        await fd.close();
+      }
+      const st = await fs.promises.stat(temp);
+      if (st.size !== item.bytes) throw new UploadError(`wrote ${st.size} bytes, the item has ${item.bytes}`, 'retryable', 'SIZE_MISMATCH');
+      await fs.promises.rename(temp, target);
+      await syncFolder(path.dirname(target));
+      return { key: item.key, url: `file://${target}`, bytes: item.bytes };
+    } catch (e) {
+      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+      if (e instanceof UploadError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC') throw new UploadError(`the target disk is full (${root})`, 'retryable', 'ENOSPC');
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+        throw new UploadError(`cannot write to ${root} (${code})`, 'permanent', code);
+      }
+      throw classifyThrown(e, this.settings.timeoutMs);
+    }
+  }
+
+  async close(): Promise<void> {
+    /* nothing held */
+  }
+}
+
+async function syncFolder(dir: string): Promise<void> {
+  const fd = await fs.promises.open(dir, 'r');
+  try {
+    await fd.sync();
+  } catch {
+    /* some file systems (SMB, FAT) cannot sync a folder; the file itself is synced */
+  } finally {
+    await fd.close();
+  }
+}

@@ -1,0 +1,39 @@
+import { Bandwidth, Slots } from './body';
+import { StorageBackend } from './types';
+
+export interface TargetLimits {
+  /** Uploads at once to this target, across every uploader node using it. */
+  concurrency: number;
+  /** 0 = unlimited. */
+  bytesPerSecond: number;
+  timeoutMs: number;
+}
+
+/**
+ * One storage target as a config node owns it: the backend (with its client and kept-alive connections), the
+ * concurrency slots and the bandwidth budget that every uploader node using it shares.
+ */
+export class UploadTarget {
+  readonly slots: Slots;
+  readonly bandwidth: Bandwidth;
+  readonly backend: StorageBackend;
+
+  constructor(make: (bandwidth: Bandwidth) => StorageBackend, readonly limits: TargetLimits) {
+    this.slots = new Slots(limits.concurrency);
+    this.bandwidth = new Bandwidth(limits.bytesPerSecond);
+    this.backend = make(this.bandwidth);
+  }
+
+  close(): Promise<void> {
+    return this.backend.close();
+  }
+}
+
+/** Reads the bandwidth limit field of a config node: "0" or blank = none, else KB/s. */
+export function parseBandwidth(raw: unknown): number {
+  const v = typeof raw === 'string' ? raw.trim() : raw;
+  if (v === undefined || v === null || v === '') return 0;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`Bandwidth limit must be a number of KB/s, 0 for none (got "${String(raw)}")`);
+  return Math.round(n * 1024);
+}

@@ -1,0 +1,80 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { DEFAULT_KEY_TEMPLATE, KeyTemplateError, validateKeyTemplate } from '../../lib/object-key';
+import { Uploader } from '../../lib/uploader';
+import { fmtBytes } from '../../lib/queue-store';
+import type { TargetConfigNode } from '../common/target-config';
+
+const TYPE = 'uplink-uploader';
+const BACKENDS = ['s3', 'supabase', 'http', 'folder'] as const;
+
+interface UploaderNode extends Node {
+  uploader?: Uploader;
+}
+
+export = function (RED: NodeAPI) {
+  function UploaderNodeCtor(this: UploaderNode, def: NodeDef & Record<string, unknown>) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const fail = (why: string) => {
+      node.status({ fill: 'red', shape: 'ring', text: why.slice(0, 60) });
+      node.error(`configuration error: ${why}`);
+      node.on('input', (_msg, _send, done) => done(new Error(`not uploading: configuration error: ${why}`)));
+    };
+
+    const backend = (BACKENDS as readonly string[]).includes(String(def.backend)) ? String(def.backend) : 's3';
+    const config = RED.nodes.getNode(String(def[backend] ?? '')) as TargetConfigNode | null;
+    if (!config) return fail(`choose a ${backend} target (config node)`);
+    if (!config.target) return fail(`the ${backend} target "${config.name || config.id}" is not usable: ${config.configError ?? 'see its error'}`);
+    const template = typeof def.keyTemplate === 'string' && def.keyTemplate.trim() !== '' ? def.keyTemplate.trim() : DEFAULT_KEY_TEMPLATE;
+    try {
+      validateKeyTemplate(template);
+    } catch (e) {
+      return fail(`key template: ${(e as KeyTemplateError).message}`);
+    }
+
+    const uploader = new Uploader(config.target, template);
+    node.uploader = uploader;
+    const closing = new AbortController();
+    let last = 'ready';
+    let lastFill: 'green' | 'yellow' | 'red' | 'grey' = 'grey';
+    const show = () => {
+      const n = uploader.active;
+      node.status({ fill: lastFill, shape: lastFill === 'green' || lastFill === 'grey' ? 'dot' : 'ring', text: `${last}${n > 0 ? ` · ${n} in flight` : ''}` });
+    };
+    show();
+
+    node.on('input', (msg, send, done) => {
+      const p = uploader.upload(msg as unknown as Record<string, unknown>, closing.signal);
+      show();
+      void p.then((out) => {
+        if (closing.signal.aborted) {
+          // The flow is stopping: the queue sends this item again after its lease; say nothing that looks like a verdict.
+          done();
+          return;
+        }
+        if (out.ok && out.result) {
+          last = `${out.result.key.split('/').pop()} · ${fmtBytes(out.result.bytes)}`;
+          lastFill = 'green';
+          send([out.msg as NodeMessage, null]);
+          done();
+        } else {
+          const e = out.error!;
+          last = `${e.errorClass === 'permanent' ? 'failed' : 'will retry'}: ${e.message}`;
+          lastFill = e.errorClass === 'permanent' ? 'red' : 'yellow';
+          send([null, out.msg as NodeMessage]);
+          // Routine, retryable failures (the link is down) are for the queue; a permanent one needs a person.
+          if (e.errorClass === 'permanent') done(new Error(`upload failed: ${e.message}`));
+          else done();
+        }
+        show();
+      });
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closing.abort();
+      done();
+    });
+  }
+
+  RED.nodes.registerType(TYPE, UploaderNodeCtor as unknown as Parameters<NodeAPI['nodes']['registerType']>[1]);
+};
