@@ -144,7 +144,7 @@ function makeItem(i) {
  * schema's triggers keep `counts` and `totals` right.
  */
 async function bulkFill(file, n, { priority = 5 } = {}) {
-  const store = await QueueStore.open(file, {}, { createFolder: true });
+  const store = await QueueStore.open(file, {}, { createFolder: true, recoverLeases: true, owner: 'bulkFill' });
   await store.close();
   if (n <= 0) return;
   const sample = makeItem(0);

@@ -26,6 +26,15 @@ export function parseStatusList(text: string): number[] {
   return [...out];
 }
 
+/**
+ * The probe for an upload target's endpoint (what the uploads will use): an HTTP HEAD where any answer below 500
+ * means reachable (a bucket answers 403 to an anonymous request), or the folder itself for a folder target.
+ */
+export function targetProbeSettings(endpoint: string): Raw {
+  if (endpoint.startsWith('file://')) return { probeType: 'path', path: decodeURIComponent(new URL(endpoint).pathname) };
+  return { probeType: 'http', url: endpoint, method: 'HEAD', expect: '' };
+}
+
 /** Validates the editor settings once, at deploy, listing every problem. Times are in seconds in the editor. */
 export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
   const errors: string[] = [];
@@ -75,8 +84,12 @@ export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
     const server = str(raw.dnsServer);
     if (server !== '' && !isServer(server)) errors.push(`DNS server "${server}" must be an IP address, optionally with :port`);
     probe = { kind: 'dns', hostname, server: server || undefined };
+  } else if (kind === 'path') {
+    const dir = str(raw.path);
+    if (!dir.startsWith('/')) errors.push(`Folder "${dir}" must be an absolute path`);
+    probe = { kind: 'path', path: dir };
   } else {
-    errors.push(`Probe must be http, tcp or dns (got "${kind}")`);
+    errors.push(`Probe must be target, http, tcp or dns (got "${kind}")`);
   }
 
   const timeoutMs = seconds('timeout', 'Timeout', DEFAULT_TIMING.timeoutMs, 0.05, 120);
@@ -111,5 +124,6 @@ export function describeProbe(p: ProbeSpec): string {
     return `${p.method} ${u.origin}${u.pathname}`;
   }
   if (p.kind === 'tcp') return `TCP ${p.host}:${p.port}`;
+  if (p.kind === 'path') return `folder ${p.path}`;
   return `DNS ${p.hostname}`;
 }

@@ -75,6 +75,7 @@ export class ConnectivityMonitor {
   private offlineMs = 0;
   private probes = 0;
   private changes = 0;
+  private lastProbeAt = 0;
 
   constructor(
     private readonly probe: ProbeSpec,
@@ -117,11 +118,25 @@ export class ConnectivityMonitor {
     void this.runOnce();
   }
 
-  /** Evidence from a real upload. */
+  /**
+   * Evidence from a real upload. A success is as good as a probe. A failure asks for a probe now, unless the state is
+   * already offline (the offline schedule is probing) or a probe ran moments ago: a burst of failed uploads must not
+   * become a burst of probes.
+   */
   report(ok: boolean, reason: string): void {
     if (this.stopped) return;
-    if (ok) this.apply({ ok: true, latencyMs: this.state.latencyMs ?? 0, reason });
-    else this.probeNow();
+    if (ok) {
+      const wasOffline = this.state.online !== true;
+      this.apply({ ok: true, latencyMs: this.state.online === true ? (this.state.latencyMs ?? 0) : 0, reason });
+      if (wasOffline && !this.probing) {
+        if (this.timer) clearTimeout(this.timer);
+        this.scheduleNext();
+      }
+      return;
+    }
+    if (this.state.online === false || this.probing) return;
+    if (this.now() - this.lastProbeAt < this.timing.offlineMinMs) return;
+    this.probeNow();
   }
 
   history(): HistoryEntry[] {
@@ -151,9 +166,12 @@ export class ConnectivityMonitor {
         const result = await this.probeFn(this.probe, this.timing.timeoutMs);
         if (this.stopped) return;
         this.probes++;
+        this.lastProbeAt = this.now();
         this.apply(result);
-        this.events.probed(result, this.current());
+        this.emit(() => this.events.probed(result, this.current()));
       } while (this.again && !this.stopped);
+    } catch {
+      /* runProbe never throws; a custom probe that does counts as nothing learned */
     } finally {
       this.probing = false;
       this.scheduleNext();
@@ -171,7 +189,7 @@ export class ConnectivityMonitor {
     this.failures++;
     if (this.state.online !== false && this.failures >= this.timing.failuresToOffline) {
       this.change(false, result);
-    } else if (this.state.online === false) {
+    } else if (this.state.online !== true) {
       this.state = { ...this.state, latencyMs: null, reason: result.reason };
     }
   }
@@ -185,7 +203,17 @@ export class ConnectivityMonitor {
     this.changes++;
     this.log.push({ at: new Date(t).toISOString(), online, latencyMs: this.state.latencyMs, reason: result.reason, previousMs });
     if (this.log.length > HISTORY_LIMIT) this.log.splice(0, this.log.length - HISTORY_LIMIT);
-    this.events.change(this.current());
+    const state = this.current();
+    this.emit(() => this.events.change(state));
+  }
+
+  /** A listener that throws must not stop the probing (or become an unhandled rejection). */
+  private emit(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      /* the listener's own problem */
+    }
   }
 
   private scheduleNext(): void {
@@ -215,7 +243,7 @@ export function fmtAge(ms: number): string {
 
 /** The node status for a state: "online 23 ms", "offline 4m (connection refused)". */
 export function connectivityStatus(state: ConnectivityState, now: number): { fill: 'green' | 'yellow'; shape: 'dot' | 'ring'; text: string } {
-  if (state.online === true) return { fill: 'green', shape: 'dot', text: `online ${state.latencyMs ?? 0} ms` };
+  if (state.online === true) return { fill: 'green', shape: 'dot', text: state.latencyMs ? `online ${state.latencyMs} ms` : 'online' };
   if (state.online === false) return { fill: 'yellow', shape: 'ring', text: `offline ${fmtAge(now - state.since)} (${state.reason})`.slice(0, 100) };
   return { fill: 'yellow', shape: 'ring', text: `checking… (${state.reason})`.slice(0, 100) };
 }

@@ -1,3 +1,4 @@
+import fs from 'fs';
 import http from 'http';
 import https from 'https';
 import net from 'net';
@@ -6,7 +7,9 @@ import { Resolver } from 'dns/promises';
 export type ProbeSpec =
   | { kind: 'http'; url: string; method: 'HEAD' | 'GET'; expect?: number[] }
   | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'dns'; hostname: string; server?: string };
+  | { kind: 'dns'; hostname: string; server?: string }
+  /** A folder target (NAS share, USB disk): reachable when the folder is there, that is, mounted. */
+  | { kind: 'path'; path: string };
 
 export interface ProbeResult {
   ok: boolean;
@@ -21,7 +24,14 @@ export async function runProbe(spec: ProbeSpec, timeoutMs: number): Promise<Prob
   const elapsed = () => Number((process.hrtime.bigint() - started) / 1_000_000n);
   try {
     const reason = await withTimeout(
-      (signal) => (spec.kind === 'http' ? httpProbe(spec, signal) : spec.kind === 'tcp' ? tcpProbe(spec, signal) : dnsProbe(spec, timeoutMs)),
+      (signal) =>
+        spec.kind === 'http'
+          ? httpProbe(spec, signal)
+          : spec.kind === 'tcp'
+            ? tcpProbe(spec, signal)
+            : spec.kind === 'dns'
+              ? dnsProbe(spec, timeoutMs)
+              : pathProbe(spec.path),
       timeoutMs,
     );
     return { ok: true, latencyMs: elapsed(), reason };
@@ -78,6 +88,20 @@ function tcpProbe(spec: { host: string; port: number }, signal: AbortSignal): Pr
       reject(e);
     });
   });
+}
+
+async function pathProbe(dir: string): Promise<string> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(dir);
+  } catch {
+    throw new ProbeRejected('folder not there (not mounted?)');
+  }
+  if (!st.isDirectory()) throw new ProbeRejected('not a folder');
+  await fs.promises.access(dir, fs.constants.W_OK).catch(() => {
+    throw new ProbeRejected('folder not writable');
+  });
+  return 'folder present';
 }
 
 async function dnsProbe(spec: { hostname: string; server?: string }, timeoutMs: number): Promise<string> {

@@ -6,6 +6,10 @@ const helper = require('node-red-node-test-helper');
 const connectivityNode = require('../dist/nodes/connectivity/connectivity.js');
 const queueNode = require('../dist/nodes/offline-queue/offline-queue.js');
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+const s3ConfigNode = require('../dist/nodes/s3-config/s3-config.js');
+const folderConfigNode = require('../dist/nodes/folder-config/folder-config.js');
+const { S3Server } = require('./support/s3-server');
+const fs = require('fs');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 helper.init(require.resolve('node-red'));
@@ -178,6 +182,41 @@ describe('connectivity node', function () {
     const after = target.requests;
     await new Promise((r) => setTimeout(r, 1000));
     assert.strictEqual(target.requests, after, 'no probe after close');
+  });
+
+  it('by default probes the endpoint of the chosen upload target: an S3 store', async function () {
+    const s3 = await new S3Server({ buckets: ['probe-me'] }).start();
+    try {
+      const n = await load({ probeType: 'target', targetType: 's3', s3: 'cfg', url: undefined }, [{ id: 'cfg', type: 'uplink-s3-config', ...s3.config() }], [s3ConfigNode]);
+      await waitFor(() => n.state.length === 1, { what: 'first state' });
+      assert.strictEqual(n.state[0].payload.online, true);
+      assert.strictEqual(n.state[0].payload.target, `HEAD http://127.0.0.1:${s3.port}/probe-me`);
+      await s3.stop();
+      n.c.receive({ topic: 'probe' });
+      await waitFor(() => n.state.length === 2, { what: 'offline' });
+      assert.deepStrictEqual([n.state[1].payload.online, n.state[1].payload.reason], [false, 'connection refused']);
+    } finally {
+      await s3.destroy();
+    }
+  });
+
+  it('probes a folder target by whether the folder is there (a mounted share)', async function () {
+    const share = path.join(dir, 'share');
+    fs.mkdirSync(share);
+    const n = await load({ probeType: 'target', targetType: 'folder', folder: 'f', url: undefined }, [{ id: 'f', type: 'uplink-folder-config', folder: share }], [folderConfigNode]);
+    await waitFor(() => n.state.length === 1);
+    assert.deepStrictEqual([n.state[0].payload.online, n.state[0].payload.reason], [true, 'folder present']);
+    fs.rmSync(share, { recursive: true });
+    n.c.receive({ topic: 'probe' });
+    await waitFor(() => n.state.length === 2);
+    assert.deepStrictEqual([n.state[1].payload.online, n.state[1].payload.reason], [false, 'folder not there (not mounted?)']);
+  });
+
+  it('says which target is missing when none is chosen', async function () {
+    const n = await load({ probeType: 'target', targetType: 's3', s3: '' });
+    n.c.receive({ payload: 1 });
+    await waitFor(() => n.caught.length === 1);
+    assert.match(n.caught[0].error.message, /choose the s3 target whose endpoint to probe/);
   });
 
   it('pauses a real offline queue while the target is down and lets it drain, losing nothing, when it returns', async function () {

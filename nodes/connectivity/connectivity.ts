@@ -1,7 +1,8 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { Request, Response } from 'express';
 import { ConnectivityMonitor, ConnectivityState, connectivityStatus } from '../../lib/connectivity';
-import { describeProbe, parseConnectivityConfig } from '../../lib/connectivity-config';
+import { describeProbe, parseConnectivityConfig, targetProbeSettings } from '../../lib/connectivity-config';
+import type { TargetConfigNode } from '../common/target-config';
 
 interface ConnectivityNode extends Node {
   monitor?: ConnectivityMonitor;
@@ -25,7 +26,16 @@ export = function (RED: NodeAPI) {
     const node = this;
     let config;
     try {
-      config = parseConnectivityConfig(def);
+      let raw: Record<string, unknown> = def;
+      if (String(def.probeType ?? 'target') === 'target') {
+        // Probe what the uploads will use: the endpoint of the chosen storage config node.
+        const kind = String(def.targetType || 's3');
+        const target = RED.nodes.getNode(String(def[kind] ?? '')) as TargetConfigNode | null;
+        if (!target) throw new Error(`choose the ${kind} target whose endpoint to probe`);
+        if (!target.target) throw new Error(`the ${kind} target "${target.name || target.id}" is not usable: ${target.configError ?? 'see its error'}`);
+        raw = { ...def, ...targetProbeSettings(target.target.backend.endpoint()) };
+      }
+      config = parseConnectivityConfig(raw);
     } catch (e) {
       node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
       node.error(`configuration error: ${(e as Error).message}`);
