@@ -19,6 +19,7 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
 }
 
 fs.mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
+fs.mkdirSync(path.join(userDir, 'uplink', 'outbox'), { recursive: true });
 // Node-RED finds the package the way it finds one installed from the palette: in <userDir>/node_modules.
 const link = path.join(userDir, 'node_modules', pkg.name);
 fs.rmSync(link, { force: true, recursive: false });
@@ -50,7 +51,11 @@ const child = spawn(process.execPath, [bin, '--userDir', userDir, '--settings', 
   cwd: userDir,
   stdio: 'inherit',
   // The demo's connectivity node probes a stand-in target served by the flow itself.
-  env: { ...process.env, UPLINK_DEMO_TARGET_URL: `http://127.0.0.1:${port}/uplink-demo/target` },
+  env: {
+    ...process.env,
+    UPLINK_DEMO_TARGET_URL: `http://127.0.0.1:${port}/uplink-demo/target`,
+    UPLINK_DEMO_OUTBOX: path.join(userDir, 'uplink', 'outbox'),
+  },
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
