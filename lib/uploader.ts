@@ -79,12 +79,16 @@ export class Uploader {
       delete uplink.error;
       return { ok: true, msg: { ...msg, uplink }, result: done };
     } catch (e) {
-      const error =
+      let error =
         e instanceof UploadError
           ? e
           : e instanceof KeyTemplateError
             ? new UploadError(`cannot make an object key: ${e.message}`, 'permanent', 'BAD_KEY')
             : new UploadError((e as Error).message ?? String(e), 'retryable', 'ERROR');
+      // An abort that was not the flow stopping was the request timer, whatever the client library called it.
+      if (error.code === 'ABORTED' && !closing.aborted) {
+        error = new UploadError(`no answer within ${Math.round(this.target.limits.timeoutMs / 1000)} s`, 'retryable', 'TIMEOUT');
+      }
       const uplink = {
         ...(obj(msg.uplink) ?? {}),
         ack: false,

@@ -30,10 +30,13 @@ class Throttle extends Transform {
     super({ highWaterMark: 64 * 1024 });
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.onBytes?.(chunk.length);
+    const pass = () => {
+      this.onBytes?.(chunk.length);
+      cb(null, chunk);
+    };
     const wait = this.bandwidth.take(chunk.length);
-    if (wait === 0) cb(null, chunk);
-    else this.timer = setTimeout(() => cb(null, chunk), wait);
+    if (wait === 0) pass();
+    else this.timer = setTimeout(pass, wait);
   }
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
     if (this.timer) clearTimeout(this.timer);
@@ -68,11 +71,14 @@ export function openBody(
   range?: { start: number; end: number },
 ): Readable {
   let raw: Readable;
-  if (source.file) raw = fs.createReadStream(source.file, range ? { start: range.start, end: range.end - 1 } : {});
+  if (range && range.end <= range.start) raw = Readable.from([]);
+  else if (source.file) raw = fs.createReadStream(source.file, range ? { start: range.start, end: range.end - 1 } : {});
   else raw = chunks(range ? source.body!.subarray(range.start, range.end) : source.body!);
   if ((!bandwidth || bandwidth.bytesPerSecond <= 0) && !onBytes) return raw;
   const t = new Throttle(bandwidth ?? new Bandwidth(0), onBytes);
   raw.on('error', (e) => t.destroy(e));
+  // An aborted upload destroys the stream it was given: the file under it must close too.
+  t.on('close', () => raw.destroy());
   return raw.pipe(t);
 }
 

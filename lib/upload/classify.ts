@@ -42,9 +42,15 @@ export function classifyThrown(e: unknown, timeoutMs: number): UploadError {
   const err = e as Error & { code?: string; name?: string };
   const code = networkCode(e);
   if (code) return new UploadError(NETWORK_CODES[code], 'retryable', code);
-  if (err?.name === 'TimeoutError' || err?.name === 'AbortError' || err?.code === 'ABORT_ERR') {
-    return new UploadError(`no answer within ${Math.round(timeoutMs / 1000)} s`, 'retryable', 'TIMEOUT');
+  if (err?.name === 'TimeoutError') return new UploadError(`no answer within ${Math.round(timeoutMs / 1000)} s`, 'retryable', 'TIMEOUT');
+  if (err?.name === 'AbortError' || err?.code === 'ABORT_ERR') {
+    // Either the request timer or the flow stopping; the signal's reason tells which.
+    const reason = (err as { cause?: { name?: string } }).cause?.name;
+    if (reason === 'TimeoutError') return new UploadError(`no answer within ${Math.round(timeoutMs / 1000)} s`, 'retryable', 'TIMEOUT');
+    return new UploadError('stopped: the upload was cancelled (the flow is stopping)', 'retryable', 'ABORTED');
   }
+  // Programming or setup errors (an invalid URL or header) will not fix themselves by waiting.
+  if (typeof err?.code === 'string' && /^ERR_INVALID_/.test(err.code)) return new UploadError(err.message, 'permanent', err.code);
   if (err?.code === 'ENOENT') return new UploadError(`the file to upload is gone: ${err.message}`, 'permanent', 'FILE_GONE');
   if (err?.code === 'EACCES' || err?.code === 'EISDIR') return new UploadError(`the file cannot be read: ${err.message}`, 'permanent', err.code);
   return new UploadError(err?.message ?? String(e), 'retryable', err?.code ?? err?.name ?? 'ERROR');
