@@ -517,3 +517,56 @@ describe('parseHttpSettings', () => {
     assert.throws(() => parseHttpSettings({ url: '' }, {}), /URL is required/);
   });
 });
+
+describe('HTTP target in Node-RED, wired into a real offline queue', function () {
+  const helper = require('node-red-node-test-helper');
+  const uploaderNode = require('../dist/nodes/uploader/uploader.js');
+  const httpConfigNode = require('../dist/nodes/http-config/http-config.js');
+  const queueNode = require('../dist/nodes/offline-queue/offline-queue.js');
+  const { startTarget } = require('./support/http-target');
+  const { tmpDir: mkTmp, rmrf: rm, waitFor: wait } = require('./support/tmp');
+  helper.init(require.resolve('node-red'));
+  let server;
+  let work;
+  beforeEach(async function () {
+    work = mkTmp();
+    server = await startTarget();
+    await new Promise((r) => helper.startServer(r));
+  });
+  afterEach(async function () {
+    await helper.unload();
+    await new Promise((r) => helper.stopServer(r));
+    await server.close();
+    rm(work);
+  });
+
+  it('delivers every item exactly once after the API answers 503 for a while, with the token only in credentials', async function () {
+    const flowJson = [
+      { id: 'h', type: 'uplink-http-config', url: `${server.url}/upload`, method: 'POST', mode: 'multipart', fieldName: 'image', auth: 'bearer', successCodes: '201', timeout: 5, concurrency: 2 },
+      { id: 'q', type: 'uplink-offline-queue', db: require('path').join(work, 'q.db'), concurrency: 2, backoffBase: 0.1, backoffCap: 0.3, statsInterval: 0.1, wires: [['up'], [], ['stats']] },
+      { id: 'up', type: 'uplink-uploader', backend: 'http', http: 'h', keyTemplate: '{camera}/{id}.{ext}', wires: [['q', 'ok'], ['q']] },
+      { id: 'ok', type: 'helper' },
+      { id: 'stats', type: 'helper' },
+    ];
+    server.answer('status', { status: 503, headers: { 'retry-after': '0' }, body: 'maintenance' });
+    await helper.load([httpConfigNode, queueNode, uploaderNode], flowJson, { h: { token: 'tok-123-secret' } });
+    const q = helper.getNode('q');
+    await q.ready;
+    const ok = [];
+    const stats = [];
+    helper.getNode('ok').on('input', (m) => ok.push(m));
+    helper.getNode('stats').on('input', (m) => stats.push(m.payload));
+    for (let i = 0; i < 5; i++) q.receive({ payload: { reading: i }, uplink: { camera: 'ecg' } });
+    await wait(() => server.requests.length >= 3, { what: 'some refused attempts' });
+    server.answer('json', { status: 201, body: { stored: true } });
+    await wait(() => stats.length && stats[stats.length - 1].uploaded === 5, { what: 'all five uploaded', timeout: 15000 });
+    const accepted = server.requests.filter((r) => r.multipart && r.done).map((r) => r.headers['idempotency-key']);
+    const delivered = ok.map((m) => m.uplink.upload.key).sort();
+    assert.strictEqual(new Set(delivered).size, 5, 'five distinct keys');
+    for (const k of delivered) assert.ok(accepted.includes(k), `${k} reached the API`);
+    assert.deepStrictEqual(ok[0].uplink.upload.response, { stored: true }, 'the response body is passed on');
+    assert.strictEqual(server.requests[server.requests.length - 1].headers.authorization, 'Bearer tok-123-secret');
+    assert.ok(!JSON.stringify(flowJson).includes('tok-123-secret'));
+    assert.ok(!JSON.stringify(ok).includes('tok-123-secret'));
+  });
+});
