@@ -2,6 +2,7 @@ import fs from 'fs';
 import path from 'path';
 import { KeyFields, renderKey, sanitizeKey, KeyTemplateError } from './object-key';
 import { UploadTarget } from './upload/target';
+import { timeoutError } from './upload/classify';
 import { UploadError, UploadItem, UploadResult } from './upload/types';
 
 type Msg = Record<string, unknown>;
@@ -87,7 +88,7 @@ export class Uploader {
             : new UploadError((e as Error).message ?? String(e), 'retryable', 'ERROR');
       // An abort that was not the flow stopping was the request timer, whatever the client library called it.
       if (error.code === 'ABORTED' && !closing.aborted) {
-        error = new UploadError(`no answer within ${Math.round(this.target.limits.timeoutMs / 1000)} s`, 'retryable', 'TIMEOUT');
+        error = timeoutError(this.target.limits.timeoutMs);
       }
       const uplink = {
         ...(obj(msg.uplink) ?? {}),

@@ -74,11 +74,15 @@ export function openBody(
   if (range && range.end <= range.start) raw = Readable.from([]);
   else if (source.file) raw = fs.createReadStream(source.file, range ? { start: range.start, end: range.end - 1 } : {});
   else raw = chunks(range ? source.body!.subarray(range.start, range.end) : source.body!);
+  // A file that cannot be opened fails its stream before a client starts reading it: without a listener that error
+  // would be uncaught and take Node-RED down. The stream stays failed, so its reader still sees the error.
+  raw.on('error', () => undefined);
   if ((!bandwidth || bandwidth.bytesPerSecond <= 0) && !onBytes) return raw;
   const t = new Throttle(bandwidth ?? new Bandwidth(0), onBytes);
   raw.on('error', (e) => t.destroy(e));
   // An aborted upload destroys the stream it was given: the file under it must close too.
   t.on('close', () => raw.destroy());
+  t.on('error', () => undefined);
   return raw.pipe(t);
 }
 

@@ -19,17 +19,33 @@ const NETWORK_CODES: Record<string, string> = {
   ECONNABORTED: 'connection aborted',
 };
 
-/** HTTP statuses: 408, 429 and 5xx are worth retrying; any other 4xx means the request itself is wrong. */
+/** HTTP statuses: 408, 423 (locked), 429 and 5xx are worth retrying; any other 4xx means the request itself is wrong. */
 export function classifyStatus(status: number): FailureClass {
-  if (status === 408 || status === 429 || status >= 500) return 'retryable';
+  if (status === 408 || status === 423 || status === 429 || status >= 500) return 'retryable';
   return 'permanent';
+}
+
+type Chain = { code?: unknown; cause?: unknown; originalError?: unknown; name?: unknown; message?: unknown };
+
+/** The error and what it wraps: fetch puts the socket error in `cause`, storage-js keeps fetch's in `originalError`. */
+function chain(e: unknown): Chain[] {
+  const out: Chain[] = [];
+  let cur = e as Chain | undefined;
+  for (let i = 0; cur && typeof cur === 'object' && i < 6; i++) {
+    out.push(cur);
+    cur = (cur.cause ?? cur.originalError) as Chain | undefined;
+  }
+  return out;
+}
+
+/** The failure of a request that got no answer within its time limit. */
+export function timeoutError(ms: number): UploadError {
+  return new UploadError(`no answer within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`, 'retryable', 'TIMEOUT');
 }
 
 /** The network-level code of an error or of its cause chain (fetch wraps the socket error in `cause`). */
 export function networkCode(e: unknown): string | undefined {
-  for (let cur = e as { code?: unknown; cause?: unknown; name?: unknown } | undefined, i = 0; cur && i < 5; cur = cur.cause as typeof cur, i++) {
-    if (typeof cur.code === 'string' && NETWORK_CODES[cur.code]) return cur.code;
-  }
+  for (const c of chain(e)) if (typeof c.code === 'string' && NETWORK_CODES[c.code]) return c.code;
   return undefined;
 }
 
@@ -40,19 +56,24 @@ export function networkCode(e: unknown): string | undefined {
 export function classifyThrown(e: unknown, timeoutMs: number): UploadError {
   if (e instanceof UploadError) return e;
   const err = e as Error & { code?: string; name?: string };
+  for (const c of chain(e)) {
+    if (c.code === 'ENOENT') return new UploadError(`the file to upload is gone: ${String(c.message)}`, 'permanent', 'FILE_GONE');
+    if (c.code === 'EACCES' || c.code === 'EISDIR') return new UploadError(`the file cannot be read: ${String(c.message)}`, 'permanent', c.code);
+    if (c.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+      return new UploadError('the file changed size while it was being sent', 'permanent', 'FILE_CHANGED');
+    }
+  }
   const code = networkCode(e);
   if (code) return new UploadError(NETWORK_CODES[code], 'retryable', code);
-  if (err?.name === 'TimeoutError') return new UploadError(`no answer within ${Math.round(timeoutMs / 1000)} s`, 'retryable', 'TIMEOUT');
+  if (err?.name === 'TimeoutError') return timeoutError(timeoutMs);
   if (err?.name === 'AbortError' || err?.code === 'ABORT_ERR') {
     // Either the request timer or the flow stopping; the signal's reason tells which.
     const reason = (err as { cause?: { name?: string } }).cause?.name;
-    if (reason === 'TimeoutError') return new UploadError(`no answer within ${Math.round(timeoutMs / 1000)} s`, 'retryable', 'TIMEOUT');
+    if (reason === 'TimeoutError') return timeoutError(timeoutMs);
     return new UploadError('stopped: the upload was cancelled (the flow is stopping)', 'retryable', 'ABORTED');
   }
   // Programming or setup errors (an invalid URL or header) will not fix themselves by waiting.
   if (typeof err?.code === 'string' && /^ERR_INVALID_/.test(err.code)) return new UploadError(err.message, 'permanent', err.code);
-  if (err?.code === 'ENOENT') return new UploadError(`the file to upload is gone: ${err.message}`, 'permanent', 'FILE_GONE');
-  if (err?.code === 'EACCES' || err?.code === 'EISDIR') return new UploadError(`the file cannot be read: ${err.message}`, 'permanent', err.code);
   return new UploadError(err?.message ?? String(e), 'retryable', err?.code ?? err?.name ?? 'ERROR');
 }
 

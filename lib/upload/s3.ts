@@ -121,10 +121,11 @@ export class S3Backend implements StorageBackend {
     }
     const md5 = crypto.createHash('md5').update(data).digest();
     const limited = this.bandwidth && this.bandwidth.bytesPerSecond > 0;
+    let sent = 0;
     const out = await this.client.send(
       new PutObjectCommand({
         ...this.common(item),
-        Body: limited ? openBody({ body: data }, this.bandwidth, item.onProgress) : data,
+        Body: limited ? openBody({ body: data }, this.bandwidth, (n) => item.onProgress?.((sent += n))) : data,
         ContentLength: data.length,
         ContentMD5: md5.toString('base64'),
       }),

@@ -1,0 +1,563 @@
+import fs from 'fs';
+import { Readable } from 'stream';
+import { PostgrestClient } from '@supabase/postgrest-js';
+import { StorageApiError, StorageClient, StorageError, isStorageError } from '@supabase/storage-js';
+import { Bandwidth, openBody } from './body';
+import { classifyStatus, classifyThrown, networkCode, statusError } from './classify';
+import { StorageBackend, UploadError, UploadItem, UploadResult } from './types';
+
+export interface SupabaseSettings {
+  /** The project URL, e.g. https://xyz.supabase.co (no trailing slash). */
+  url: string;
+  /** Service-role or anon key: a secret, never put into a message, log line or result. */
+  key: string;
+  bucket: string;
+  /** Optional: one row per stored object is written into this table. */
+  table?: string;
+  /** Row column -> source field (see SOURCE_FIELDS, or `fields.<name>` for what the message carried). */
+  columns: Record<string, string>;
+  /** The table's unique column the row upsert conflicts on, so a retry cannot write a second row. */
+  conflictColumn?: string;
+  timeoutMs: number;
+  /** Seconds, sent as `Cache-Control: max-age=<n>`; blank = storage-js's default (3600). */
+  cacheControl?: string;
+  /**
+   * Base of the URL reported for each object, e.g. `https://xyz.supabase.co/storage/v1/object/public/<bucket>` for a
+   * public bucket or a CDN; blank = the object's API location (`<url>/storage/v1/object/<bucket>/<key>`), which works
+   * for any bucket with a key.
+   */
+  publicUrl?: string;
+}
+
+/** What a row column can be filled from, besides `fields.<name>`. */
+export const SOURCE_FIELDS = [
+  'key',
+  'url',
+  'bucket',
+  'bytes',
+  'kb',
+  'camera',
+  'capturedAt',
+  'width',
+  'height',
+  'resolution',
+  'contentType',
+  'sha256',
+  'itemId',
+] as const;
+
+/**
+ * Bodies up to this size go as one Buffer (a file is read whole first); larger files stream from disk with their
+ * Content-Length, so a Pi never holds a video in memory. Supabase's own advice is TUS above 6 MB.
+ */
+export const BUFFER_LIMIT_BYTES = 6 * 1024 * 1024;
+
+const NAME = /^[A-Za-z0-9_]{1,63}$/;
+const BUCKET = /^[A-Za-z0-9._-]{1,100}$/;
+const FIELD_PATH = /^fields\.[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/;
+
+/** A Storage or PostgREST error answer, as far as it could be read. */
+interface Answer {
+  httpStatus: number;
+  /** Storage's real status (the string statusCode of the body), else the HTTP status. */
+  status: number;
+  code?: string;
+  message?: string;
+  retryAfter?: string | null;
+}
+
+/**
+ * The requests of one upload attempt: every one gets the item's signal plus an idle timeout that restarts whenever
+ * body bytes go out (a large file on a slow uplink is not cut off while it is moving), and the last error answer is
+ * kept whole, because storage-js keeps only its message and string statusCode and drops the code and Retry-After.
+ */
+class Exchange {
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private touchCurrent?: () => void;
+  lastError?: Answer;
+  lastThrown?: unknown;
+
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly timeoutMs: number,
+  ) {}
+
+  readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    this.lastError = undefined;
+    const idle = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (timer) {
+        clearTimeout(timer);
+        this.timers.delete(timer);
+      }
+      timer = setTimeout(() => idle.abort(new DOMException(`no progress within ${this.timeoutMs} ms`, 'TimeoutError')), this.timeoutMs);
+      this.timers.add(timer);
+    };
+    arm();
+    this.touchCurrent = arm;
+    const signals = [this.signal, idle.signal];
+    if (init?.signal) signals.push(init.signal);
+    let res: Response;
+    try {
+      res = await fetch(input, { ...init, signal: AbortSignal.any(signals) });
+    } catch (e) {
+      this.lastThrown = e;
+      throw e;
+    } finally {
+      if (this.touchCurrent === arm) this.touchCurrent = undefined;
+    }
+    // The timer keeps running (restarted) while the answer's body is read; close() clears it.
+    arm();
+    if (res.ok) return res;
+    let text = '';
+    try {
+      text = await res.text();
+    } catch (e) {
+      this.lastThrown = e;
+      throw e;
+    }
+    this.lastError = parseAnswer(res.status, text, res.headers.get('retry-after'));
+    return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
+
+  /** Bytes of the request body went out: the idle timeout starts again. */
+  touch(): void {
+    this.touchCurrent?.();
+  }
+
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}
+
+function parseAnswer(httpStatus: number, text: string, retryAfter: string | null): Answer {
+  let body: Record<string, unknown> | undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (v && typeof v === 'object' && !Array.isArray(v)) body = v as Record<string, unknown>;
+  } catch {
+    body = undefined;
+  }
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
+  const real = Number(str(body?.statusCode));
+  return {
+    httpStatus,
+    status: Number.isInteger(real) && real >= 100 && real <= 599 ? real : httpStatus,
+    code: str(body?.code) ?? str(body?.error),
+    message: (str(body?.message) ?? str(body?.error) ?? (body ? undefined : text.trim().slice(0, 200))) || undefined,
+    retryAfter,
+  };
+}
+
+/** Keys are sanitized upstream; encoding each segment keeps any other character from changing the request path. */
+function encodeKey(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
+}
+
+/**
+ * Supabase Storage, with an optional row per object in a table (PostgREST). Uploads are upserts, so a retry of an
+ * item overwrites its own object; the row is written with an ignore-duplicates upsert on a unique column, so a retry
+ * cannot add a second row.
+ */
+export class SupabaseBackend implements StorageBackend {
+  readonly kind = 'supabase';
+  private readonly headers: Record<string, string>;
+
+  constructor(
+    readonly settings: SupabaseSettings,
+    private readonly bandwidth?: Bandwidth,
+  ) {
+    this.headers = { apikey: settings.key, Authorization: `Bearer ${settings.key}` };
+  }
+
+  endpoint(): string {
+    return `${this.settings.url}/storage/v1/`;
+  }
+
+  objectUrl(key: string): string {
+    const s = this.settings;
+    if (s.publicUrl) return `${s.publicUrl.replace(/\/+$/, '')}/${encodeKey(key)}`;
+    return `${s.url}/storage/v1/object/${encodeURIComponent(s.bucket)}/${encodeKey(key)}`;
+  }
+
+  async upload(item: UploadItem): Promise<UploadResult> {
+    const ex = new Exchange(item.signal, this.settings.timeoutMs);
+    try {
+      await this.store(item, ex);
+      const url = this.objectUrl(item.key);
+      if (this.settings.table) await this.writeRow(item, url, ex);
+      return { key: item.key, url, bytes: item.bytes, status: 200 };
+    } catch (e) {
+      throw this.redact(e instanceof UploadError ? e : this.classifyFailure(e, ex));
+    } finally {
+      ex.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release: Node's fetch keeps its connections in a global pool, and each attempt's timers are cleared.
+  }
+
+  /** Puts the object (an upsert), then checks the store holds as many bytes as the item has. */
+  private async store(item: UploadItem, ex: Exchange): Promise<void> {
+    const s = this.settings;
+    const storage = new StorageClient(`${s.url}/storage/v1`, this.headers, ex.fetch);
+    const body = await this.body(item, ex);
+    const streamed = body instanceof Readable;
+    const { error } = await storage.from(s.bucket).upload(encodeKey(item.key), body, {
+      // Always: without it storage-js sends text/plain, and the object is stored as text.
+      contentType: item.contentType,
+      upsert: true,
+      // Left out when unset: an explicit undefined would override storage-js's default and send "max-age=undefined".
+      ...(s.cacheControl ? { cacheControl: s.cacheControl } : {}),
+      metadata: Object.keys(item.metadata).length > 0 ? item.metadata : undefined,
+      ...(streamed ? { duplex: 'half', headers: { 'content-length': String(item.bytes) } } : {}),
+    });
+    if (!streamed && !(this.bandwidth && this.bandwidth.bytesPerSecond > 0)) item.onProgress?.(item.bytes);
+    if (error) {
+      const failure = this.classifyStorage(error, ex, 'upload');
+      // Not expected with upsert, but if a policy refuses the overwrite, an earlier attempt may have stored this very
+      // object (we crashed before the ack): the same size means it is uploaded.
+      if (failure.code === 'KeyAlreadyExists') {
+        const stored = await this.storedSize(item, ex);
+        if (stored === item.bytes) return;
+        throw new UploadError(
+          `an object already exists at ${s.bucket}/${item.key} with ${stored} bytes (this item has ${item.bytes}) and the store refused to overwrite it`,
+          'permanent',
+          'KeyAlreadyExists',
+          409,
+        );
+      }
+      throw failure;
+    }
+    const stored = await this.storedSize(item, ex);
+    if (stored !== item.bytes) {
+      throw new UploadError(`the store holds ${stored} bytes for ${s.bucket}/${item.key}, the item has ${item.bytes}`, 'retryable', 'SIZE_MISMATCH');
+    }
+  }
+
+  /**
+   * A Buffer for inline payloads and files up to BUFFER_LIMIT_BYTES (read fresh each attempt), a stream from disk
+   * above that or whenever a bandwidth limit applies. storage-js hands a Node Readable to fetch, which streams it
+   * (duplex 'half') with the Content-Length we give, and fails the request if the file has changed size since.
+   */
+  private async body(item: UploadItem, ex: Exchange): Promise<Buffer | Readable> {
+    let data = item.body;
+    if (!data && item.bytes <= BUFFER_LIMIT_BYTES) {
+      data = await fs.promises.readFile(item.file!);
+      if (data.length !== item.bytes) {
+        throw new UploadError(`the file changed size since it was queued (${item.bytes} → ${data.length} bytes)`, 'permanent', 'FILE_CHANGED');
+      }
+    }
+    const limited = !!this.bandwidth && this.bandwidth.bytesPerSecond > 0;
+    if (data && !limited) return data;
+    let sent = 0;
+    const stream = openBody(data ? { body: data } : { file: item.file }, this.bandwidth, (n) => {
+      ex.touch();
+      item.onProgress?.((sent += n));
+    });
+    // fetch reads the body only once it starts sending: a file that cannot be opened fails the stream before anyone
+    // listens, and an 'error' event nobody listens to takes the whole process down. The stream stays errored, so
+    // fetch still fails with this error (as its cause) when it reads.
+    stream.on('error', () => {});
+    return stream;
+  }
+
+  /**
+   * The stored object's size, from `GET /storage/v1/object/info/authenticated/{bucket}/{key}`. Not storage-js's
+   * `info()`: that uses `/object/info/{bucket}/{key}`, which treats a token it cannot verify as anonymous, so a bad key
+   * on a private bucket would read as "Bucket not found"; the authenticated route says "access denied" instead.
+   * Servers whose info answer has no size (older storage versions) are asked with a HEAD of the object.
+   */
+  private async storedSize(item: UploadItem, ex: Exchange): Promise<number | undefined> {
+    const s = this.settings;
+    const path = `${encodeURIComponent(s.bucket)}/${encodeKey(item.key)}`;
+    const res = await ex.fetch(`${s.url}/storage/v1/object/info/authenticated/${path}`, { headers: this.headers });
+    if (!res.ok) throw this.answerError(ex.lastError ?? parseAnswer(res.status, '', null), 'verify');
+    const info = (await res.json().catch(() => undefined)) as { size?: unknown } | undefined;
+    if (typeof info?.size === 'number') return info.size;
+    const head = await ex.fetch(`${s.url}/storage/v1/object/authenticated/${path}`, { method: 'HEAD', headers: this.headers });
+    if (!head.ok) throw this.answerError(ex.lastError ?? parseAnswer(head.status, '', null), 'verify');
+    const len = head.headers.get('content-length');
+    return len !== null && /^\d+$/.test(len) ? Number(len) : undefined;
+  }
+
+  /**
+   * One row per object. The upsert with ignoreDuplicates sends `Prefer: resolution=ignore-duplicates` and
+   * `on_conflict=<conflictColumn>`: PostgREST answers 201 whether the row was new or already there, so a retry (the
+   * object upload repeats too, harmlessly) leaves exactly one row. That needs a UNIQUE constraint on the conflict
+   * column in the table (e.g. `image_url text unique`); without one PostgREST refuses the request (42P10).
+   */
+  private async writeRow(item: UploadItem, url: string, ex: Exchange): Promise<void> {
+    const s = this.settings;
+    const row = buildRow(s, item, url);
+    const db = new PostgrestClient(`${s.url}/rest/v1`, { headers: this.headers, fetch: ex.fetch, retry: false });
+    const { error, status } = await db.from(s.table!).upsert(row as never, { onConflict: s.conflictColumn, ignoreDuplicates: true });
+    if (!error) return;
+    const pgCode = typeof error.code === 'string' ? error.code : '';
+    // A duplicate means the row is already there: that is what we wanted.
+    if (status === 409 || pgCode === '23505') return;
+    const where = `the object was stored, but the row in table "${s.table}" was not written`;
+    if (status === 0) {
+      const failure = classifyThrown(ex.lastThrown ?? new Error(error.message), s.timeoutMs);
+      throw new UploadError(`${where}: ${failure.message}`, failure.errorClass, failure.code);
+    }
+    const answer = ex.lastError;
+    const msg = (error.message || answer?.message || `HTTP ${status}`).slice(0, 200);
+    const permanent = (why: string, code = pgCode || `HTTP_${status}`) => new UploadError(`${where}: ${why}`, 'permanent', code, status);
+    if (status === 401) throw permanent(`the key was rejected (${msg})`, pgCode || 'InvalidApiKey');
+    if (status === 403 || pgCode === '42501') throw permanent(`the key's role may not insert into "${s.table}" (${msg})`);
+    if (pgCode === 'PGRST205' || (status === 404 && pgCode.startsWith('PGRST'))) throw permanent(`the table does not exist (${msg})`);
+    if (pgCode === 'PGRST204') throw permanent(`a mapped column does not exist (${msg})`);
+    if (pgCode === '42P10') throw permanent(`the column "${s.conflictColumn}" needs a UNIQUE constraint, so a retry cannot write a second row`);
+    throw statusError(status, `${where}: ${msg} (HTTP ${status}${pgCode ? ` ${pgCode}` : ''})`, answer?.retryAfter, pgCode || `HTTP_${status}`);
+  }
+
+  /** Storage answers every error but 500 as HTTP 400: classify on the real status and code in the body. */
+  private classifyStorage(error: StorageError, ex: Exchange, step: 'upload' | 'verify'): UploadError {
+    if (!(error instanceof StorageApiError)) {
+      // No answer at all (network, timeout, file unreadable): storage-js keeps what fetch threw as originalError.
+      return this.classifyFailure((error as StorageError & { originalError?: unknown }).originalError ?? ex.lastThrown ?? error, ex);
+    }
+    const statusCode = Number(error.statusCode);
+    const answer = ex.lastError ?? {
+      httpStatus: error.status,
+      status: Number.isInteger(statusCode) && statusCode >= 100 && statusCode <= 599 ? statusCode : error.status,
+      message: error.message,
+    };
+    return this.answerError(answer, step);
+  }
+
+  private answerError(a: Answer, step: 'upload' | 'verify'): UploadError {
+    const s = this.settings;
+    const code = a.code ?? `HTTP_${a.status}`;
+    const said = a.message ? `: ${a.message.slice(0, 200)}` : '';
+    const tag = `(${a.status}${a.code ? ` ${a.code}` : ''})`;
+    const permanent = (why: string) => new UploadError(`${why} ${tag}`, 'permanent', code, a.status);
+    if (a.code === 'KeyAlreadyExists' || (a.status === 409 && step === 'upload')) return new UploadError(`the object already exists ${tag}`, 'permanent', 'KeyAlreadyExists', 409);
+    if (a.status === 401) return permanent(`the API key was rejected${said}`);
+    if (a.status === 403 || a.code === 'AccessDenied' || a.code === 'InvalidJWT' || a.code === 'ExpiredToken') {
+      return permanent(`access denied: the key was refused or may not write to bucket "${s.bucket}"${said}`);
+    }
+    if (a.code === 'NoSuchBucket' || (a.status === 404 && step === 'upload' && a.code !== 'NoSuchKey')) {
+      return permanent(`bucket "${s.bucket}" not found`);
+    }
+    if (a.status === 404) {
+      // Right after the upload said it stored the object: not visible (yet) is worth another try, not a dead letter.
+      return new UploadError(`the stored object could not be found to check its size ${tag}`, 'retryable', code, a.status);
+    }
+    if (a.status === 413 || a.code === 'EntityTooLarge') return permanent(`the object is larger than the bucket or project allows`);
+    if (a.code === 'InvalidKey') return permanent(`the store refuses the object key${said}`);
+    if (a.code === 'InvalidMimeType' || a.status === 415) return permanent(`the bucket does not accept this content type${said}`);
+    if (a.code === 'InvalidRequest' && /authorization/i.test(a.message ?? '')) return permanent(`the request carried no key${said}`);
+    // A lock held by a concurrent write of the same object passes.
+    if (a.status === 423 || a.code === 'ResourceLocked' || a.code === 'LockTimeout') {
+      return new UploadError(`the object is locked by another write ${tag}`, 'retryable', code, a.status);
+    }
+    const what = classifyStatus(a.status) === 'retryable' ? (a.status === 429 ? 'too many requests' : 'the store failed') : `the ${step} was refused`;
+    return statusError(a.status, `${what}${said} ${tag}`, a.retryAfter, code);
+  }
+
+  private classifyFailure(e: unknown, ex: Exchange): UploadError {
+    if (e instanceof UploadError) return e;
+    if (isStorageError(e)) return this.classifyStorage(e, ex, 'upload');
+    for (let cur = e as { code?: unknown; cause?: unknown } | undefined, i = 0; cur && i < 5; cur = cur.cause as typeof cur, i++) {
+      if (cur.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+        return new UploadError('the file changed size while it was being uploaded', 'permanent', 'FILE_CHANGED');
+      }
+    }
+    if (!networkCode(e) && (e as { cause?: unknown })?.cause) {
+      // fetch wraps a failing body stream (file gone, unreadable) in "fetch failed": classify the cause.
+      const inner = classifyThrown((e as { cause: unknown }).cause, this.settings.timeoutMs);
+      if (inner.errorClass === 'permanent') return inner;
+    }
+    return classifyThrown(e, this.settings.timeoutMs);
+  }
+
+  /** The key never leaves this object: not in a message, whatever a server or library put into one. */
+  private redact(e: UploadError): UploadError {
+    const key = this.settings.key;
+    if (!key || !e.message.includes(key)) return e;
+    return new UploadError(e.message.split(key).join('[key]'), e.errorClass, e.code, e.status, e.retryAfterMs);
+  }
+}
+
+/** The row for one object: each mapped column gets its source field's value; missing values are left out (column default). */
+export function buildRow(s: Pick<SupabaseSettings, 'bucket' | 'columns'>, item: UploadItem, url: string): Record<string, unknown> {
+  const f = item.fields ?? {};
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const width = num(f.width);
+  const height = num(f.height);
+  const queueItem = f.item && typeof f.item === 'object' ? (f.item as Record<string, unknown>) : undefined;
+  const id = f.id ?? queueItem?.id;
+  const sources: Record<string, unknown> = {
+    key: item.key,
+    url,
+    bucket: s.bucket,
+    bytes: item.bytes,
+    kb: Math.round((item.bytes / 1024) * 10) / 10,
+    camera: str(f.camera),
+    capturedAt: str(f.capturedAt),
+    width,
+    height,
+    resolution: width !== undefined && height !== undefined ? `${width}x${height}` : undefined,
+    contentType: item.contentType,
+    sha256: item.sha256 ?? str(f.sha256),
+    itemId: typeof id === 'number' || typeof id === 'string' ? id : undefined,
+  };
+  const row: Record<string, unknown> = {};
+  for (const [column, source] of Object.entries(s.columns)) {
+    let v: unknown;
+    if (source.startsWith('fields.')) {
+      v = f;
+      for (const part of source.slice('fields.'.length).split('.')) {
+        v = v !== null && typeof v === 'object' && !Buffer.isBuffer(v) ? (v as Record<string, unknown>)[part] : undefined;
+      }
+      if (Buffer.isBuffer(v) || typeof v === 'function' || typeof v === 'bigint') v = undefined;
+    } else {
+      v = sources[source];
+    }
+    if (v !== undefined) row[column] = v;
+  }
+  return row;
+}
+
+/**
+ * Reads the Supabase config node's settings and key once, at deploy; every problem is listed in one Error. The key
+ * is checked but never quoted.
+ */
+export function parseSupabaseSettings(raw: Record<string, unknown>, credentials: Record<string, unknown>): SupabaseSettings {
+  const errors: string[] = [];
+  const str = (v: unknown) => (typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v).trim());
+
+  let url = str(raw.url).replace(/\/+$/, '');
+  if (url === '') errors.push('Project URL is required (like https://xyz.supabase.co)');
+  else {
+    try {
+      const u = new URL(url);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') errors.push(`Project URL must start with http:// or https:// (got "${url}")`);
+      else if (u.username || u.password) errors.push('Project URL must not contain a user name or password: the key goes in the key field');
+      else if (u.search || u.hash) errors.push(`Project URL must not have a query or fragment (got "${url}")`);
+      else if (/\/(storage|rest)\/v1$/.test(u.pathname.replace(/\/+$/, ''))) {
+        errors.push(`Project URL is the project's address (like https://xyz.supabase.co), without /storage/v1 or /rest/v1`);
+      } else url = `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
+    } catch {
+      errors.push(`Project URL "${url}" is not a URL`);
+    }
+  }
+
+  const key = str(credentials.key);
+  if (key === '') errors.push('API key is required (the service-role key, or an anon key with storage policies)');
+  else if (!/^[\x21-\x7e]+$/.test(key)) errors.push('API key contains spaces or characters a key cannot have (was it pasted whole?)');
+
+  const bucket = str(raw.bucket);
+  if (bucket === '') errors.push('Bucket is required');
+  else if (!BUCKET.test(bucket)) errors.push(`Bucket "${bucket}" must be letters, digits, dots, hyphens or underscores`);
+
+  const table = str(raw.table);
+  if (table !== '' && !NAME.test(table)) errors.push(`Table "${table}" must be letters, digits or underscores`);
+
+  const columns = parseColumns(raw.columns, errors);
+  if (table !== '' && Object.keys(columns).length === 0) errors.push(`Columns are required with a table: one "column = field" per line`);
+
+  let conflictColumn: string | undefined = str(raw.conflictColumn) || undefined;
+  if (table !== '') {
+    if (conflictColumn !== undefined) {
+      if (!NAME.test(conflictColumn)) errors.push(`Unique column "${conflictColumn}" must be letters, digits or underscores`);
+      else if (!(conflictColumn in columns)) errors.push(`Unique column "${conflictColumn}" must be one of the mapped columns`);
+    } else {
+      conflictColumn = Object.keys(columns).find((c) => columns[c] === 'key') ?? Object.keys(columns).find((c) => columns[c] === 'url');
+      if (conflictColumn === undefined && Object.keys(columns).length > 0) {
+        errors.push('Map a column to key or url, or name the unique column, so a retried upload cannot write a second row');
+      }
+    }
+  } else conflictColumn = undefined;
+
+  const timeoutText = str(raw.timeout);
+  let timeoutS = 60;
+  if (timeoutText !== '') {
+    const n = Number(timeoutText);
+    if (!Number.isFinite(n) || n < 1 || n > 3600) errors.push(`Timeout must be a number of seconds from 1 to 3600 (got "${timeoutText}")`);
+    else timeoutS = n;
+  }
+
+  let cacheControl: string | undefined = str(raw.cacheControl).replace(/^max-age=/i, '') || undefined;
+  if (cacheControl !== undefined && !/^\d{1,9}$/.test(cacheControl)) {
+    errors.push(`Cache control must be a number of seconds (got "${str(raw.cacheControl)}")`);
+    cacheControl = undefined;
+  }
+
+  const publicUrl = str(raw.publicUrl).replace(/\/+$/, '');
+  if (publicUrl !== '') {
+    try {
+      const u = new URL(publicUrl);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') errors.push(`Public URL must start with http:// or https:// (got "${publicUrl}")`);
+      if (u.username || u.password) errors.push('Public URL must not contain a user name or password');
+    } catch {
+      errors.push(`Public URL "${publicUrl}" is not a URL`);
+    }
+  }
+
+  if (errors.length) throw new Error(errors.join('; '));
+  return {
+    url,
+    key,
+    bucket,
+    table: table || undefined,
+    columns,
+    conflictColumn,
+    timeoutMs: Math.round(timeoutS * 1000),
+    cacheControl,
+    publicUrl: publicUrl || undefined,
+  };
+}
+
+/** "column = field" lines (blank lines and # comments skipped) or a JSON object {column: field}. */
+function parseColumns(raw: unknown, errors: string[]): Record<string, string> {
+  let pairs: [string, unknown][] = [];
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) pairs = Object.entries(raw);
+  else if (typeof raw === 'string' && raw.trim().startsWith('{')) {
+    try {
+      const v: unknown = JSON.parse(raw);
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+      pairs = Object.entries(v);
+    } catch (e) {
+      errors.push(`Columns are not a JSON object {"column": "field"}: ${(e as Error).message}`);
+      return {};
+    }
+  } else if (typeof raw === 'string') {
+    raw.split(/\r?\n/).forEach((line, i) => {
+      const t = line.trim();
+      if (t === '' || t.startsWith('#')) return;
+      const eq = t.indexOf('=');
+      if (eq < 0) {
+        errors.push(`Columns line ${i + 1} "${t}" is not "column = field"`);
+        return;
+      }
+      pairs.push([t.slice(0, eq).trim(), t.slice(eq + 1).trim()]);
+    });
+  } else if (raw !== undefined && raw !== null) {
+    errors.push('Columns must be text lines "column = field" or a JSON object');
+  }
+  const out: Record<string, string> = {};
+  for (const [column, source] of pairs) {
+    if (!NAME.test(column)) {
+      errors.push(`Column "${column}" must be letters, digits or underscores`);
+      continue;
+    }
+    if (column in out) {
+      errors.push(`Column "${column}" is mapped twice`);
+      continue;
+    }
+    const src = typeof source === 'string' ? source.trim() : '';
+    if (!(SOURCE_FIELDS as readonly string[]).includes(src) && !FIELD_PATH.test(src)) {
+      errors.push(`Column "${column}": unknown field "${String(source)}" (known: ${SOURCE_FIELDS.join(', ')}, or fields.<name> for a message property)`);
+      continue;
+    }
+    out[column] = src;
+  }
+  return out;
+}
