@@ -41,7 +41,7 @@ export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
   const seconds = (key: string, label: string, def: number, min: number, max: number): number => {
     const v = str(raw[key]);
     if (v === '') return def;
-    const n = Number(v);
+    const n = /^\d+(\.\d+)?$|^\.\d+$/.test(v) ? Number(v) : NaN;
     if (!Number.isFinite(n) || n < min || n > max) {
       errors.push(`${label} must be a number of seconds from ${min} to ${max} (got "${v}")`);
       return def;
@@ -89,7 +89,7 @@ export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
     if (!dir.startsWith('/')) errors.push(`Folder "${dir}" must be an absolute path`);
     probe = { kind: 'path', path: dir };
   } else {
-    errors.push(`Probe must be target, http, tcp or dns (got "${kind}")`);
+    errors.push(`Probe must be http, tcp, dns or path (got "${kind}")`);
   }
 
   const timeoutMs = seconds('timeout', 'Timeout', DEFAULT_TIMING.timeoutMs, 0.05, 120);
@@ -111,10 +111,10 @@ export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
 
 function isServer(s: string): boolean {
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
-  if (v6) return net.isIPv6(v6[1]) && (!v6[2] || Number(v6[2]) <= 65535);
+  if (v6) return net.isIPv6(v6[1]) && (!v6[2] || (Number(v6[2]) >= 1 && Number(v6[2]) <= 65535));
   const [host, port, ...rest] = s.split(':');
   if (rest.length > 0) return net.isIPv6(s);
-  return net.isIPv4(host) && (port === undefined || (/^\d+$/.test(port) && Number(port) <= 65535));
+  return net.isIPv4(host) && (port === undefined || (/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535));
 }
 
 /** What to show for the target in logs and the status, without anything secret. */

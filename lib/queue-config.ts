@@ -74,7 +74,9 @@ export function parseQueueConfig(raw: Raw, userDir: string): QueueConfig {
   if (errors.length > 0) throw new Error(errors.join('; '));
   return {
     dbFile,
-    createFolder: dbRaw === '',
+    // Inside the Node-RED user folder a missing folder is ours to make; an absolute path elsewhere (a USB disk) must
+    // already exist, or a missing mount would silently fill the SD card instead.
+    createFolder: dbRaw === '' || !path.isAbsolute(dbRaw),
     synchronous,
     concurrency,
     maxInlineBytes: Math.round(maxInlineKB * 1024),

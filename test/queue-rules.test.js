@@ -116,9 +116,11 @@ describe('queue configuration', function () {
     assert.strictEqual(c.synchronous, 'FULL');
   });
 
-  it('does not create the folder of a path the user typed', function () {
+  it('does not create the folder of an absolute path (a disk that may not be mounted), but does inside the user folder', function () {
     const c = parseQueueConfig({ db: '/mnt/usb/q.db' }, '/home/pi/.node-red');
     assert.strictEqual(c.createFolder, false);
+    const inside = parseQueueConfig({ db: 'queues/cam1.db' }, '/home/pi/.node-red');
+    assert.deepStrictEqual([inside.dbFile, inside.createFolder], ['/home/pi/.node-red/queues/cam1.db', true]);
   });
 
   it('converts editor units and lists every mistake at once', function () {
