@@ -79,6 +79,11 @@ describe('queue and uploader in a real Node-RED process, to a real S3-protocol s
     const deployed = flows(s3).map((n) => (n.id === 'cfg' ? { ...n, credentials: { accessKeyId: SECRET, secretAccessKey: SECRET } } : n));
     const d = await call(`${red.url}/flows`, { method: 'POST', json: deployed, headers: { 'Node-RED-Deployment-Type': 'full' } });
     assert.strictEqual(d.status, 204, d.text);
+    // The deploy answers before the new flows have started: wait until the queue node answers.
+    await until('the deployed flow to start', async () => {
+      const r = await call(`${red.url}/uplink/queue/q/stats`);
+      return { ok: r.status === 200, value: r.text };
+    });
 
     for (let i = 0; i < 5; i++) assert.strictEqual((await call(`${red.url}/enqueue`, { method: 'POST', json: { n: i } })).status, 200);
     await until('5 uploaded', async () => {
@@ -100,6 +105,10 @@ describe('queue and uploader in a real Node-RED process, to a real S3-protocol s
     await red.stop();
     const again = await startNodeRed({ userDir });
     reds.push(again);
+    await until('the restarted flow to start', async () => {
+      const r = await call(`${again.url}/uplink/queue/q/stats`);
+      return { ok: r.status === 200, value: r.text };
+    });
     for (let i = 5; i < 8; i++) assert.strictEqual((await call(`${again.url}/enqueue`, { method: 'POST', json: { n: i } })).status, 200);
     const s = await until('3 more uploaded after the restart', async () => {
       const st = await stats(again);
