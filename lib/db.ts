@@ -14,6 +14,8 @@ export interface Tx {
 interface Work {
   fn: (tx: Tx) => Promise<unknown>;
   write: boolean;
+  /** Must be on disk when answered (synchronous FULL); otherwise a power cut may undo it, a crash may not. */
+  durable: boolean;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -21,8 +23,8 @@ interface Work {
 /**
  * One SQLite connection whose work runs strictly one unit at a time.
  *
- * Writes that arrive while another batch is being committed are grouped into the next transaction (each in its own
- * savepoint, so one failing unit does not undo its neighbours) and all of them are answered after that one COMMIT:
+ * Writes that arrive while another batch is being committed are grouped into the next transaction (a failing unit is
+ * retried alone, so it does not undo its neighbours) and all of them are answered after that one COMMIT:
  * many concurrent producers share one fsync instead of paying one each, and nobody is told "stored" before the
  * commit that stores it.
  */
@@ -30,6 +32,9 @@ export class Database {
   private queue: Work[] = [];
   private running = false;
   private closed = false;
+  /** The synchronous mode durable writes get ('FULL' or 'NORMAL'); other writes always run under NORMAL. */
+  private durableMode: 'FULL' | 'NORMAL' = 'FULL';
+  private mode: 'FULL' | 'NORMAL' | undefined;
 
   private constructor(private readonly db: sqlite3.Database, readonly file: string) {}
 
@@ -42,14 +47,30 @@ export class Database {
     });
   }
 
-  /** Runs fn inside a write transaction; resolves after its COMMIT. */
-  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.submit(fn, true);
+  /**
+   * Runs fn inside a write transaction; resolves after its COMMIT. A durable write is fsynced before it is answered
+   * (under the FULL mode). A write that is not durable skips that fsync: a process crash still cannot undo it (the WAL
+   * is in the OS's cache), only a power cut can, and the next durable commit makes it permanent as well.
+   */
+  write<T>(fn: (tx: Tx) => Promise<T>, durable = true): Promise<T> {
+    return this.submit(fn, true, durable);
+  }
+
+  /** FULL: durable writes are fsynced at commit. NORMAL: nothing is fsynced at commit (faster on slow SD cards). */
+  async setDurability(mode: 'FULL' | 'NORMAL'): Promise<void> {
+    this.durableMode = mode;
+    await this.read((tx) => this.useMode(tx, mode));
+  }
+
+  private async useMode(tx: Tx, mode: 'FULL' | 'NORMAL'): Promise<void> {
+    if (this.mode === mode) return;
+    await tx.exec(`PRAGMA synchronous = ${mode}`);
+    this.mode = mode;
   }
 
   /** Runs fn alone on the connection, outside any write transaction of its own. */
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.submit(fn, false);
+    return this.submit(fn, false, false);
   }
 
   exec(sql: string): Promise<void> {
@@ -67,10 +88,10 @@ export class Database {
     );
   }
 
-  private submit<T>(fn: (tx: Tx) => Promise<T>, write: boolean): Promise<T> {
+  private submit<T>(fn: (tx: Tx) => Promise<T>, write: boolean, durable: boolean): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`the queue database ${this.file} is closed`));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, write, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ fn, write, durable, resolve: resolve as (v: unknown) => void, reject });
       if (!this.running) void this.drain();
     });
   }
@@ -103,45 +124,46 @@ export class Database {
     }
   }
 
+  /**
+   * Runs a group of writes in one transaction. Units normally succeed, so they run back to back with no savepoints
+   * (each savepoint is two more round trips to SQLite's thread); when one fails, the transaction is rolled back and
+   * every unit of the group runs again on its own, so the failure stays that unit's.
+   */
   private async runBatch(batch: Work[]): Promise<void> {
-    const results: { ok: boolean; value: unknown }[] = [];
+    if ((await this.attempt(batch)) === 'retry-singly') {
+      for (const w of batch) await this.attempt([w]);
+    }
+  }
+
+  private async attempt(batch: Work[]): Promise<'done' | 'retry-singly'> {
     try {
+      await this.useMode(this.tx, batch.some((w) => w.durable) ? this.durableMode : 'NORMAL');
       await this.tx.exec('BEGIN IMMEDIATE');
     } catch (e) {
       for (const w of batch) w.reject(e);
-      return;
+      return 'done';
+    }
+    const values: unknown[] = [];
+    for (const w of batch) {
+      try {
+        values.push(await w.fn(this.tx));
+      } catch (e) {
+        await this.tx.exec('ROLLBACK').catch(() => undefined);
+        if (batch.length > 1) return 'retry-singly';
+        w.reject(e);
+        return 'done';
+      }
     }
     try {
-      if (batch.length === 1) {
-        // A lone unit needs no savepoint: its failure rolls the whole transaction back.
-        try {
-          results.push({ ok: true, value: await batch[0].fn(this.tx) });
-        } catch (e) {
-          await this.tx.exec('ROLLBACK');
-          batch[0].reject(e);
-          return;
-        }
-      } else {
-        for (const w of batch) {
-          await this.tx.exec('SAVEPOINT unit');
-          try {
-            results.push({ ok: true, value: await w.fn(this.tx) });
-            await this.tx.exec('RELEASE unit');
-          } catch (e) {
-            await this.tx.exec('ROLLBACK TO unit');
-            await this.tx.exec('RELEASE unit');
-            results.push({ ok: false, value: e });
-          }
-        }
-      }
       await this.tx.exec('COMMIT');
     } catch (e) {
-      // COMMIT (or a savepoint statement) failed: disk full, I/O error. Nothing of this batch is stored.
+      // Disk full, I/O error: nothing of this group is stored.
       await this.tx.exec('ROLLBACK').catch(() => undefined);
       for (const w of batch) w.reject(e);
-      return;
+      return 'done';
     }
-    batch.forEach((w, i) => (results[i].ok ? w.resolve(results[i].value) : w.reject(results[i].value)));
+    batch.forEach((w, i) => w.resolve(values[i]));
+    return 'done';
   }
 
   private readonly tx: Tx = {

@@ -181,13 +181,17 @@ export class OfflineQueue {
   }
 
   private async ack(id: number): Promise<HandleResult> {
-    const r = await this.store.ack(id);
+    // While no other delivery round is running, the ack also takes the next item (one commit instead of two).
+    const leaseUpTo = this.deliverable() && !this.pumping ? this.config.concurrency : 0;
+    const r = await this.store.ack(id, leaseUpTo);
+    for (const item of r.leased) this.deliver(item);
     if (r.status === 'unknown') throw new InputError(`ack for item ${id}, which is not in the queue (purged, or from another queue)`);
     if (r.status === 'already-done') return { kind: 'ignored', detail: 'already-done' };
     const t = this.now();
     this.acks.push({ at: t, bytes: r.item.bytes });
     if (this.config.policy.fileRetention === 'delete-on-ack' && r.item.file) await this.deleteFiles([r.item.file]);
-    this.afterChange();
+    if (leaseUpTo > 0) this.changed();
+    else this.afterChange();
     return { kind: 'acked' };
   }
 

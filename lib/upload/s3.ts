@@ -93,8 +93,16 @@ export class S3Backend implements StorageBackend {
 
   async upload(item: UploadItem): Promise<UploadResult> {
     try {
-      const etag = item.bytes >= this.settings.multipartThresholdBytes && item.file ? await this.multipart(item) : await this.put(item);
-      await this.verify(item);
+      let etag: string | undefined;
+      if (item.bytes >= this.settings.multipartThresholdBytes && item.file) {
+        etag = await this.multipart(item);
+        await this.verify(item);
+      } else {
+        const put = await this.put(item);
+        etag = put.etag;
+        // An ETag equal to the MD5 of our bytes already proves the stored content; otherwise ask for the size.
+        if (!put.md5Verified) await this.verify(item);
+      }
       return { key: item.key, url: this.objectUrl(item.key), etag, bytes: item.bytes };
     } catch (e) {
       throw this.classify(e);
@@ -114,7 +122,7 @@ export class S3Backend implements StorageBackend {
   }
 
   /** One PutObject with Content-MD5, so the server rejects a body damaged on the way. */
-  private async put(item: UploadItem): Promise<string | undefined> {
+  private async put(item: UploadItem): Promise<{ etag?: string; md5Verified: boolean }> {
     const data = item.body ?? (await fs.promises.readFile(item.file!));
     if (data.length !== item.bytes) {
       throw new UploadError(`the file changed size since it was queued (${item.bytes} → ${data.length} bytes)`, 'permanent', 'FILE_CHANGED');
@@ -134,10 +142,11 @@ export class S3Backend implements StorageBackend {
     if (!limited) item.onProgress?.(data.length);
     const etag = out.ETag?.replace(/"/g, '');
     // A single-part ETag is the MD5 of the stored bytes, unless KMS encryption changes it.
-    if (etag && /^[0-9a-f]{32}$/.test(etag) && this.settings.sse !== 'aws:kms' && etag !== md5.toString('hex')) {
+    const comparable = !!etag && /^[0-9a-f]{32}$/.test(etag) && this.settings.sse !== 'aws:kms';
+    if (comparable && etag !== md5.toString('hex')) {
       throw new UploadError(`the stored object's checksum (${etag}) differs from the file's (${md5.toString('hex')})`, 'retryable', 'CHECKSUM_MISMATCH');
     }
-    return etag;
+    return { etag, md5Verified: comparable };
   }
 
   /** Large files stream through multipart upload, a few parts in memory at a time, never the whole file. */
