@@ -1,4 +1,5 @@
 import net from 'net';
+import { SettingsReader, text } from './settings';
 import { ConnectivityTiming, DEFAULT_TIMING } from './connectivity';
 import { ProbeSpec } from './probes';
 
@@ -10,7 +11,7 @@ export interface ConnectivityConfig {
 
 type Raw = Record<string, unknown>;
 
-const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v).trim());
+const str = text;
 
 /** Parses "200-299, 401" into the list of accepted status codes. */
 export function parseStatusList(text: string): number[] {
@@ -37,17 +38,10 @@ export function targetProbeSettings(endpoint: string): Raw {
 
 /** Validates the editor settings once, at deploy, listing every problem. Times are in seconds in the editor. */
 export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
-  const errors: string[] = [];
-  const seconds = (key: string, label: string, def: number, min: number, max: number): number => {
-    const v = str(raw[key]);
-    if (v === '') return def;
-    const n = /^\d+(\.\d+)?$|^\.\d+$/.test(v) ? Number(v) : NaN;
-    if (!Number.isFinite(n) || n < min || n > max) {
-      errors.push(`${label} must be a number of seconds from ${min} to ${max} (got "${v}")`);
-      return def;
-    }
-    return Math.round(n * 1000);
-  };
+  const r = new SettingsReader(raw);
+  const errors = r.errors;
+  const seconds = (key: string, label: string, def: number, min: number, max: number): number =>
+    Math.round(r.num(key, label, def / 1000, min, max, { unit: 'seconds' }) * 1000);
 
   const kind = str(raw.probeType) || 'http';
   let probe: ProbeSpec | undefined;
@@ -97,9 +91,7 @@ export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
   const offlineMinMs = seconds('offlineMin', 'First retry while offline', DEFAULT_TIMING.offlineMinMs, 0.01, 3600);
   const offlineMaxMs = seconds('offlineMax', 'Slowest retry while offline', DEFAULT_TIMING.offlineMaxMs, 0.01, 86400);
   if (offlineMaxMs < offlineMinMs) errors.push('The slowest retry while offline must not be faster than the first');
-  const failuresText = str(raw.failures);
-  const failures = failuresText === '' ? DEFAULT_TIMING.failuresToOffline : Number(failuresText);
-  if (!Number.isInteger(failures) || failures < 1 || failures > 100) errors.push(`Failures to go offline must be a whole number from 1 to 100 (got "${failuresText}")`);
+  const failures = r.num('failures', 'Failures to go offline', DEFAULT_TIMING.failuresToOffline, 1, 100, { integer: true });
 
   if (errors.length > 0 || !probe) throw new Error(errors.join('; '));
   return {

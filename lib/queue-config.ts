@@ -1,5 +1,6 @@
 import path from 'path';
 import { DEFAULT_POLICY, QueuePolicy } from './queue-store';
+import { SettingsReader } from './settings';
 
 export interface QueueConfig {
   dbFile: string;
@@ -24,37 +25,20 @@ type Raw = Record<string, unknown>;
  * sees them all at once. Sizes are in the units the editor shows (MB, seconds, days).
  */
 export function parseQueueConfig(raw: Raw, userDir: string): QueueConfig {
-  const errors: string[] = [];
-  const num = (key: string, label: string, def: number, min: number, max: number, integer = true): number => {
-    const v = raw[key];
-    if (v === undefined || v === null || v === '') return def;
-    const n = typeof v === 'number' ? v : Number(String(v).trim());
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
-      errors.push(`${label} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max} (got "${String(v)}")`);
-      return def;
-    }
-    return n;
-  };
-  const choice = <T extends string>(key: string, label: string, options: readonly T[], def: T): T => {
-    const v = raw[key];
-    if (v === undefined || v === null || v === '') return def;
-    if (!options.includes(v as T)) {
-      errors.push(`${label} must be one of ${options.join(', ')} (got "${String(v)}")`);
-      return def;
-    }
-    return v as T;
-  };
+  const r = new SettingsReader(raw);
+  const num = (key: string, label: string, def: number, min: number, max: number, integer = true) => r.num(key, label, def, min, max, { integer });
+  const choice = r.choice.bind(r);
 
   const dbRaw = typeof raw.db === 'string' ? raw.db.trim() : '';
   const dbFile = path.resolve(userDir, dbRaw === '' ? DEFAULT_DB : dbRaw);
-  if (dbRaw.endsWith('/') || dbRaw.endsWith(path.sep)) errors.push(`Database must be a file path, not a folder ("${dbRaw}")`);
+  if (dbRaw.endsWith('/') || dbRaw.endsWith(path.sep)) r.error(`Database must be a file path, not a folder ("${dbRaw}")`);
 
   const concurrency = num('concurrency', 'Concurrency', 2, 1, 64);
   const defaultPriority = num('defaultPriority', 'Default priority', DEFAULT_POLICY.defaultPriority, 0, 1000);
   const maxAttempts = num('maxAttempts', 'Max attempts', DEFAULT_POLICY.maxAttempts, 0, 1_000_000);
   const baseS = num('backoffBase', 'Backoff base', DEFAULT_POLICY.backoff.baseMs / 1000, 0.1, 3600, false);
   const capS = num('backoffCap', 'Backoff cap', DEFAULT_POLICY.backoff.capMs / 1000, 0.1, 86400, false);
-  if (capS < baseS) errors.push(`Backoff cap (${capS} s) must not be below the backoff base (${baseS} s)`);
+  if (capS < baseS) r.error(`Backoff cap (${capS} s) must not be below the backoff base (${baseS} s)`);
   const leaseS = num('lease', 'Lease', DEFAULT_POLICY.leaseMs / 1000, 1, 86400, false);
   const ttlH = num('ttl', 'Expire after', 0, 0, 24 * 3650, false);
   const maxItems = num('maxItems', 'Max items', 0, 0, 100_000_000);
@@ -68,10 +52,10 @@ export function parseQueueConfig(raw: Raw, userDir: string): QueueConfig {
   const statsS = num('statsInterval', 'Stats interval', 1, 0.1, 3600, false);
   const deleteRaw = typeof raw.deleteFolder === 'string' ? raw.deleteFolder.trim() : '';
   if (fileRetention !== 'keep' && deleteRaw === '') {
-    errors.push('Deleting uploaded files needs "Only files in": the folder the files are written to (the queue deletes nothing outside it)');
+    r.error('Deleting uploaded files needs "Only files in": the folder the files are written to (the queue deletes nothing outside it)');
   }
 
-  if (errors.length > 0) throw new Error(errors.join('; '));
+  r.check();
   return {
     dbFile,
     // Inside the Node-RED user folder a missing folder is ours to make; an absolute path elsewhere (a USB disk) must

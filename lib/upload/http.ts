@@ -1,3 +1,4 @@
+import { SettingsReader, text } from '../settings';
 import crypto from 'crypto';
 import fs from 'fs';
 import http from 'http';
@@ -46,14 +47,15 @@ const RESERVED_HEADERS: Record<string, string> = {
 };
 
 type Raw = Record<string, unknown>;
-const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v).trim());
+const str = text;
 
 /**
  * Reads the HTTP target's settings and credentials once, at deploy, listing every problem. Secrets (token, user name,
  * password) come only from `credentials`, so they never sit in the flow file.
  */
 export function parseHttpSettings(raw: Raw, credentials: Raw): HttpSettings {
-  const errors: string[] = [];
+  const r = new SettingsReader(raw);
+  const errors = r.errors;
 
   const url = str(raw.url);
   if (url === '') errors.push('URL is required');
@@ -148,20 +150,10 @@ export function parseHttpSettings(raw: Raw, credentials: Raw): HttpSettings {
     }
   }
 
-  const num = (key: string, label: string, def: number, min: number, max: number): number => {
-    const v = str(raw[key]);
-    if (v === '') return def;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) {
-      errors.push(`${label} must be a number from ${min} to ${max} (got "${v}")`);
-      return def;
-    }
-    return n;
-  };
-  const timeoutS = num('timeout', 'Timeout', 60, 1, 3600);
-  const concurrency = Math.round(num('concurrency', 'Concurrency', 4, 1, 64));
+  const timeoutS = r.num('timeout', 'Timeout', 60, 1, 3600);
+  const concurrency = r.num('concurrency', 'Concurrency', 4, 1, 64, { integer: true });
 
-  if (errors.length) throw new Error(errors.join('; '));
+  r.check();
   return {
     url,
     method: method as HttpSettings['method'],

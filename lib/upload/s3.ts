@@ -8,6 +8,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Bandwidth, openBody } from './body';
 import { classifyThrown, statusError } from './classify';
 import { StorageBackend, UploadError, UploadItem, UploadResult } from './types';
+import { SettingsReader, text } from '../settings';
 
 export interface S3Settings {
   /** Blank = AWS. */
@@ -205,8 +206,9 @@ function abortControllerFor(signal: AbortSignal): AbortController {
 
 /** Reads the S3 config node's settings and credentials once, at deploy; every problem is listed. */
 export function parseS3Settings(raw: Record<string, unknown>, credentials: Record<string, unknown>): S3Settings {
-  const errors: string[] = [];
-  const str = (v: unknown) => (typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v).trim());
+  const r = new SettingsReader(raw);
+  const errors = r.errors;
+  const str = text;
   const endpoint = str(raw.endpoint);
   if (endpoint !== '') {
     try {
@@ -224,27 +226,18 @@ export function parseS3Settings(raw: Record<string, unknown>, credentials: Recor
   const accessKeyId = str(credentials.accessKeyId);
   const secretAccessKey = str(credentials.secretAccessKey);
   if ((accessKeyId === '') !== (secretAccessKey === '')) errors.push('Give both the access key and the secret, or neither (to use the environment or an instance role)');
-  const num = (key: string, label: string, def: number, min: number, max: number) => {
-    const v = str(raw[key]);
-    if (v === '') return def;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) {
-      errors.push(`${label} must be a number from ${min} to ${max} (got "${v}")`);
-      return def;
-    }
-    return n;
-  };
+  const num = (key: string, label: string, def: number, min: number, max: number, integer = false) => r.num(key, label, def, min, max, { integer });
   const thresholdMB = num('multipartMB', 'Multipart above', 16, 5, 5 * 1024);
   const partMB = num('partMB', 'Part size', 8, 5, 5 * 1024);
   const timeoutS = num('timeout', 'Timeout', 60, 1, 3600);
-  const concurrency = Math.round(num('concurrency', 'Concurrency', 4, 1, 64));
+  const concurrency = num('concurrency', 'Concurrency', 4, 1, 64, true);
   const sse = str(raw.sse);
   if (sse !== '' && sse !== 'AES256' && sse !== 'aws:kms') errors.push(`Server-side encryption must be AES256 or aws:kms (got "${sse}")`);
   const storageClass = str(raw.storageClass);
   if (storageClass !== '' && !/^[A-Z_]+$/.test(storageClass)) errors.push(`Storage class "${storageClass}" is not a storage class (like STANDARD_IA)`);
   const publicUrl = str(raw.publicUrl);
   if (publicUrl !== '' && !/^https?:\/\//.test(publicUrl)) errors.push(`Public URL must start with http:// or https:// (got "${publicUrl}")`);
-  if (errors.length) throw new Error(errors.join('; '));
+  r.check();
   return {
     endpoint: endpoint || undefined,
     region,

@@ -1,3 +1,4 @@
+import { text } from '../settings';
 import fs from 'fs';
 import { Readable } from 'stream';
 import { PostgrestClient } from '@supabase/postgrest-js';
@@ -431,7 +432,7 @@ export function buildRow(s: Pick<SupabaseSettings, 'bucket' | 'columns'>, item: 
  */
 export function parseSupabaseSettings(raw: Record<string, unknown>, credentials: Record<string, unknown>): SupabaseSettings {
   const errors: string[] = [];
-  const str = (v: unknown) => (typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v).trim());
+  const str = text;
 
   let url = str(raw.url).replace(/\/+$/, '');
   if (url === '') errors.push('Project URL is required (like https://xyz.supabase.co)');
