@@ -16,6 +16,8 @@ interface Work {
   write: boolean;
   /** Must be on disk when answered (synchronous FULL); otherwise a power cut may undo it, a crash may not. */
   durable: boolean;
+  /** Runs exactly one statement: alone, it needs no BEGIN/COMMIT of its own (SQLite commits a lone statement itself). */
+  single: boolean;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -52,8 +54,8 @@ export class Database {
    * (under the FULL mode). A write that is not durable skips that fsync: a process crash still cannot undo it (the WAL
    * is in the OS's cache), only a power cut can, and the next durable commit makes it permanent as well.
    */
-  write<T>(fn: (tx: Tx) => Promise<T>, durable = true): Promise<T> {
-    return this.submit(fn, true, durable);
+  write<T>(fn: (tx: Tx) => Promise<T>, durable = true, single = false): Promise<T> {
+    return this.submit(fn, true, durable, single);
   }
 
   /** FULL: durable writes are fsynced at commit. NORMAL: nothing is fsynced at commit (faster on slow SD cards). */
@@ -70,7 +72,7 @@ export class Database {
 
   /** Runs fn alone on the connection, outside any write transaction of its own. */
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.submit(fn, false, false);
+    return this.submit(fn, false, false, false);
   }
 
   exec(sql: string): Promise<void> {
@@ -88,10 +90,10 @@ export class Database {
     );
   }
 
-  private submit<T>(fn: (tx: Tx) => Promise<T>, write: boolean, durable: boolean): Promise<T> {
+  private submit<T>(fn: (tx: Tx) => Promise<T>, write: boolean, durable: boolean, single: boolean): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`the queue database ${this.file} is closed`));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, write, durable, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ fn, write, durable, single, resolve: resolve as (v: unknown) => void, reject });
       if (!this.running) void this.drain();
     });
   }
@@ -136,6 +138,17 @@ export class Database {
   }
 
   private async attempt(batch: Work[]): Promise<'done' | 'retry-singly'> {
+    if (batch.length === 1 && batch[0].single) {
+      // One statement on its own is its own transaction: a third of the round trips of BEGIN, statement, COMMIT.
+      const w = batch[0];
+      try {
+        await this.useMode(this.tx, w.durable ? this.durableMode : 'NORMAL');
+        w.resolve(await w.fn(this.tx));
+      } catch (e) {
+        w.reject(e);
+      }
+      return 'done';
+    }
     try {
       await this.useMode(this.tx, batch.some((w) => w.durable) ? this.durableMode : 'NORMAL');
       await this.tx.exec('BEGIN IMMEDIATE');

@@ -309,8 +309,9 @@ export class QueueStore {
   /** Stores one item. Resolves only once the row is committed (and so on disk, with synchronous FULL). */
   async enqueue(item: NewItem): Promise<{ id: number; dropped: DroppedItem[] }> {
     const priority = item.priority ?? this.policy.defaultPriority;
+    const limited = this.policy.maxItems > 0 || this.policy.maxBytes > 0;
     return this.db.write(async (tx) => {
-      const dropped = await this.makeRoom(tx, priority, item.bytes);
+      const dropped = limited ? await this.makeRoom(tx, priority, item.bytes) : [];
       const now = this.now();
       const r = await tx.run(
         `INSERT INTO items (id, state, priority, created_at, due_at, kind, file, bytes, msg)
@@ -318,7 +319,7 @@ export class QueueStore {
         ['pending', priority, now, now, item.kind, item.file ?? null, item.bytes, item.msg],
       );
       return { id: r.lastID, dropped };
-    });
+    }, true, !limited);
   }
 
   private async makeRoom(tx: Tx, priority: number, bytes: number): Promise<DroppedItem[]> {
