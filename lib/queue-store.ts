@@ -131,6 +131,8 @@ export class QueueStoreError extends Error {
 }
 
 const SCHEMA_VERSION = 1;
+/** How long items in flight at a redeploy wait for the answer of the nodes that had them. */
+const REDEPLOY_GRACE_MS = 30_000;
 /** Databases up to this size (40 MB) get a full structural check at open; larger ones would delay every deploy. */
 const QUICK_CHECK_MAX_PAGES = 10_000;
 /** Only needed, and only paid for on every enqueue, under the drop-oldest limit policy. */
@@ -277,6 +279,7 @@ export class QueueStore {
         handedOver.delete(key);
         if (token !== undefined) await db.write((tx) => tx.run("DELETE FROM meta WHERE key = 'handover'"));
         if (mine === undefined || token !== mine) await store.releaseAllLeases();
+        else await store.shortenLeases(REDEPLOY_GRACE_MS);
       }
       return store;
     } catch (e) {
@@ -471,6 +474,18 @@ export class QueueStore {
         [this.now()],
       );
       return r.changes;
+    }, false);
+  }
+
+  /**
+   * After a redeploy, an item in flight is answered by the nodes that were working on it if they still run (only the
+   * queue was redeployed), or never (they were redeployed too and dropped it). Its lease is cut to a short grace, so
+   * the second case costs seconds rather than a whole lease.
+   */
+  async shortenLeases(graceMs: number): Promise<number> {
+    return this.db.write(async (tx) => {
+      const until = this.now() + Math.min(graceMs, this.policy.leaseMs);
+      return (await tx.run("UPDATE items SET lease_until = ? WHERE state = 'leased' AND lease_until > ?", [until, until])).changes;
     }, false);
   }
 

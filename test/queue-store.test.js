@@ -192,6 +192,10 @@ describe('QueueStore', function () {
     await store.close();
     store = await open();
     assert.strictEqual((await store.stats()).counts.leased.n, 1, 'the lease survives a redeploy');
+    // ...but only for a short grace (30 s), in case the nodes that had the item were redeployed too.
+    c.advance(30_001);
+    assert.deepStrictEqual(await store.expireLeases(), { redelivered: 1, dead: 0 });
+    await store.lease(1);
     await store.close();
     // Someone else owned the file in between (here: its handover token is gone, as any other owner removes it).
     const sqlite = new sqlite3.Database(path.join(dir, 'q.db'));
