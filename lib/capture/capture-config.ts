@@ -1,0 +1,50 @@
+import path from 'path';
+import { validateKeyTemplate } from '../object-key';
+import { SettingsReader } from '../settings';
+import { DEFAULT_NAME_TEMPLATE } from './capture';
+import { TriggerOptions } from './trigger';
+
+export interface CaptureConfig {
+  camera: string;
+  imagesFolder: string;
+  nameTemplate: string;
+  minFreeBytes: number;
+  maxBytes: number;
+  timeoutMs: number;
+  /** Put the image Buffer in msg.payload (for preview nodes) instead of the file path. */
+  includeBuffer: boolean;
+  trigger: TriggerOptions;
+}
+
+/** Reads the capture node's settings once, at deploy, listing every problem. */
+export function parseCaptureConfig(raw: Record<string, unknown>, userDir: string): CaptureConfig {
+  const r = new SettingsReader(raw);
+  const camera = r.str('camera') || 'camera';
+  if (camera.length > 100) r.error('Camera name must be at most 100 characters');
+  const folderText = r.str('folder');
+  const imagesFolder = path.resolve(userDir, folderText || 'uplink/images');
+  const nameTemplate = r.str('nameTemplate') || DEFAULT_NAME_TEMPLATE;
+  try {
+    validateKeyTemplate(nameTemplate);
+  } catch (e) {
+    r.error(`File name: ${(e as Error).message}`);
+  }
+  const minFreeMB = r.num('minFreeMB', 'Keep free', 200, 0, 1024 * 1024);
+  const maxMB = r.num('maxMB', 'Max image size', 20, 0.01, 1024);
+  const timeoutS = r.num('timeout', 'Timeout', 10, 1, 120, { unit: 'seconds' });
+  const minIntervalS = r.num('minInterval', 'Minimum interval', 0, 0, 3600, { unit: 'seconds' });
+  const edge = r.choice('edge', 'GPIO edge', ['rising', 'both'] as const, 'rising');
+  const overlap = r.choice('overlap', 'While capturing', ['skip', 'queue'] as const, 'skip');
+  const maxQueued = r.num('maxQueued', 'Queued triggers', 3, 1, 100, { integer: true });
+  r.check();
+  return {
+    camera,
+    imagesFolder,
+    nameTemplate,
+    minFreeBytes: Math.round(minFreeMB * 1024 * 1024),
+    maxBytes: Math.round(maxMB * 1024 * 1024),
+    timeoutMs: Math.round(timeoutS * 1000),
+    includeBuffer: raw.includeBuffer === true || raw.includeBuffer === 'true',
+    trigger: { edge, minIntervalMs: Math.round(minIntervalS * 1000), overlap, maxQueued },
+  };
+}

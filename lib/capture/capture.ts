@@ -1,0 +1,164 @@
+import crypto from 'crypto';
+import fs from 'fs';
+import path from 'path';
+import { renderKey } from '../object-key';
+import { inspectImage } from './image-info';
+import { CaptureError, CaptureSource } from './types';
+
+export interface CaptureOptions {
+  /** Every file goes below this folder; nothing a name or template says can leave it. */
+  imagesFolder: string;
+  /** Relative path of each file, over the same placeholders as object keys. */
+  nameTemplate: string;
+  camera: string;
+  /** Refuse to capture when the folder's disk has less free space than this. */
+  minFreeBytes: number;
+  /** Largest image accepted from a source. */
+  maxBytes: number;
+}
+
+export interface CaptureResult {
+  file: string;
+  bytes: number;
+  sha256: string;
+  width: number;
+  height: number;
+  contentType: string;
+  camera: string;
+  capturedAt: string;
+  /** The file's path below the images folder, with "/": fixed now, so every upload retry uses the same object key. */
+  key: string;
+}
+
+export const DEFAULT_NAME_TEMPLATE = '{camera}/{date}_{time}_{width}_{height}.{ext}';
+
+/**
+ * One capture: the image from the source (or given), checked, then on disk atomically (temp name, fsync, link into
+ * place without overwriting, fsync of the folder) before anyone hears of it.
+ */
+export class Capturer {
+  constructor(
+    readonly source: CaptureSource,
+    readonly options: CaptureOptions,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async capture(signal: AbortSignal, given?: Buffer): Promise<CaptureResult> {
+    const at = this.now();
+    await this.checkDiskSpace();
+    const data = given ?? (await this.source.grab(signal, this.options.maxBytes));
+    if (data.length > this.options.maxBytes) {
+      throw new CaptureError(`the image is ${data.length} bytes, over the limit of ${this.options.maxBytes}`, 'TOO_LARGE');
+    }
+    const info = inspectImage(data);
+    const relative = renderKey(this.options.nameTemplate, {
+      camera: this.options.camera,
+      capturedAt: at.toISOString(),
+      width: info.width,
+      height: info.height,
+      ext: info.ext,
+    });
+    const { file, key } = await this.writeAtomically(relative, data);
+    return {
+      file,
+      key,
+      bytes: data.length,
+      sha256: crypto.createHash('sha256').update(data).digest('hex'),
+      width: info.width,
+      height: info.height,
+      contentType: info.contentType,
+      camera: this.options.camera,
+      capturedAt: at.toISOString(),
+    };
+  }
+
+  private async checkDiskSpace(): Promise<void> {
+    const folder = this.options.imagesFolder;
+    await fs.promises.mkdir(folder, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+      throw new CaptureError(`cannot create the images folder ${folder} (${e.code ?? e.message})`, 'FOLDER');
+    });
+    if (this.options.minFreeBytes <= 0) return;
+    const st = await fs.promises.statfs(folder);
+    const free = st.bavail * st.bsize;
+    if (free < this.options.minFreeBytes) {
+      throw new CaptureError(
+        `only ${mb(free)} free on the disk of ${folder}, below the ${mb(this.options.minFreeBytes)} kept free: not capturing (make room, or upload and delete old files)`,
+        'DISK_FULL',
+      );
+    }
+  }
+
+  private async writeAtomically(relative: string, data: Buffer): Promise<{ file: string; key: string }> {
+    const root = path.resolve(this.options.imagesFolder);
+    const wanted = path.resolve(root, ...relative.split('/'));
+    if (!wanted.startsWith(root + path.sep)) throw new CaptureError(`the file name ${relative} leads outside the images folder`, 'BAD_NAME');
+    const dir = path.dirname(wanted);
+    const temp = path.join(dir, `.${path.basename(wanted)}.${crypto.randomBytes(4).toString('hex')}.part`);
+    try {
+      await fs.promises.mkdir(dir, { recursive: true });
+      const fh = await fs.promises.open(temp, 'wx');
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const final = await linkWithoutOverwrite(temp, wanted);
+      await syncFolder(dir);
+      return { file: final, key: path.relative(root, final).split(path.sep).join('/') };
+    } catch (e) {
+      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+      if (e instanceof CaptureError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC') throw new CaptureError(`the disk of ${root} is full: the image was not saved`, 'DISK_FULL');
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+        throw new CaptureError(`cannot write to ${dir} (${code}): check the folder's permissions`, 'FOLDER');
+      }
+      throw new CaptureError(`could not save the image: ${(e as Error).message}`, code ?? 'WRITE');
+    } finally {
+      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Puts the finished temp file in place under `wanted`, or `name_1.ext`, `name_2.ext`… when that name is taken (two
+ * captures in one second): a hard link fails instead of replacing, so no earlier capture is ever overwritten.
+ */
+async function linkWithoutOverwrite(temp: string, wanted: string): Promise<string> {
+  const ext = path.extname(wanted);
+  const base = wanted.slice(0, wanted.length - ext.length);
+  for (let i = 0; i < 1000; i++) {
+    const candidate = i === 0 ? wanted : `${base}_${i}${ext}`;
+    try {
+      await fs.promises.link(temp, candidate);
+      return candidate;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
+        // File systems without hard links (FAT on a USB stick): check, then rename.
+        if (fs.existsSync(candidate)) continue;
+        await fs.promises.rename(temp, candidate);
+        return candidate;
+      }
+      throw e;
+    }
+  }
+  throw new CaptureError(`1000 files already share the name ${path.basename(wanted)}: add {time} or {id} to the name template`, 'BAD_NAME');
+}
+
+async function syncFolder(dir: string): Promise<void> {
+  const fd = await fs.promises.open(dir, 'r');
+  try {
+    await fd.sync();
+  } catch {
+    /* some file systems cannot sync a folder */
+  } finally {
+    await fd.close();
+  }
+}
+
+function mb(n: number): string {
+  return `${Math.round(n / (1024 * 1024))} MB`;
+}
