@@ -4,6 +4,7 @@ import path from 'path';
 import { renderKey } from '../object-key';
 import { inspectImage } from './image-info';
 import { CaptureError, CaptureSource } from './types';
+import { syncFolder } from '../fs-durable';
 
 export interface CaptureOptions {
   /** Every file goes below this folder; nothing a name or template says can leave it. */
@@ -148,16 +149,6 @@ async function linkWithoutOverwrite(temp: string, wanted: string): Promise<strin
   throw new CaptureError(`1000 files already share the name ${path.basename(wanted)}: add {time} or {id} to the name template`, 'BAD_NAME');
 }
 
-async function syncFolder(dir: string): Promise<void> {
-  const fd = await fs.promises.open(dir, 'r');
-  try {
-    await fd.sync();
-  } catch {
-    /* some file systems cannot sync a folder */
-  } finally {
-    await fd.close();
-  }
-}
 
 function mb(n: number): string {
   return `${Math.round(n / (1024 * 1024))} MB`;

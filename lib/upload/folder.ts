@@ -5,6 +5,7 @@ import { pipeline } from 'stream/promises';
 import { Bandwidth, openBody } from './body';
 import { classifyThrown } from './classify';
 import { StorageBackend, UploadError, UploadItem, UploadResult } from './types';
+import { syncFolder } from '../fs-durable';
 
 export interface FolderSettings {
   /** A mounted NAS share or USB disk. */
@@ -72,16 +73,5 @@ export class FolderBackend implements StorageBackend {
 
   async close(): Promise<void> {
     /* nothing held */
-  }
-}
-
-async function syncFolder(dir: string): Promise<void> {
-  const fd = await fs.promises.open(dir, 'r');
-  try {
-    await fd.sync();
-  } catch {
-    /* some file systems (SMB, FAT) cannot sync a folder; the file itself is synced */
-  } finally {
-    await fd.close();
   }
 }
