@@ -38,11 +38,20 @@ export const DEFAULT_NAME_TEMPLATE = '{camera}/{date}_{time}_{width}_{height}.{e
  * place without overwriting, fsync of the folder) before anyone hears of it.
  */
 export class Capturer {
+  /** Folders known to exist: creating them again costs system calls on every capture. */
+  private readonly folders = new Set<string>();
+
   constructor(
     readonly source: CaptureSource,
     readonly options: CaptureOptions,
     private readonly now: () => Date = () => new Date(),
   ) {}
+
+  private async ensureFolder(dir: string): Promise<void> {
+    if (this.folders.has(dir) && fs.existsSync(dir)) return;
+    await fs.promises.mkdir(dir, { recursive: true });
+    this.folders.add(dir);
+  }
 
   async capture(signal: AbortSignal, given?: Buffer): Promise<CaptureResult> {
     const at = this.now();
@@ -75,7 +84,7 @@ export class Capturer {
 
   private async checkDiskSpace(): Promise<void> {
     const folder = this.options.imagesFolder;
-    await fs.promises.mkdir(folder, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+    await this.ensureFolder(folder).catch((e: NodeJS.ErrnoException) => {
       throw new CaptureError(`cannot create the images folder ${folder} (${e.code ?? e.message})`, 'FOLDER');
     });
     if (this.options.minFreeBytes <= 0) return;
@@ -96,7 +105,7 @@ export class Capturer {
     const dir = path.dirname(wanted);
     const temp = path.join(dir, `.${path.basename(wanted)}.${crypto.randomBytes(4).toString('hex')}.part`);
     try {
-      await fs.promises.mkdir(dir, { recursive: true });
+      await this.ensureFolder(dir);
       const fh = await fs.promises.open(temp, 'wx');
       try {
         await fh.writeFile(data);

@@ -1,0 +1,274 @@
+'use strict';
+// Benchmark of the capture pipeline: trigger-to-file-on-disk latency of the real Capturer over the real
+// HttpCameraSource, against a local camera (a tiny HTTP server in this process serving one fixed ~100 KB JPEG).
+//
+// Ours: `await capturer.capture(signal)`, timed from the call to its answer: GET into memory (bounded by maxBytes),
+// inspectImage, SHA-256, then on disk durably (temp file, fsync, link into place, fsync of the folder).
+// Baseline, measured in the same run: a bare `http.get` of the same URL streamed to a temp file, fsync, rename, fsync of
+// the folder: the same durability, with none of the checks. Both keep connections alive (ours its own agent, the
+// baseline Node's global agent, keep-alive by default since Node 19); the server is shared.
+//
+// The two sides alternate in short rounds (order rotated per round), so a slow patch of the machine hits both. After
+// each capture the file is checked (size, and for ours the SHA-256 and image size) and deleted, untimed: the name
+// template has one-second resolution, and a folder filling with name_1.jpg, name_2.jpg… in the same second would
+// measure the name-collision path instead of a capture. Figures: p50 and p99 of each side, and their ratios (lower
+// is better; 1.00x = as fast as the bare GET). Nothing here fails on a number.
+const crypto = require('crypto');
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const { execFileSync } = require('child_process');
+const h = require('./helpers');
+
+const DIST = path.join(__dirname, '..', 'dist', 'lib', 'capture');
+const CAPTURE_JS = path.join(DIST, 'capture.js');
+const HTTP_SOURCE_JS = path.join(DIST, 'http-source.js');
+const NAME_TEMPLATE = '{camera}/{date}_{time}_{width}_{height}.{ext}';
+const MAX_BYTES = 10 * 1024 * 1024;
+/** This figure's own share of the time; rounds past it are dropped, never the first two. */
+const FIGURE_BUDGET_S = Number(process.env.BENCH_CAPTURE_BUDGET_S) || 40;
+
+function plan(quick) {
+  return quick ? { warmup: 5, rounds: 4, perRound: 15 } : { warmup: 10, rounds: 12, perRound: 50 };
+}
+
+// ---- the camera ------------------------------------------------------------------------------------------------------
+
+function findFfmpeg() {
+  for (const p of ['/usr/bin/ffmpeg', '/usr/local/bin/ffmpeg']) if (fs.existsSync(p)) return p;
+  for (const d of (process.env.PATH || '').split(path.delimiter)) {
+    const p = path.join(d, 'ffmpeg');
+    if (d && fs.existsSync(p)) return p;
+  }
+  return null;
+}
+
+/** A 1280x720 JPEG of about 93 KB: ffmpeg's test card with a little fixed noise (without it, it compresses to 40 KB). */
+function makeJpeg(ffmpeg, dir) {
+  const file = path.join(dir, 'camera.jpg');
+  execFileSync(
+    ffmpeg,
+    ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=1280x720', '-vf', 'noise=alls=7:all_seed=1', '-frames:v', '1', '-q:v', '4', file],
+    { timeout: 20_000, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  return fs.readFileSync(file);
+}
+
+function startCamera(jpeg) {
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/snapshot.jpg') {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': jpeg.length, 'Cache-Control': 'no-store' });
+    res.end(jpeg);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      resolve({
+        url: `http://127.0.0.1:${port}/snapshot.jpg`,
+        stop: () =>
+          new Promise((r) => {
+            server.closeAllConnections();
+            server.close(() => r());
+          }),
+      });
+    });
+  });
+}
+
+// ---- the baseline ----------------------------------------------------------------------------------------------------
+
+async function syncFolder(dir) {
+  const fh = await fs.promises.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** GET streamed to a temp file chunk by chunk, fsync, rename, fsync of the folder. Resolves with the final path. */
+function bareGet(url, dir, n) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`camera answered ${res.statusCode}`));
+        return;
+      }
+      const temp = path.join(dir, `.bare-${n}.jpg.part`);
+      const final = path.join(dir, `bare-${n}.jpg`);
+      fs.promises
+        .open(temp, 'wx')
+        .then(async (fh) => {
+          try {
+            for await (const chunk of res) await fh.write(chunk);
+            await fh.sync();
+          } finally {
+            await fh.close();
+          }
+          await fs.promises.rename(temp, final);
+          await syncFolder(dir);
+          resolve(final);
+        })
+        .catch((e) => {
+          res.destroy();
+          reject(e);
+        });
+    });
+    req.on('error', reject);
+  });
+}
+
+// ---- the figure ------------------------------------------------------------------------------------------------------
+
+function percentile(xs, p) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
+}
+
+/** Why the figure cannot run here, or null. */
+function missing(ffmpeg) {
+  if (!fs.existsSync(CAPTURE_JS)) return `${path.relative(process.cwd(), CAPTURE_JS)} is not built`;
+  if (!fs.existsSync(HTTP_SOURCE_JS)) return `${path.relative(process.cwd(), HTTP_SOURCE_JS)} is not built`;
+  if (!ffmpeg) return 'no ffmpeg to make the camera JPEG (/usr/bin/ffmpeg or on PATH)';
+  return null;
+}
+
+const FIGURE = 'capture trigger to file on disk, HTTP camera';
+
+function skipRow(reason) {
+  return {
+    id: '8a', figure: FIGURE, value: NaN, display: 'skipped', unit: 'ms', baseline: 'bare http.get streamed to temp file + fsync + rename + folder fsync',
+    baseValue: NaN, ratio: NaN, spread: null, target: '', note: `skipped: ${reason}`,
+  };
+}
+
+async function captureLatency(ctx) {
+  const t0 = Date.now();
+  const deadline = Math.min(ctx.deadline, t0 + FIGURE_BUDGET_S * 1000);
+  const ffmpeg = findFfmpeg();
+  const why = missing(ffmpeg);
+  if (why) {
+    ctx.log(`  skipped: ${why}`);
+    ctx.rows.push(skipRow(why));
+    return;
+  }
+  const { Capturer } = require(CAPTURE_JS);
+  const { HttpCameraSource } = require(HTTP_SOURCE_JS);
+  const p = plan(ctx.quick);
+  const dir = h.tempDir('capture');
+  const jpeg = makeJpeg(ffmpeg, dir);
+  const sha = crypto.createHash('sha256').update(jpeg).digest('hex');
+  const camera = await startCamera(jpeg);
+  const source = new HttpCameraSource({ url: camera.url, auth: 'none', allowSelfSigned: false, timeoutMs: 5000 });
+  const imagesFolder = path.join(dir, 'images');
+  const bareFolder = path.join(dir, 'bare');
+  fs.mkdirSync(bareFolder, { recursive: true });
+  const capturer = new Capturer(source, { imagesFolder, nameTemplate: NAME_TEMPLATE, camera: 'bench', minFreeBytes: 0, maxBytes: MAX_BYTES });
+  const problems = [];
+  let seq = 0;
+
+  const variants = {
+    async ours() {
+      const ts = h.now();
+      const r = await capturer.capture(new AbortController().signal);
+      const ms = h.now() - ts;
+      if (r.bytes !== jpeg.length || r.sha256 !== sha || r.width !== 1280 || r.height !== 720 || fs.statSync(r.file).size !== jpeg.length) {
+        problems.push(`ours: ${r.file} holds ${r.bytes} bytes, ${r.width}x${r.height}, sha ${String(r.sha256).slice(0, 8)}`);
+      }
+      fs.unlinkSync(r.file);
+      return ms;
+    },
+    async bare() {
+      const ts = h.now();
+      const file = await bareGet(camera.url, bareFolder, ++seq);
+      const ms = h.now() - ts;
+      const size = fs.statSync(file).size;
+      if (size !== jpeg.length) problems.push(`bare: ${file} holds ${size} bytes`);
+      fs.unlinkSync(file);
+      return ms;
+    },
+  };
+  const names = Object.keys(variants);
+  const samples = { ours: [], bare: [] };
+  const perRound = { ours: [], bare: [] };
+  try {
+    ctx.log(`  camera: ${(jpeg.length / 1024).toFixed(0)} KB JPEG 1280x720 at ${camera.url}; files in ${dir}`);
+    for (let i = 0; i < p.warmup; i++) for (const n of names) await variants[n]();
+    let roundsDone = 0;
+    for (let r = 0; r < p.rounds; r++) {
+      if (r >= 2 && Date.now() > deadline) break;
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(k + r) % names.length];
+        const list = [];
+        for (let i = 0; i < p.perRound; i++) list.push(await variants[name]());
+        samples[name].push(...list);
+        perRound[name].push(list);
+      }
+      roundsDone++;
+      const [o, b] = [perRound.ours.at(-1), perRound.bare.at(-1)];
+      ctx.log(`  round ${r + 1}: ours p50 ${h.median(o).toFixed(2)} ms, bare p50 ${h.median(b).toFixed(2)} ms (ratio ${(h.median(o) / h.median(b)).toFixed(2)})`);
+    }
+
+    const per = perRound.ours.map((o, i) => h.median(o) / h.median(perRound.bare[i])).filter(Number.isFinite);
+    const spread = per.length > 1 ? [Math.min(...per), Math.max(...per)] : null;
+    const n = samples.ours.length;
+    const checkNote = problems.length ? `PROBLEMS: ${problems.slice(0, 3).join('; ')}` : `every file checked (size, ours also SHA-256 and 1280x720)`;
+    const note = `${(jpeg.length / 1024).toFixed(0)} KB JPEG from a local server; ${roundsDone} rounds × ${p.perRound} per side (${n} each), alternating; lower is better; ${checkNote}`;
+    for (const [id, q, label] of [
+      ['8a', 0.5, 'p50'],
+      ['8b', 0.99, 'p99'],
+    ]) {
+      const ours = percentile(samples.ours, q);
+      const bare = percentile(samples.bare, q);
+      ctx.rows.push({
+        id,
+        figure: id === '8a' ? `${FIGURE}, ${label}` : `  same, ${label}`,
+        value: ours,
+        unit: 'ms',
+        baseline: 'bare http.get streamed to temp file + fsync + rename + folder fsync',
+        baseValue: bare,
+        ratio: ours / bare,
+        spread: id === '8a' ? spread : null,
+        target: '',
+        note: id === '8a' ? note : `${label} of the same samples`,
+        rounds: id === '8a' ? perRound.ours.map(h.median) : undefined,
+        baseRounds: id === '8a' ? perRound.bare.map(h.median) : undefined,
+      });
+    }
+    ctx.log(`  ${checkNote}; figure took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  } finally {
+    await source.close();
+    await camera.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const FIGURES = [['8', 'capture: trigger to file on disk (HTTP camera)', captureLatency]];
+
+module.exports = { FIGURES };
+
+// Run alone: node bench/capture.js [--quick]
+if (require.main === module) {
+  const quick = process.argv.includes('--quick');
+  const ctx = { rows: [], quick, deadline: Date.now() + 120_000, log: (s) => process.stderr.write(`${s}\n`), registerChild: () => () => {} };
+  captureLatency(ctx)
+    .then(() => {
+      for (const r of ctx.rows) {
+        console.log(
+          `${r.id} ${r.figure}: ${r.display || `${h.fmtNum(r.value, 2)} ms`} vs ${h.fmtNum(r.baseValue, 2)} ms = ${h.fmtRatio(r.ratio)}` +
+            `${r.spread ? ` (spread ${r.spread[0].toFixed(2)}-${r.spread[1].toFixed(2)})` : ''}; ${r.note}`,
+        );
+      }
+    })
+    .catch((e) => {
+      console.error(e && e.stack ? e.stack : e);
+      process.exitCode = 1;
+    })
+    .finally(() => h.removeTempDirs());
+}
