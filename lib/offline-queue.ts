@@ -79,6 +79,7 @@ export class OfflineQueue {
   private lastError: string | null = null;
   private lastStatsKey = '';
   private acks: { at: number; bytes: number }[] = [];
+  private pendingAcks: { id: number; resolve: (r: HandleResult) => void; reject: (e: unknown) => void }[] = [];
 
   private constructor(
     readonly store: QueueStore,
@@ -180,20 +181,47 @@ export class OfflineQueue {
     }
   }
 
-  private async ack(id: number): Promise<HandleResult> {
-    // While no other delivery round is running, the ack also takes the next item (one commit instead of two).
+  /** Acks that arrive in the same turn of the event loop are written together (see QueueStore.ackMany). */
+  private ack(id: number): Promise<HandleResult> {
+    return new Promise((resolve, reject) => {
+      this.pendingAcks.push({ id, resolve, reject });
+      if (this.pendingAcks.length === 1) setImmediate(() => void this.flushAcks());
+    });
+  }
+
+  private async flushAcks(): Promise<void> {
+    const batch = this.pendingAcks;
+    this.pendingAcks = [];
+    if (batch.length === 0) return;
+    // While no other delivery round is running, the acks also take the next items.
     const leaseUpTo = this.deliverable() && !this.pumping ? this.config.concurrency : 0;
-    const r = await this.store.ack(id, leaseUpTo);
+    let r: Awaited<ReturnType<QueueStore['ackMany']>>;
+    try {
+      r = await this.store.ackMany(batch.map((b) => b.id), leaseUpTo);
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+      return;
+    }
     for (const item of r.leased) this.deliver(item);
-    if (r.status === 'unknown') throw new InputError(`ack for item ${id}, which is not in the queue (purged, or from another queue)`);
-    if (r.status === 'already-done') return { kind: 'ignored', detail: 'already-done' };
     const t = this.now();
-    this.acks.push({ at: t, bytes: r.item.bytes });
-    if (this.config.policy.fileRetention === 'delete-on-ack' && r.item.file) await this.deleteFiles([r.item.file]);
+    const files: string[] = [];
+    batch.forEach((b, i) => {
+      const res = r.results[i];
+      if (res.status === 'unknown') {
+        b.reject(new InputError(`ack for item ${b.id}, which is not in the queue (purged, or from another queue)`));
+      } else if (res.status === 'already-done') {
+        b.resolve({ kind: 'ignored', detail: 'already-done' });
+      } else {
+        this.acks.push({ at: t, bytes: res.item.bytes });
+        if (this.config.policy.fileRetention === 'delete-on-ack' && res.item.file) files.push(res.item.file);
+        b.resolve({ kind: 'acked' });
+      }
+    });
+    await this.deleteFiles(files);
     if (leaseUpTo > 0) this.changed();
     else this.afterChange();
-    return { kind: 'acked' };
   }
+
 
   async command(command: Command, ids?: number[], deleteFiles = false): Promise<string> {
     switch (command) {
