@@ -367,18 +367,19 @@ export class QueueStore {
     return this.db.write((tx) => this.leaseIn(tx, concurrency), false);
   }
 
-  private async leaseIn(tx: Tx, concurrency: number): Promise<LeasedItem[]> {
+  /**
+   * Leases ready items up to `concurrency` in flight, in one statement (the room is read inside it). With `promote`,
+   * items whose backoff has run out become ready first; the ack path skips that, since the wake timer does it.
+   */
+  private async leaseIn(tx: Tx, concurrency: number, promote = true): Promise<LeasedItem[]> {
     const now = this.now();
-    const c = await tx.all<{ state: string; n: number }>("SELECT state, n FROM counts WHERE state IN ('leased','waiting')");
-    const count = (s: string) => c.find((r) => r.state === s)?.n ?? 0;
-    if (count('waiting') > 0) await tx.run("UPDATE items SET state = 'pending' WHERE state = 'waiting' AND due_at <= ?", [now]);
-    const room = concurrency - count('leased');
-    if (room <= 0) return [];
+    if (promote) await tx.run("UPDATE items SET state = 'pending' WHERE state = 'waiting' AND due_at <= ?", [now]);
     const rows = await tx.all<LeasedItem>(
       `UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?
-       WHERE id IN (SELECT id FROM items WHERE state = 'pending' ORDER BY priority, id LIMIT ?)
+       WHERE id IN (SELECT id FROM items WHERE state = 'pending' ORDER BY priority, id
+                    LIMIT (SELECT MAX(0, ? - n) FROM counts WHERE state = 'leased'))
        RETURNING ${ROW_COLUMNS}, msg`,
-      [now + this.policy.leaseMs, room],
+      [now + this.policy.leaseMs, concurrency],
     );
     return rows.sort((a, b) => a.priority - b.priority || a.id - b.id);
   }
@@ -417,7 +418,7 @@ export class QueueStore {
         }
         return { status: known.has(i) || done.some((d) => d.id === i) ? ('already-done' as const) : ('unknown' as const) };
       });
-      const leased = leaseUpTo > 0 && done.length > 0 ? await this.leaseIn(tx, leaseUpTo) : [];
+      const leased = leaseUpTo > 0 && done.length > 0 ? await this.leaseIn(tx, leaseUpTo, false) : [];
       return { results, leased };
     }, false);
   }
