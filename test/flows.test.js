@@ -17,7 +17,9 @@ const CORE = {
   change: 'function/15-change.js',
   'http in': 'network/21-httpin.js',
   'http response': 'network/21-httpin.js',
+  'rpi-gpio in': 'node-red-node-pi-gpio/36-rpi-gpio.js',
 };
+const resolveCore = (p) => (p.startsWith('node-red-node-pi-gpio/') ? require(p) : require(`@node-red/nodes/core/${p}`));
 const ours = Object.fromEntries(Object.entries(pkg['node-red'].nodes).map(([type, file]) => [type, require(path.join('..', file))]));
 
 const files = ['flows', 'examples'].flatMap((d) =>
@@ -58,7 +60,7 @@ describe('shipped flows', function () {
       try {
         // Queue databases go to a temp folder instead of the user folder.
         const local = flow.map((n) => (n.type === 'uplink-offline-queue' ? { ...n, db: path.join(dbDir, `${n.id}.db`) } : n));
-        const modules = [...new Set(Object.values(CORE))].map((p) => require(`@node-red/nodes/core/${p}`));
+        const modules = [...new Set(Object.values(CORE))].map(resolveCore);
         await helper.load([...modules, ...Object.values(ours)], local);
         for (const n of local) if (n.type !== 'tab') assert.ok(helper.getNode(n.id), `${file}: ${n.type} ${n.id} did not start`);
       } finally {

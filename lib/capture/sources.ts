@@ -4,7 +4,7 @@ import { HttpCameraSource, parseHttpCameraSettings } from './http-source';
 import { TestPatternSource } from './test-pattern';
 import { CaptureError, CaptureSource } from './types';
 
-export const SOURCE_KINDS = ['test-pattern', 'http', 'reolink', 'ffmpeg', 'command', 'message'] as const;
+export const SOURCE_KINDS = ['auto', 'test-pattern', 'http', 'reolink', 'ffmpeg', 'command', 'message'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 /** The image comes in msg.payload from another node; there is nothing to fetch. */
@@ -21,6 +21,9 @@ export class MessageSource implements CaptureSource {
 /** Builds the configured source once, at deploy; a bad setting is an Error listing every problem. */
 export function createSource(kind: string, raw: Record<string, unknown>, credentials: Record<string, unknown>, camera: string): CaptureSource {
   switch (kind as SourceKind) {
+    case 'auto':
+      // For shipped flows driven by environment variables: a snapshot URL when one is set, else the test pattern.
+      return createSource(typeof raw.url === 'string' && raw.url.trim() !== '' ? 'http' : 'test-pattern', raw, credentials, camera);
     case 'test-pattern': {
       const width = Number(raw.patternWidth || 640);
       const height = Number(raw.patternHeight || 360);

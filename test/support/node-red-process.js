@@ -74,6 +74,10 @@ function merge(base, extra) {
 function linkPackage(userDir, packageDir) {
   const modules = path.join(userDir, 'node_modules');
   fs.mkdirSync(modules, { recursive: true });
+  // The shipped pipeline's GPIO button node (it loads without GPIO hardware and says so in its status).
+  const gpio = path.join(PACKAGE_DIR, 'node_modules', 'node-red-node-pi-gpio');
+  const gpioLink = path.join(modules, 'node-red-node-pi-gpio');
+  if (fs.existsSync(gpio) && !fs.existsSync(gpioLink)) fs.symlinkSync(gpio, gpioLink, 'dir');
   const link = path.join(modules, PACKAGE_NAME);
   let current;
   try {
