@@ -4,7 +4,6 @@ import http from 'http';
 import https from 'https';
 import { HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException, StorageClass, ServerSideEncryption } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Bandwidth, openBody } from './body';
 import { classifyThrown, statusError } from './classify';
 import { StorageBackend, UploadError, UploadItem, UploadResult } from './types';
@@ -64,12 +63,13 @@ export class S3Backend implements StorageBackend {
       responseChecksumValidation: 'WHEN_REQUIRED',
       // The queue owns retries (with backoff, and without losing the item); one quick repeat covers a dropped socket.
       maxAttempts: 2,
-      requestHandler: new NodeHttpHandler({
-        httpAgent: secure ? undefined : this.agent,
+      // Options for the SDK's own Node HTTP handler (it builds the handler from them).
+      requestHandler: {
+        httpAgent: secure ? undefined : (this.agent as http.Agent),
         httpsAgent: secure ? (this.agent as https.Agent) : undefined,
         connectionTimeout: Math.min(settings.timeoutMs, 10_000),
         requestTimeout: settings.timeoutMs,
-      }),
+      },
     });
   }
 
