@@ -62,6 +62,12 @@ async function main() {
   // The pipeline's GPIO button: on a machine without GPIO the node loads and says so in its status.
   const gpio = path.join(root, 'node_modules', 'node-red-node-pi-gpio');
   if (fs.existsSync(gpio)) link('node-red-node-pi-gpio', gpio);
+  // The pipeline's dashboard at /dashboard (Dashboard 2.0, a devDependency; a scoped package, so its @flowfuse folder first).
+  const dashboard = path.join(root, 'node_modules', '@flowfuse', 'node-red-dashboard');
+  if (fs.existsSync(dashboard)) {
+    fs.mkdirSync(path.join(userDir, 'node_modules', '@flowfuse'), { recursive: true });
+    link('@flowfuse/node-red-dashboard', dashboard);
+  }
 
   const flowFile = path.join(userDir, 'flows.json');
   if (!fs.existsSync(flowFile)) fs.copyFileSync(flowSource, flowFile);

@@ -17,9 +17,17 @@ const CORE = {
   change: 'function/15-change.js',
   'http in': 'network/21-httpin.js',
   'http response': 'network/21-httpin.js',
+  'file in': 'storage/10-file.js',
   'rpi-gpio in': 'node-red-node-pi-gpio/36-rpi-gpio.js',
+  // The capture-to-cloud dashboard (Dashboard 2.0 is a devDependency: the flow says it needs it installed).
+  ...Object.fromEntries(
+    ['ui-base', 'ui-page', 'ui-group', 'ui-theme', 'ui-text', 'ui-template', 'ui-chart', 'ui-button'].map((type) => [
+      type,
+      `@flowfuse/node-red-dashboard/${require('@flowfuse/node-red-dashboard/package.json')['node-red'].nodes[type]}`,
+    ]),
+  ),
 };
-const resolveCore = (p) => (p.startsWith('node-red-node-pi-gpio/') ? require(p) : require(`@node-red/nodes/core/${p}`));
+const resolveCore = (p) => (/^(node-red-node-pi-gpio|@flowfuse\/node-red-dashboard)\//.test(p) ? require(p) : require(`@node-red/nodes/core/${p}`));
 const ours = Object.fromEntries(Object.entries(pkg['node-red'].nodes).map(([type, file]) => [type, require(path.join('..', file))]));
 
 const files = ['flows', 'examples'].flatMap((d) =>

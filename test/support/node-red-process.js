@@ -78,6 +78,13 @@ function linkPackage(userDir, packageDir) {
   const gpio = path.join(PACKAGE_DIR, 'node_modules', 'node-red-node-pi-gpio');
   const gpioLink = path.join(modules, 'node-red-node-pi-gpio');
   if (fs.existsSync(gpio) && !fs.existsSync(gpioLink)) fs.symlinkSync(gpio, gpioLink, 'dir');
+  // The shipped pipeline's dashboard (Dashboard 2.0, a devDependency): a scoped package, so its @flowfuse folder first.
+  const dashboard = path.join(PACKAGE_DIR, 'node_modules', '@flowfuse', 'node-red-dashboard');
+  const dashboardLink = path.join(modules, '@flowfuse', 'node-red-dashboard');
+  if (fs.existsSync(dashboard) && !fs.existsSync(dashboardLink)) {
+    fs.mkdirSync(path.dirname(dashboardLink), { recursive: true });
+    fs.symlinkSync(dashboard, dashboardLink, 'dir');
+  }
   const link = path.join(modules, PACKAGE_NAME);
   let current;
   try {

@@ -1,0 +1,274 @@
+'use strict';
+// The editor and the dashboard of the shipped capture-to-cloud flow, in a real browser: Debian's Chromium driven by
+// playwright-core, against a real node-red process, a camera and an S3-protocol store, all on 127.0.0.1.
+// Screenshots go to test-artifacts/. Without /usr/bin/chromium (`apt-get install chromium`; .ci/run does it) or
+// playwright-core, the tests say why and skip.
+const assert = require('assert');
+const fs = require('fs');
+const http = require('http');
+const os = require('os');
+const path = require('path');
+const { startNodeRed } = require('./support/node-red-process');
+const { S3Server } = require('./support/s3-server');
+const { numberedJpeg } = require('./support/camera-server');
+
+const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = path.join(__dirname, '..', 'test-artifacts');
+const FLOW = path.join(__dirname, '..', 'flows', 'capture-to-cloud.json');
+const ROOT = path.join(__dirname, '..');
+
+function browserMissing() {
+  if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} is not installed (apt-get install -y chromium)`;
+  try {
+    require.resolve('playwright-core');
+  } catch {
+    return 'playwright-core is not installed (npm install)';
+  }
+  return null;
+}
+
+async function until(what, fn, timeoutMs = 20000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await fn().catch((e) => ({ ok: false, value: e.message }));
+    if (last.ok) return last.value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last.value)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The first sentence of a node's help text, as the help sidebar shows it. */
+function helpSentence(type) {
+  const dir = type.replace(/^uplink-/, '');
+  const html = fs.readFileSync(path.join(ROOT, 'nodes', dir, 'locales', 'en-US', `${dir}.html`), 'utf8');
+  const p = /<p>([\s\S]*?)<\/p>/.exec(html)[1];
+  return p.replace(/<[^>]+>/g, '').replace(/\s+/g, ' ').trim().split(/(?<=\.) /)[0];
+}
+
+/**
+ * An S3 front door that the test can make refuse uploads: PUTs get 403 AccessDenied (a permanent error, so the item
+ * becomes a dead letter) while reads, the connectivity probe and the size check pass through to s3rver.
+ */
+function startRefusingProxy(targetPort) {
+  const proxy = { refusePuts: false };
+  const server = http.createServer((req, res) => {
+    if (proxy.refusePuts && req.method === 'PUT') {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(403, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>test</RequestId></Error>');
+      });
+      return;
+    }
+    const up = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.setTimeout(10000, () => up.destroy(new Error('s3rver timeout')));
+    up.on('error', () => {
+      res.destroy();
+    });
+    req.pipe(up);
+  });
+  proxy.server = server;
+  proxy.start = () => new Promise((r) => server.listen(0, '127.0.0.1', () => r(server.address().port)));
+  proxy.stop = () =>
+    new Promise((r) => {
+      server.closeAllConnections?.();
+      server.close(() => r());
+    });
+  return proxy;
+}
+
+describe('the shipped capture-to-cloud flow in a browser (Chromium)', function () {
+  this.timeout(120000);
+  let camera;
+  let s3;
+  let proxy;
+  let red;
+  let context;
+  let userDataDir;
+
+  before(async function () {
+    const missing = browserMissing();
+    if (missing) {
+      console.log(`    skipping the browser tests: ${missing}`);
+      this.skip();
+    }
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    let n = 0;
+    camera = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'image/jpeg' });
+      res.end(numberedJpeg(++n));
+    });
+    await new Promise((r) => camera.listen(0, '127.0.0.1', r));
+    s3 = await new S3Server({ buckets: ['browser'] }).start();
+    proxy = startRefusingProxy(s3.port);
+    const proxyPort = await proxy.start();
+
+    const flows = JSON.parse(fs.readFileSync(FLOW, 'utf8'));
+    red = await startNodeRed({
+      flows,
+      startTimeoutMs: 30000,
+      env: {
+        UPLINK_CAMERA_URL: `http://127.0.0.1:${camera.address().port}/snapshot.jpg`,
+        // One capture at start; the rest come from the dashboard's button.
+        UPLINK_CAPTURE_INTERVAL_S: '3600',
+        UPLINK_S3_ENDPOINT: `http://127.0.0.1:${proxyPort}`,
+        UPLINK_S3_BUCKET: 'browser',
+        UPLINK_S3_REGION: 'us-east-1',
+        UPLINK_S3_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      },
+    });
+
+    const { chromium } = require('playwright-core');
+    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 30000,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      viewport: { width: 1280, height: 900 },
+    });
+    context.setDefaultTimeout(15000);
+    context.setDefaultNavigationTimeout(30000);
+  });
+
+  after(async function () {
+    if (context) await context.close().catch(() => undefined);
+    if (red) await red.stop().catch(() => undefined);
+    if (proxy) await proxy.stop().catch(() => undefined);
+    if (s3) await s3.destroy().catch(() => undefined);
+    if (camera) {
+      camera.closeAllConnections?.();
+      camera.close();
+    }
+    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+  });
+
+  async function stats() {
+    const res = await fetch(`${red.url}/uplink/queue/c2c-queue/stats`, { signal: AbortSignal.timeout(5000) });
+    if (res.status !== 200) return { ok: false, value: res.status };
+    return { ok: true, value: await res.json() };
+  }
+
+  const statsUntil = (what, test, timeoutMs) =>
+    until(what, async () => {
+      const s = await stats();
+      return { ok: s.ok && test(s.value), value: s.value };
+    }, timeoutMs);
+
+  it('the editor shows the uplink nodes in their palette category, their edit dialogs and their help', async function () {
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(red.url, { waitUntil: 'domcontentloaded' });
+      await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.node && RED.nodes.node('c2c-capture'), null, { timeout: 30000 });
+      await page.locator('#red-ui-workspace-chart #c2c-capture').waitFor();
+
+      const category = page.locator('#red-ui-palette-container-uplink');
+      await category.waitFor();
+      assert.strictEqual((await category.locator('.red-ui-palette-header').innerText()).trim(), 'uplink');
+      for (const type of ['uplink-capture', 'uplink-offline-queue', 'uplink-connectivity', 'uplink-uploader']) {
+        assert.strictEqual(await category.locator(`.red-ui-palette-node[data-palette-type="${type}"]`).count(), 1, `${type} in the uplink palette category`);
+      }
+      await page.screenshot({ path: path.join(ARTIFACTS, 'editor-flow.png') });
+
+      const dialogs = [
+        { id: 'c2c-capture', type: 'uplink-capture', fields: ['name', 'camera', 'source', 'url'], name: 'capture' },
+        { id: 'c2c-queue', type: 'uplink-offline-queue', fields: ['name', 'db', 'concurrency', 'maxAttempts'], name: 'offline queue' },
+        { id: 'c2c-conn', type: 'uplink-connectivity', fields: ['name', 'probeType', 'targetType'], name: 'bucket reachable?' },
+        { id: 'c2c-upload', type: 'uplink-uploader', fields: ['name', 'backend', 'keyTemplate'], name: 'upload' },
+      ];
+      for (const d of dialogs) {
+        await page.evaluate((id) => RED.editor.edit(RED.nodes.node(id)), d.id);
+        const tray = page.locator('.red-ui-tray').last();
+        await tray.locator('#node-input-name').waitFor({ state: 'visible' });
+        assert.strictEqual(await tray.locator('#node-input-name').inputValue(), d.name, `${d.type}: the dialog shows the node's name`);
+        for (const f of d.fields) assert.strictEqual(await tray.locator(`#node-input-${f}`).count(), 1, `${d.type}: the dialog has the ${f} field`);
+        await page.screenshot({ path: path.join(ARTIFACTS, `editor-${d.type}.png`) });
+        await tray.locator('#node-dialog-cancel').click();
+        await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+
+        await page.evaluate((type) => RED.sidebar.help.show(type), d.type);
+        const sentence = helpSentence(d.type);
+        await page.locator('#red-ui-sidebar .red-ui-help', { hasText: sentence }).first().waitFor({ state: 'visible' });
+      }
+      await page.screenshot({ path: path.join(ARTIFACTS, 'editor-help.png') });
+      assert.deepStrictEqual(errors, [], 'no script errors in the editor');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('the dashboard shows the link and the counts, and its buttons capture, retry and purge', async function () {
+    const page = await context.newPage();
+    page.setViewportSize({ width: 390, height: 844 }); // a phone
+    const count = (key) => page.locator(`.uplink-counts [data-count="${key}"] .uplink-count-value`);
+    const shown = async (key) => Number(await count(key).innerText());
+    const click = (label) => page.getByRole('button', { name: label }).click();
+    try {
+      const first = await statsUntil('the first capture uploaded', (s) => s.online && s.uploaded >= 1 && s.pending === 0 && s.inFlight === 0);
+      await page.goto(`${red.url}/dashboard`, { waitUntil: 'domcontentloaded' });
+      await page.getByText(/online for \d+/).waitFor({ state: 'visible' });
+      await until('the uploaded count on the dashboard', async () => {
+        const v = await shown('uploaded');
+        return { ok: v === first.uploaded, value: v };
+      });
+      assert.strictEqual(await shown('failed'), 0);
+      await page.locator('img.uplink-latest-img[src^="data:image/jpeg;base64,"]').waitFor({ state: 'visible' });
+      assert.ok(await page.locator('.uplink-latest-img').evaluate((img) => img.complete && img.naturalWidth > 0), 'the latest image decodes');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+
+      // capture now: one more upload, on the page and in the queue.
+      await click('capture now');
+      await until('the uploaded count growing on the dashboard', async () => {
+        const v = await shown('uploaded');
+        return { ok: v > first.uploaded, value: v };
+      });
+      const afterCapture = await statsUntil('the capture uploaded', (s) => s.uploaded > first.uploaded && s.pending === 0 && s.inFlight === 0);
+
+      // The store refuses uploads: the next capture becomes a dead letter; "retry failed" sends it again.
+      proxy.refusePuts = true;
+      await click('capture now');
+      await statsUntil('a failed item', (s) => s.failed === 1);
+      await until('the failed count on the dashboard', async () => {
+        const v = await shown('failed');
+        return { ok: v === 1, value: v };
+      });
+      await page.locator('.uplink-error', { hasText: 'access denied' }).first().waitFor({ state: 'visible' });
+      await page.waitForTimeout(500); // the Catch node's copy of the same failure would arrive by now
+      assert.strictEqual(await page.locator('.uplink-error').count(), 1, 'one failure, listed once');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-failed.png'), fullPage: true });
+      proxy.refusePuts = false;
+      await click('retry failed');
+      const retried = await statsUntil('the failed item retried and uploaded', (s) => s.failed === 0 && s.uploaded === afterCapture.uploaded + 1 && s.pending === 0);
+
+      // Another dead letter; "purge failed" removes it without uploading.
+      proxy.refusePuts = true;
+      await click('capture now');
+      await statsUntil('another failed item', (s) => s.failed === 1);
+      proxy.refusePuts = false;
+      await click('purge failed');
+      const purged = await statsUntil('the failed item purged', (s) => s.failed === 0);
+      assert.strictEqual(purged.uploaded, retried.uploaded, 'a purged item is not uploaded');
+      assert.strictEqual(purged.pending, 0);
+      await until('the failed count back to 0 on the dashboard', async () => {
+        const v = await shown('failed');
+        return { ok: v === 0, value: v };
+      });
+
+      // sync now: a probe and a resume; the link stays online and nothing is left behind.
+      await click('sync now');
+      await page.getByText(/online for \d+/).waitFor({ state: 'visible' });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-end.png'), fullPage: true });
+      assert.ok((await s3.list()).length >= purged.uploaded, 'every upload is in the bucket');
+    } finally {
+      await page.close();
+    }
+  });
+});
