@@ -110,6 +110,7 @@ async function main() {
   const bin = path.join(root, 'node_modules', 'node-red', 'red.js');
   console.log(`Uplink: Node-RED user folder ${userDir}, flow ${flowName}`);
   console.log(`Editor:  http://127.0.0.1:${port}/`);
+  if (flowName === 'capture-to-cloud') console.log(`Dashboard: http://127.0.0.1:${port}/dashboard`);
   console.log(`Storage: ${childEnv.UPLINK_S3_ENDPOINT}/${childEnv.UPLINK_S3_BUCKET}${store ? ` (embedded, files in ${store.directory})` : ''}`);
   console.log(`Camera:  ${childEnv.UPLINK_CAMERA_URL ? childEnv.UPLINK_CAMERA_URL.replace(/\/\/[^@/]*@/, '//***@') : 'test pattern'}, every ${childEnv.UPLINK_CAPTURE_INTERVAL_S} s`);
   const child = spawn(process.execPath, [bin, '--userDir', userDir, '--settings', settingsFile, '--port', String(port)], {
