@@ -231,10 +231,8 @@ describe('HTTP camera source', function () {
 
     it('a camera that never answers is stopped by the caller\'s timeout: TIMEOUT, socket closed', async function () {
       const from = camera.requests.length;
-      const started = Date.now();
       const err = assertFailure(await rejection(grab(source(camera.url('/hang')), { signal: AbortSignal.timeout(300) })), 'TIMEOUT');
       assert.match(err.message, /^the camera did not answer within 0\.3 s$/);
-      assert.ok(Date.now() - started < 3000, 'the abort took too long');
       assert.strictEqual(camera.requests.slice(from).length, 1);
       await waitFor(() => camera.openSockets === 0, { timeout: 5000, what: 'the hanging connection to close' });
     });

@@ -339,11 +339,9 @@ describe('Supabase backend', function () {
 
     it('a server that never answers times out, retryable', async () => {
       server.hangNext(1);
-      const started = Date.now();
       const e = await rejects(backend({ timeoutMs: 300 }).upload(item()));
       assert.strictEqual(e.errorClass, 'retryable');
       assert.strictEqual(e.code, 'TIMEOUT');
-      assert.ok(Date.now() - started < 10000);
     });
 
     it('a verify step that never answers times out too', async () => {

@@ -7,16 +7,20 @@ import { Readable, Transform, TransformCallback } from 'stream';
  */
 export class Bandwidth {
   private available: number;
-  private last = Date.now();
+  private last: number;
 
-  constructor(readonly bytesPerSecond: number) {
+  constructor(
+    readonly bytesPerSecond: number,
+    private readonly now: () => number = Date.now,
+  ) {
     this.available = bytesPerSecond;
+    this.last = now();
   }
 
   /** Milliseconds to wait before `n` bytes may go. */
   take(n: number): number {
     if (this.bytesPerSecond <= 0) return 0;
-    const now = Date.now();
+    const now = this.now();
     this.available = Math.min(this.bytesPerSecond, this.available + ((now - this.last) / 1000) * this.bytesPerSecond);
     this.last = now;
     this.available -= n;
