@@ -4,6 +4,8 @@ import { QueueConfig } from './queue-config';
 import { classifyInput, Command } from './queue-input';
 import { decodeMessage, encodeMessage, payloadBytes } from './message-codec';
 import { fmtBytes, ItemRow, LeasedItem, QueueFullError, QueueStore, StoreStats } from './queue-store';
+import { registerResumeProvider, ResumeProvider } from './upload/resume';
+import { ResumeState } from './upload/types';
 
 type Msg = Record<string, unknown>;
 
@@ -32,6 +34,8 @@ export interface QueueStats {
   concurrency: number;
   db: string;
   lastError: string | null;
+  /** Large uploads under way: bytes sent of this attempt, or confirmed by the store after a restart. */
+  uploading: { id: number; bytes: number; sent: number; percent: number }[];
 }
 
 /** What the queue tells its host (the Node-RED node, a test, the benchmark). */
@@ -80,6 +84,9 @@ export class OfflineQueue {
   private lastStatsKey = '';
   private acks: { at: number; bytes: number }[] = [];
   private pendingAcks: { id: number; resolve: (r: HandleResult) => void; reject: (e: unknown) => void }[] = [];
+  /** Uploads reporting progress: bytes sent, size, and when the lease was last extended. */
+  private progressOf = new Map<number, { sent: number; bytes: number; attempt: number; touchedAt: number; at: number }>();
+  private unregister?: () => void;
 
   private constructor(
     readonly store: QueueStore,
@@ -102,6 +109,7 @@ export class OfflineQueue {
     if (store.movedAside) {
       q.lastError = `the queue database was corrupt: moved to ${store.movedAside}, ${store.salvaged} items recovered into a fresh one`;
     }
+    q.unregister = registerResumeProvider(q.token, q.resumeProvider());
     q.paused = (await store.getMeta('paused')) === 'true';
     q.dataVersion = await store.dataVersion();
     q.watchForOtherWriters();
@@ -293,16 +301,77 @@ export class OfflineQueue {
       concurrency: this.config.concurrency,
       db: this.store.file,
       lastError: this.lastError,
+      uploading: await this.uploading(c.leased.n),
     };
+  }
+
+  /** Progress of large uploads: what this process saw being sent, else what the store confirmed before a restart. */
+  private async uploading(leased: number): Promise<QueueStats['uploading']> {
+    const t = this.now();
+    for (const [id, p] of this.progressOf) if (t - p.at > this.config.policy.leaseMs) this.progressOf.delete(id);
+    if (leased === 0 && this.progressOf.size === 0) return [];
+    const out = new Map<number, QueueStats['uploading'][number]>();
+    for (const [id, p] of this.progressOf) {
+      out.set(id, { id, bytes: p.bytes, sent: p.sent, percent: p.bytes > 0 ? Math.min(100, Math.round((p.sent / p.bytes) * 1000) / 10) : 100 });
+    }
+    return [...out.values()].sort((a, b) => a.id - b.id);
   }
 
   listFailed(limit = 100, afterId = 0): Promise<ItemRow[]> {
     return this.store.list({ states: ['dead', 'expired'], limit, afterId });
   }
 
+  /** Names this queue in the messages it delivers, so an uploader can keep upload progress in the item's row. */
+  get token(): string {
+    return this.store.file;
+  }
+
+  private resumeProvider(): ResumeProvider {
+    const store = this.store;
+    return {
+      load: async (id, target) => {
+        const r = await store.getUploadState(id, target);
+        if (!r) return undefined;
+        try {
+          return JSON.parse(r.state) as ResumeState;
+        } catch {
+          return undefined;
+        }
+      },
+      save: (id, target, state, confirmed) => store.saveUploadState(id, target, JSON.stringify(state), confirmed),
+      clear: (id, target) => store.clearUploadState(id, target),
+      progress: (id, attempt, sent, bytes) => {
+        if (this.closed) return;
+        const t = this.now();
+        const p = this.progressOf.get(id);
+        // The first progress of an attempt extends the lease at once; later ones when a quarter of it has gone by.
+        const touchedAt = p && p.attempt === attempt ? p.touchedAt : -Infinity;
+        this.progressOf.set(id, { sent, bytes, attempt, touchedAt, at: t });
+        if (t - touchedAt >= this.config.policy.leaseMs / 4) {
+          this.progressOf.get(id)!.touchedAt = t;
+          void store.extendLease(id, attempt).catch(() => undefined);
+        }
+        this.changed();
+      },
+      finished: (id) => {
+        if (this.progressOf.delete(id)) this.changed();
+      },
+      abandoned: async (target, limit) =>
+        (await store.abandonedUploads(target, limit)).flatMap((r) => {
+          try {
+            return [{ id: r.id, state: JSON.parse(r.state) as ResumeState }];
+          } catch {
+            return [{ id: r.id, state: {} }];
+          }
+        }),
+      forgetAbandoned: (ids) => store.forgetAbandoned(ids),
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unregister?.();
     for (const t of [this.wakeTimer, this.houseTimer, this.refreshTimer, this.retryTimer, this.watchTimer]) if (t) clearTimeout(t);
     this.watcher?.close();
     // Items in flight keep their lease in the file: the next start releases them, so none is lost or doubled.
@@ -364,7 +433,10 @@ export class OfflineQueue {
       return;
     }
     const uplink = msg.uplink !== null && typeof msg.uplink === 'object' && !Array.isArray(msg.uplink) ? (msg.uplink as Msg) : {};
-    msg.uplink = { ...uplink, item: { id: item.id, attempt: item.attempts, priority: item.priority, queuedAt: new Date(item.createdAt).toISOString() } };
+    msg.uplink = {
+      ...uplink,
+      item: { id: item.id, attempt: item.attempts, priority: item.priority, queuedAt: new Date(item.createdAt).toISOString(), queue: this.token },
+    };
     if (item.file && uplink.file === undefined) (msg.uplink as Msg).file = item.file;
     delete (msg.uplink as Msg).ack;
     delete (msg.uplink as Msg).error;
@@ -506,6 +578,7 @@ export function statusOf(s: QueueStats): QueueStatus {
   let text = `${held.length ? held.join(' · ') : 'online'} · ${s.pending} pending`;
   if (s.inFlight > 0) text += ` · ${s.inFlight} in flight`;
   if (s.failed + s.expired > 0) text += ` · ${s.failed + s.expired} failed`;
+  if (s.uploading?.length) text += ` · ${s.uploading.map((u) => `${Math.floor(u.percent)}% of ${fmtBytes(u.bytes)}`).join(', ')}`;
   if (s.lastError) return { fill: 'red', shape: 'ring', text: `${text} · ${s.lastError}`.slice(0, 160) };
   return held.length ? { fill: 'yellow', shape: 'ring', text } : { fill: 'green', shape: 'dot', text };
 }

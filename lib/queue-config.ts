@@ -49,6 +49,8 @@ export function parseQueueConfig(raw: Raw, userDir: string): QueueConfig {
   const keepDays = num('keepDays', 'Keep uploaded files', 7, 0, 3650, false);
   const keepDoneH = num('keepDoneHours', 'Keep history', 24, 0, 24 * 365, false);
   const synchronous = choice('synchronous', 'Durability', ['FULL', 'NORMAL'] as const, 'FULL');
+  const largeMB = num('largeMB', 'Large items above', 16, 0, 1024 * 1024, false);
+  const largeConcurrency = num('largeConcurrency', 'Large items at once', 1, 1, 16);
   const statsS = num('statsInterval', 'Stats interval', 1, 0.1, 3600, false);
   const deleteRaw = typeof raw.deleteFolder === 'string' ? raw.deleteFolder.trim() : '';
   if (fileRetention !== 'keep' && deleteRaw === '') {
@@ -79,6 +81,8 @@ export function parseQueueConfig(raw: Raw, userDir: string): QueueConfig {
       keepDoneMs: Math.round(keepDoneH * 3600_000),
       fileRetention,
       keepFilesMs: Math.round(keepDays * 86400_000),
+      largeItemBytes: Math.round(largeMB * 1024 * 1024),
+      largeConcurrency,
     },
   };
 }

@@ -29,6 +29,12 @@ export interface QueuePolicy {
   keepDoneMs: number;
   fileRetention: 'keep' | 'delete-on-ack' | 'delete-after-days';
   keepFilesMs: number;
+  /**
+   * Items of at least this many bytes (videos) go out in a lane of their own, `largeConcurrency` at a time, beside the
+   * `concurrency` lane of smaller ones: a still is never stuck behind a long upload. 0 = one lane for all.
+   */
+  largeItemBytes: number;
+  largeConcurrency: number;
 }
 
 export const DEFAULT_POLICY: QueuePolicy = {
@@ -43,6 +49,8 @@ export const DEFAULT_POLICY: QueuePolicy = {
   keepDoneMs: 24 * 3600_000,
   fileRetention: 'keep',
   keepFilesMs: 7 * 24 * 3600_000,
+  largeItemBytes: 16 * 1024 * 1024,
+  largeConcurrency: 1,
 };
 
 export interface OpenOptions {
@@ -130,7 +138,8 @@ export class QueueStoreError extends Error {
   }
 }
 
-const SCHEMA_VERSION = 1;
+/** 2: upload progress of large items (uploads) and what is left of items that went away (abandoned_uploads). */
+const SCHEMA_VERSION = 2;
 /** How long items in flight at a redeploy wait for the answer of the nodes that had them. */
 const REDEPLOY_GRACE_MS = 30_000;
 /** Databases up to this size (40 MB) get a full structural check at open; larger ones would delay every deploy. */
@@ -176,6 +185,27 @@ CREATE TRIGGER IF NOT EXISTS items_counted_upd AFTER UPDATE OF state ON items WH
 END;
 CREATE TRIGGER IF NOT EXISTS items_counted_del AFTER DELETE ON items BEGIN
   UPDATE counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
+END;
+-- What a store has confirmed of a large item's upload (an S3 UploadId and its parts, a TUS URL), per target, so an
+-- upload continues after a crash instead of starting again. An item that leaves the queue for good (uploaded,
+-- dropped, purged) leaves its state behind in abandoned_uploads, for the uploader to clean up on the store (abort
+-- the multipart upload) the next time it runs.
+CREATE TABLE IF NOT EXISTS uploads (
+  item_id INTEGER NOT NULL,
+  target TEXT NOT NULL,
+  state TEXT NOT NULL,
+  confirmed INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (item_id, target)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS abandoned_uploads (id INTEGER PRIMARY KEY, target TEXT NOT NULL, state TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS uploads_left_del AFTER DELETE ON items BEGIN
+  INSERT INTO abandoned_uploads (target, state, at) SELECT target, state, updated_at FROM uploads WHERE item_id = OLD.id;
+  DELETE FROM uploads WHERE item_id = OLD.id;
+END;
+CREATE TRIGGER IF NOT EXISTS uploads_left_upd AFTER UPDATE OF state ON items WHEN NEW.state IN ('done','dropped') BEGIN
+  INSERT INTO abandoned_uploads (target, state, at) SELECT target, state, updated_at FROM uploads WHERE item_id = NEW.id;
+  DELETE FROM uploads WHERE item_id = NEW.id;
 END;
 `;
 
@@ -374,14 +404,79 @@ export class QueueStore {
   private async leaseIn(tx: Tx, concurrency: number, promote = true): Promise<LeasedItem[]> {
     const now = this.now();
     if (promote) await tx.run("UPDATE items SET state = 'pending' WHERE state = 'waiting' AND due_at <= ?", [now]);
-    const rows = await tx.all<LeasedItem>(
-      `UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?
-       WHERE id IN (SELECT id FROM items WHERE state = 'pending' ORDER BY priority, id
-                    LIMIT (SELECT MAX(0, ? - n) FROM counts WHERE state = 'leased'))
-       RETURNING ${ROW_COLUMNS}, msg`,
-      [now + this.policy.leaseMs, concurrency],
-    );
+    const large = this.policy.largeItemBytes;
+    const rows =
+      large > 0
+        ? await tx.all<LeasedItem>(
+            // Two lanes: up to `concurrency` small items and `largeConcurrency` large ones in flight, each lane in
+            // priority order. The room in each is read inside the statement.
+            `WITH busy AS (SELECT COUNT(*) AS n, COALESCE(SUM(bytes >= ?1), 0) AS big FROM items WHERE state = 'leased')
+             UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?2
+             WHERE id IN (SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND bytes < ?1 ORDER BY priority, id
+                                          LIMIT (SELECT MAX(0, ?3 - (n - big)) FROM busy))
+                          UNION ALL
+                          SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND bytes >= ?1 ORDER BY priority, id
+                                          LIMIT (SELECT MAX(0, ?4 - big) FROM busy)))
+             RETURNING ${ROW_COLUMNS}, msg`,
+            [large, now + this.policy.leaseMs, concurrency, this.policy.largeConcurrency],
+          )
+        : await tx.all<LeasedItem>(
+            `UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?
+             WHERE id IN (SELECT id FROM items WHERE state = 'pending' ORDER BY priority, id
+                          LIMIT (SELECT MAX(0, ? - n) FROM counts WHERE state = 'leased'))
+             RETURNING ${ROW_COLUMNS}, msg`,
+            [now + this.policy.leaseMs, concurrency],
+          );
     return rows.sort((a, b) => a.priority - b.priority || a.id - b.id);
+  }
+
+  /**
+   * Keeps a long upload's lease alive while it makes progress, so the item is not delivered a second time beside it.
+   * Only the attempt in flight may do so; false when that attempt is no longer the item's (its lease ran out).
+   */
+  async extendLease(id: number, attempt: number): Promise<boolean> {
+    const r = await this.db.write(
+      (tx) => tx.run("UPDATE items SET lease_until = ? WHERE id = ? AND state = 'leased' AND attempts = ?", [this.now() + this.policy.leaseMs, id, attempt]),
+      false,
+    );
+    return r.changes > 0;
+  }
+
+  // ---- upload progress of large items ----------------------------------------------------------------------
+
+  async getUploadState(id: number, target: string): Promise<{ state: string; confirmed: number } | undefined> {
+    return this.db.read((tx) => tx.get<{ state: string; confirmed: number }>('SELECT state, confirmed FROM uploads WHERE item_id = ? AND target = ?', [id, target]));
+  }
+
+  /**
+   * Records what the store has confirmed of an item's upload. When the item has already left the queue (purged while
+   * it was uploading), the state goes straight to the abandoned ones, so the store's half upload is still cleaned up.
+   */
+  async saveUploadState(id: number, target: string, state: string, confirmed: number): Promise<void> {
+    await this.db.write(async (tx) => {
+      const now = this.now();
+      const r = await tx.run(
+        `INSERT INTO uploads (item_id, target, state, confirmed, updated_at)
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM items WHERE id = ?1 AND state NOT IN ('done','dropped'))
+         ON CONFLICT (item_id, target) DO UPDATE SET state = excluded.state, confirmed = excluded.confirmed, updated_at = excluded.updated_at`,
+        [id, target, state, confirmed, now],
+      );
+      if (r.changes === 0) await tx.run('INSERT INTO abandoned_uploads (target, state, at) VALUES (?, ?, ?)', [target, state, now]);
+    }, false);
+  }
+
+  async clearUploadState(id: number, target: string): Promise<void> {
+    await this.db.write((tx) => tx.run('DELETE FROM uploads WHERE item_id = ? AND target = ?', [id, target]), false);
+  }
+
+  /** Upload states left by items that went away, oldest first, for one target. */
+  async abandonedUploads(target: string, limit = 20): Promise<{ id: number; state: string; at: number }[]> {
+    return this.db.read((tx) => tx.all<{ id: number; state: string; at: number }>('SELECT id, state, at FROM abandoned_uploads WHERE target = ? ORDER BY id LIMIT ?', [target, limit]));
+  }
+
+  async forgetAbandoned(ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.write((tx) => tx.run(`DELETE FROM abandoned_uploads WHERE id IN (${ids.map(() => '?').join(',')})`, ids), false);
   }
 
   /**

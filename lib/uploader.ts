@@ -4,6 +4,7 @@ import { KeyFields, renderKey, sanitizeKey, KeyTemplateError } from './object-ke
 import { UploadTarget } from './upload/target';
 import { timeoutError } from './upload/classify';
 import { UploadError, UploadItem, UploadResult } from './upload/types';
+import { resumeHandle, resumeProvider, ResumeProvider } from './upload/resume';
 
 type Msg = Record<string, unknown>;
 
@@ -52,31 +53,86 @@ function asciiMeta(v: string): string {
  * Sends one item to one target and says how it went, in the shape the offline queue understands. All of the
  * message handling lives here; the node only wires it to Node-RED.
  */
+/** Items at least this large upload in the target's lane for large items, so they never take every slot. */
+export const DEFAULT_LARGE_BYTES = 16 * 1024 * 1024;
+/** At most this often, the uploader cleans up on the store the half uploads of items that left the queue. */
+const ABANDONED_SWEEP_MS = 60_000;
+
+export interface UploadProgress {
+  key: string;
+  sent: number;
+  bytes: number;
+}
+
 export class Uploader {
   private inFlight = 0;
+  private readonly moving = new Map<UploadItem, UploadProgress>();
+  private sweptAt = new WeakMap<ResumeProvider, number>();
+  private sweeping = false;
+  /** Told whenever bytes of an upload go out (the node shows the largest one in its status). */
+  onProgress?: (p: UploadProgress) => void;
+  /** Told when cleaning up abandoned uploads fails, so the node can say so. */
+  onWarning?: (text: string) => void;
 
   constructor(
     readonly target: UploadTarget,
     readonly keyTemplate: string,
+    private readonly now: () => number = Date.now,
   ) {}
 
   get active(): number {
     return this.inFlight;
   }
 
+  /** Uploads under way that have reported bytes, largest first. */
+  get progress(): UploadProgress[] {
+    return [...this.moving.values()].sort((a, b) => b.bytes - a.bytes);
+  }
+
   /** Never throws: every failure comes back classified, with the message for output 2. */
   async upload(msg: Msg, closing: AbortSignal): Promise<UploadOutcome> {
     const started = Date.now();
     this.inFlight++;
+    const queued = obj(obj(msg.uplink)?.item) ?? {};
+    const provider = resumeProvider(queued.queue);
+    const itemId = typeof queued.id === 'number' ? queued.id : undefined;
+    const attempt = typeof queued.attempt === 'number' ? queued.attempt : 0;
+    let item: UploadItem | undefined;
     try {
-      // The request timeout starts when the upload does, not while it waits for a free slot.
-      const { item, result } = await this.target.slots.run(async () => {
-        const signal = AbortSignal.any([closing, AbortSignal.timeout(this.target.limits.timeoutMs)]);
-        const it = await this.toItem(msg, signal);
-        return { item: it, result: await this.target.backend.upload(it) };
+      const backend = this.target.backend;
+      const it = await this.toItem(msg, closing);
+      item = it;
+      const scope = backend.resumeScope?.();
+      if (provider && itemId !== undefined && scope) it.resume = resumeHandle(provider, itemId, scope);
+      // The timeout is for an upload that stops moving, not for a long one: every byte that goes out restarts it.
+      const idle = new AbortController();
+      const timeoutMs = this.target.limits.timeoutMs;
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => idle.abort(timeoutError(timeoutMs)), timeoutMs);
+      };
+      it.onProgress = (sent) => {
+        arm();
+        const p = { key: it.key, sent, bytes: it.bytes };
+        this.moving.set(it, p);
+        if (provider && itemId !== undefined) provider.progress(itemId, attempt, sent, it.bytes);
+        this.onProgress?.(p);
+      };
+      // Large items have a lane of their own, so they never take every slot from the stills behind them.
+      const lane = it.bytes >= (backend.largeAbove ?? DEFAULT_LARGE_BYTES) ? this.target.largeSlots : this.target.slots;
+      const result = await lane.run(async () => {
+        arm();
+        it.signal = AbortSignal.any([closing, idle.signal]);
+        try {
+          return await backend.upload(it);
+        } finally {
+          clearTimeout(timer);
+        }
       });
+      if (provider && scope && backend.abandon) this.sweepAbandoned(provider, scope);
       const done = { ...result, durationMs: Date.now() - started };
-      const uplink: Msg = { ...(obj(msg.uplink) ?? {}), ack: true, key: item.key, upload: { backend: this.target.backend.kind, ...done } };
+      const uplink: Msg = { ...(obj(msg.uplink) ?? {}), ack: true, key: it.key, upload: { backend: this.target.backend.kind, ...done } };
       delete uplink.error;
       return { ok: true, msg: { ...msg, uplink }, result: done };
     } catch (e) {
@@ -106,7 +162,40 @@ export class Uploader {
       return { ok: false, msg: { ...msg, uplink }, error };
     } finally {
       this.inFlight--;
+      if (item) this.moving.delete(item);
+      if (provider && itemId !== undefined) provider.finished(itemId);
     }
+  }
+
+  /** Aborts, on the store, the half uploads that items which left the queue (purged, dropped) left behind. */
+  private sweepAbandoned(provider: ResumeProvider, scope: string): void {
+    const t = this.now();
+    if (this.sweeping || t - (this.sweptAt.get(provider) ?? -Infinity) < ABANDONED_SWEEP_MS) return;
+    this.sweeping = true;
+    this.sweptAt.set(provider, t);
+    void (async () => {
+      try {
+        const left = await provider.abandoned(scope, 20);
+        const done: number[] = [];
+        for (const a of left) {
+          try {
+            await this.target.backend.abandon!(a.state);
+            done.push(a.id);
+          } catch (e) {
+            const err = e as UploadError;
+            // Gone already, or never to succeed: forget it. A network failure is tried again later.
+            if (err.errorClass === 'permanent') done.push(a.id);
+            else this.onWarning?.(`could not abort an abandoned upload on the store (will try again): ${err.message}`);
+          }
+        }
+        await provider.forgetAbandoned(done);
+        if (left.length === 20) this.sweptAt.delete(provider);
+      } catch {
+        /* the queue closed meanwhile */
+      } finally {
+        this.sweeping = false;
+      }
+    })();
   }
 
   /** What to upload, under which key. Only facts fixed before the item was queued go into the key. */

@@ -2,11 +2,22 @@ import crypto from 'crypto';
 import fs from 'fs';
 import http from 'http';
 import https from 'https';
-import { HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException, StorageClass, ServerSideEncryption } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  StorageClass,
+  ServerSideEncryption,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { Bandwidth, openBody } from './body';
 import { classifyThrown, statusError } from './classify';
-import { StorageBackend, UploadError, UploadItem, UploadResult } from './types';
+import { ResumeState, StorageBackend, UploadError, UploadItem, UploadResult } from './types';
 import { SettingsReader, text } from '../settings';
 
 export interface S3Settings {
@@ -40,6 +51,25 @@ const PERMANENT_NAMES: Record<string, string> = {
   AuthorizationHeaderMalformed: 'the region does not match the bucket',
 };
 
+/** What is kept of a multipart upload between attempts (in the queue item's row): enough to continue it. */
+export interface S3MultipartState extends ResumeState {
+  kind: 's3-multipart';
+  bucket: string;
+  key: string;
+  uploadId: string;
+  /** The file as it was when the upload started: a file that changed since starts again. */
+  bytes: number;
+  mtimeMs: number;
+  partSize: number;
+  /** Parts the store confirmed, with their ETags (as S3 returned them, quotes included). */
+  parts: { n: number; etag: string }[];
+}
+
+/** Parts uploaded at once within one file: memory is about this many parts, never the file. */
+const PARTS_AT_ONCE = 2;
+/** S3's limit on the number of parts of one object. */
+const MAX_PARTS = 10_000;
+
 /** S3 and S3-compatible stores (AWS, MinIO, Wasabi, R2, Spaces). */
 export class S3Backend implements StorageBackend {
   readonly kind = 's3';
@@ -63,6 +93,8 @@ export class S3Backend implements StorageBackend {
       responseChecksumValidation: 'WHEN_REQUIRED',
       // The queue owns retries (with backoff, and without losing the item); one quick repeat covers a dropped socket.
       maxAttempts: 2,
+      // Failures come back to the queue classified; the SDK's own console lines would only repeat them.
+      logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} },
       // Options for the SDK's own Node HTTP handler (it builds the handler from them).
       requestHandler: {
         httpAgent: secure ? undefined : (this.agent as http.Agent),
@@ -71,6 +103,25 @@ export class S3Backend implements StorageBackend {
         requestTimeout: settings.timeoutMs,
       },
     });
+  }
+
+  get largeAbove(): number {
+    return this.settings.multipartThresholdBytes;
+  }
+
+  resumeScope(): string {
+    return `s3 ${this.settings.endpoint ?? `aws:${this.settings.region}`} ${this.settings.bucket}`;
+  }
+
+  async abandon(state: ResumeState): Promise<void> {
+    const st = state as Partial<S3MultipartState>;
+    if (st.kind !== 's3-multipart' || typeof st.uploadId !== 'string' || typeof st.key !== 'string') return;
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: st.bucket ?? this.settings.bucket, Key: st.key, UploadId: st.uploadId }));
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NoSuchUpload') return;
+      throw this.classify(e);
+    }
   }
 
   endpoint(): string {
@@ -150,19 +201,167 @@ export class S3Backend implements StorageBackend {
     return { etag, md5Verified: comparable };
   }
 
-  /** Large files stream through multipart upload, a few parts in memory at a time, never the whole file. */
+  /**
+   * Large files go up in parts, a few in memory at a time, never the whole file. Each part is sent with its MD5 (the
+   * store refuses a damaged one) and, once confirmed, recorded through the item's resume handle: after a crash, a
+   * restart or a lost link the next attempt asks the store which parts it holds (ListParts) and sends only the rest.
+   */
   private async multipart(item: UploadItem): Promise<string | undefined> {
-    let sent = 0;
-    const upload = new Upload({
-      client: this.client,
-      params: { ...this.common(item), Body: openBody({ file: item.file }, this.bandwidth, (n) => item.onProgress?.((sent += n))), ContentLength: item.bytes },
-      partSize: this.settings.partSizeBytes,
-      queueSize: 2,
-      leavePartsOnError: false,
-      abortController: abortControllerFor(item.signal),
-    });
-    const out = await upload.done();
-    return (out as { ETag?: string }).ETag?.replace(/"/g, '');
+    const s = this.settings;
+    const file = item.file!;
+    const st = await fs.promises.stat(file);
+    if (st.size !== item.bytes) {
+      throw new UploadError(`the file changed size since it was queued (${item.bytes} → ${st.size} bytes)`, 'permanent', 'FILE_CHANGED');
+    }
+    // Parts grow past the configured size only when the file needs more than S3's 10,000 parts.
+    const partSize = Math.max(s.partSizeBytes, Math.ceil(item.bytes / MAX_PARTS));
+    const count = Math.max(1, Math.ceil(item.bytes / partSize));
+    const sizeOf = (n: number) => Math.min(partSize, item.bytes - (n - 1) * partSize);
+
+    let state = await this.continuable(item, st.mtimeMs, partSize, sizeOf);
+    if (state === 'completed') return undefined;
+    if (!state) {
+      const created = await this.client.send(new CreateMultipartUploadCommand(this.common(item)), { abortSignal: item.signal });
+      if (!created.UploadId) throw new UploadError('the store did not return an upload id for the multipart upload', 'retryable', 'NO_UPLOAD_ID');
+      state = { kind: 's3-multipart', bucket: s.bucket, key: item.key, uploadId: created.UploadId, bytes: item.bytes, mtimeMs: st.mtimeMs, partSize, parts: [] };
+      await item.resume?.save(state, 0);
+    }
+    const current = state;
+    const have = new Map(current.parts.map((p) => [p.n, p.etag]));
+    let confirmed = current.parts.reduce((a, p) => a + sizeOf(p.n), 0);
+    const inFlight = new Map<number, number>();
+    const report = () => item.onProgress?.(confirmed + [...inFlight.values()].reduce((a, b) => a + b, 0));
+    if (confirmed > 0) report();
+
+    const todo = Array.from({ length: count }, (_, i) => i + 1).filter((n) => !have.has(n));
+    let saving = Promise.resolve();
+    // One failed part stops the others: the next attempt continues from what the store confirmed.
+    const stop = new AbortController();
+    const signal = AbortSignal.any([item.signal, stop.signal]);
+    const worker = async () => {
+      for (let n = todo.shift(); n !== undefined; n = todo.shift()) {
+        if (signal.aborted) throw item.signal.reason ?? new Error('aborted');
+        const start = (n - 1) * partSize;
+        const data = await readRange(file, start, sizeOf(n));
+        const md5 = crypto.createHash('md5').update(data).digest();
+        inFlight.set(n, 0);
+        const out = await this.client.send(
+          new UploadPartCommand({
+            Bucket: current.bucket,
+            Key: current.key,
+            UploadId: current.uploadId,
+            PartNumber: n,
+            Body: openBody({ body: data }, this.bandwidth, (b) => {
+              inFlight.set(n, (inFlight.get(n) ?? 0) + b);
+              report();
+            }),
+            ContentLength: data.length,
+            ContentMD5: md5.toString('base64'),
+          }),
+          { abortSignal: signal },
+        );
+        inFlight.delete(n);
+        const etag = out.ETag ?? `"${md5.toString('hex')}"`;
+        const plain = etag.replace(/"/g, '');
+        if (/^[0-9a-f]{32}$/.test(plain) && s.sse !== 'aws:kms' && plain !== md5.toString('hex')) {
+          throw new UploadError(`part ${n} was stored with another checksum (${plain}) than sent (${md5.toString('hex')})`, 'retryable', 'CHECKSUM_MISMATCH');
+        }
+        have.set(n, etag);
+        confirmed += data.length;
+        report();
+        // Saved in order, one at a time, so the row never goes back to fewer parts.
+        const snapshot: S3MultipartState = { ...current, parts: [...have].map(([pn, e]) => ({ n: pn, etag: e })).sort((a, b) => a.n - b.n) };
+        const bytesNow = confirmed;
+        saving = saving.then(() => item.resume?.save(snapshot, bytesNow));
+        await saving;
+      }
+    };
+    const workers = Array.from({ length: Math.min(PARTS_AT_ONCE, Math.max(1, todo.length)) }, () =>
+      worker().catch((e) => {
+        stop.abort();
+        throw e;
+      }),
+    );
+    const ended = await Promise.allSettled(workers);
+    const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // Without a place to keep the parts (a message not from a queue), they could never be used: abort the upload.
+      if (!item.resume) await this.abandon(current).catch(() => undefined);
+      throw failed.reason;
+    }
+
+    const parts = [...have].map(([n, etag]) => ({ PartNumber: n, ETag: etag })).sort((a, b) => a.PartNumber - b.PartNumber);
+    let etag: string | undefined;
+    try {
+      const done = await this.client.send(
+        new CompleteMultipartUploadCommand({ Bucket: current.bucket, Key: current.key, UploadId: current.uploadId, MultipartUpload: { Parts: parts } }),
+        { abortSignal: item.signal },
+      );
+      etag = done.ETag?.replace(/"/g, '');
+    } catch (e) {
+      // Completed by an earlier attempt that did not live to record it: the object is there (verify() checks it).
+      if ((e as { name?: string }).name !== 'NoSuchUpload') throw e;
+    }
+    await item.resume?.clear();
+    return etag;
+  }
+
+  /**
+   * The saved multipart upload of an earlier attempt, brought up to date with what the store holds; 'completed' when
+   * the store already has the whole object; undefined when there is nothing to continue.
+   */
+  private async continuable(
+    item: UploadItem,
+    mtimeMs: number,
+    partSize: number,
+    sizeOf: (n: number) => number,
+  ): Promise<S3MultipartState | 'completed' | undefined> {
+    const saved = (await item.resume?.load()) as S3MultipartState | undefined;
+    if (!saved || saved.kind !== 's3-multipart') return undefined;
+    const same = saved.bucket === this.settings.bucket && saved.key === item.key && saved.bytes === item.bytes && saved.mtimeMs === mtimeMs && saved.partSize === partSize;
+    if (!same) {
+      // The file or the settings changed: that upload cannot be continued. Abort it (best effort) and start again.
+      await this.abandon(saved).catch(() => undefined);
+      await item.resume?.clear();
+      return undefined;
+    }
+    const listed = new Map<number, { etag: string; size: number }>();
+    try {
+      let marker: string | undefined;
+      for (let page = 0; page < MAX_PARTS / 1000 + 1; page++) {
+        const r = await this.client.send(
+          new ListPartsCommand({ Bucket: saved.bucket, Key: saved.key, UploadId: saved.uploadId, PartNumberMarker: marker }),
+          { abortSignal: item.signal },
+        );
+        for (const p of r.Parts ?? []) if (p.PartNumber && p.ETag) listed.set(p.PartNumber, { etag: p.ETag, size: p.Size ?? -1 });
+        if (!r.IsTruncated || !r.NextPartNumberMarker) break;
+        marker = r.NextPartNumberMarker;
+      }
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'NoSuchUpload') throw e;
+      await item.resume?.clear();
+      // Gone: completed by an attempt that crashed before it was acknowledged, or aborted (expired) on the store.
+      if (await this.holds(item)) return 'completed';
+      return undefined;
+    }
+    // Only parts the store holds whole, with the ETag we were given when we sent them (or, after a crash between
+    // the part and its record, any part of the right size: its MD5 was checked by the store on the way in).
+    const recorded = new Map(saved.parts.map((p) => [p.n, p.etag]));
+    const parts = [...listed]
+      .filter(([n, p]) => p.size === sizeOf(n) && (!recorded.has(n) || recorded.get(n)!.replace(/"/g, '') === p.etag.replace(/"/g, '')))
+      .map(([n, p]) => ({ n, etag: p.etag }))
+      .sort((a, b) => a.n - b.n);
+    return { ...saved, parts };
+  }
+
+  /** Whether the store already holds the item's object, whole. */
+  private async holds(item: UploadItem): Promise<boolean> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: item.key }), { abortSignal: item.signal });
+      return head.ContentLength === item.bytes && (!item.sha256 || head.Metadata?.sha256 === undefined || head.Metadata.sha256 === item.sha256);
+    } catch {
+      return false;
+    }
   }
 
   /** The store must hold exactly as many bytes as the file has before the item counts as uploaded. */
@@ -197,11 +396,21 @@ export class S3Backend implements StorageBackend {
   }
 }
 
-function abortControllerFor(signal: AbortSignal): AbortController {
-  const ac = new AbortController();
-  if (signal.aborted) ac.abort();
-  else signal.addEventListener('abort', () => ac.abort(), { once: true });
-  return ac;
+/** Reads one part of a file. */
+async function readRange(file: string, start: number, length: number): Promise<Buffer> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fh.read(buf, got, length - got, start + got);
+      if (bytesRead === 0) throw new UploadError(`the file got shorter while it was uploading (${start + got} bytes)`, 'retryable', 'FILE_CHANGED');
+      got += bytesRead;
+    }
+    return buf;
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Reads the S3 config node's settings and credentials once, at deploy; every problem is listed. */

@@ -15,11 +15,14 @@ export interface TargetLimits {
  */
 export class UploadTarget {
   readonly slots: Slots;
+  /** Large items (videos) take these instead: half the slots, at least one, so stills always have the rest. */
+  readonly largeSlots: Slots;
   readonly bandwidth: Bandwidth;
   readonly backend: StorageBackend;
 
   constructor(make: (bandwidth: Bandwidth) => StorageBackend, readonly limits: TargetLimits) {
     this.slots = new Slots(limits.concurrency);
+    this.largeSlots = new Slots(Math.max(1, Math.floor(limits.concurrency / 2)));
     this.bandwidth = new Bandwidth(limits.bytesPerSecond);
     this.backend = make(this.bandwidth);
   }

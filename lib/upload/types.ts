@@ -16,6 +16,24 @@ export interface UploadItem {
   /** Aborted on timeout or when the node closes. */
   signal: AbortSignal;
   onProgress?: (sentBytes: number) => void;
+  /**
+   * Where a large upload keeps what the store has confirmed (S3 UploadId and part ETags, a TUS upload URL), so that
+   * after a crash, a restart or a lost link it continues instead of starting again. Set when the item came from an
+   * offline-queue (the state lives in the queue's database, in the item's row); absent for other messages.
+   */
+  resume?: ResumeHandle;
+}
+
+/** Backend-specific progress of one item on one target, as plain JSON. */
+export type ResumeState = Record<string, unknown>;
+
+export interface ResumeHandle {
+  /** The state an earlier attempt of this item saved for this target, if any. */
+  load(): Promise<ResumeState | undefined>;
+  /** Saves the state durably (it is what the store has confirmed) with the bytes the store holds so far. */
+  save(state: ResumeState, confirmedBytes: number): Promise<void>;
+  /** Forgets the state: the upload completed, or the state turned out to be useless (the upload expired). */
+  clear(): Promise<void>;
 }
 
 export interface UploadResult {
@@ -49,5 +67,14 @@ export interface StorageBackend {
   upload(item: UploadItem): Promise<UploadResult>;
   /** The URL the connectivity node probes when it follows this target. */
   endpoint(): string;
+  /**
+   * Names the store (backend, endpoint, bucket) the saved progress of a resumable upload belongs to: progress saved
+   * for one store is never applied to another. Absent for backends that do not resume.
+   */
+  resumeScope?(): string;
+  /** Items from this size up are "large" for this backend (they upload in parts): they take the lane for large items. */
+  readonly largeAbove?: number;
+  /** Cleans up, on the store, an upload that will never be finished (an S3 multipart upload is aborted). */
+  abandon?(state: ResumeState): Promise<void>;
   close(): Promise<void>;
 }

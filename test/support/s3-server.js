@@ -2,10 +2,17 @@
 // A real S3-protocol server (s3rver) on 127.0.0.1 for tests and benchmarks, stoppable and restartable on its port.
 // s3rver checks access key ids but not signatures, and stores aws-chunked framing as data: the uploader's own size
 // check is what catches the latter.
+//
+// s3rver has multipart upload (create, upload part, complete) but not ListParts, AbortMultipartUpload or
+// ListMultipartUploads, which resuming an upload needs. `multipartExtensions` adds them over s3rver's own files
+// (<dir>/<bucket>/._S3rver_uploads/<uploadId>/<part>) with S3's XML answers, answers NoSuchUpload (404) for
+// parts and completions of an upload that is gone, like S3, and counts the bytes of every object and part received
+// (`server.bytesReceived`), so a test can prove a resumed upload sent less than a fresh one.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const S3rver = require('s3rver');
+const { Transform } = require('stream');
 const { S3Client, GetObjectCommand, ListObjectsV2Command } = require('@aws-sdk/client-s3');
 
 class S3Server {
@@ -13,6 +20,14 @@ class S3Server {
     this.buckets = buckets;
     this.ownDir = !directory;
     this.directory = directory || fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-s3rver-'));
+    this.bytesReceived = 0;
+    /** Multipart uploads created, completed and aborted (ids), for tests. */
+    this.multipart = { created: [], completed: [], aborted: [] };
+  }
+
+  /** The multipart uploads s3rver still holds, as { uploadId, key, parts }. */
+  openUploads(bucket = this.buckets[0]) {
+    return listUploadDirs(this.directory, bucket).map((u) => ({ uploadId: u.uploadId, key: u.key, parts: listParts(u.dir).length }));
   }
 
   async start(port = 0) {
@@ -23,6 +38,8 @@ class S3Server {
       directory: this.directory,
       configureBuckets: this.buckets.map((name) => ({ name })),
     });
+    // Before s3rver's router (the last middleware), after its bucket and virtual-host handling.
+    this.server.middleware.splice(this.server.middleware.length - 1, 0, multipartExtensions(this));
     const info = await this.server.run();
     this.port = info.port;
     this.endpoint = `http://127.0.0.1:${this.port}`;
@@ -74,6 +91,127 @@ class S3Server {
     const r = await this.s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return { body: Buffer.from(await r.Body.transformToByteArray()), contentType: r.ContentType, metadata: r.Metadata };
   }
+}
+
+const XML = (body) => `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
+const esc = (v) => String(v).replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]);
+
+/** The `<uploadId>` folders s3rver keeps for a bucket (`<dir>/<bucket>/._S3rver_uploads/<uploadId>`). */
+function listUploadDirs(root, bucket) {
+  const base = path.join(root, bucket, '._S3rver_uploads');
+  let ids = [];
+  try {
+    ids = fs.readdirSync(base);
+  } catch {
+    return [];
+  }
+  return ids.flatMap((id) => {
+    const dir = path.join(base, id);
+    try {
+      return [{ uploadId: id, key: fs.readFileSync(path.join(dir, 'key'), 'utf8'), dir }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+function listParts(dir) {
+  return fs
+    .readdirSync(dir)
+    .filter((n) => /^[0-9]+$/.test(n))
+    .map((n) => {
+      const file = path.join(dir, n);
+      let md5 = '';
+      try {
+        md5 = fs.readFileSync(`${file}.md5`, 'utf8');
+      } catch {
+        return null; // still being written
+      }
+      const st = fs.statSync(file);
+      return { number: Number(n), size: st.size, etag: md5, modified: st.mtime };
+    })
+    .filter(Boolean)
+    .sort((a, b) => a.number - b.number);
+}
+
+function noSuchUpload(ctx, uploadId) {
+  ctx.status = 404;
+  ctx.type = 'application/xml';
+  ctx.body = XML(`<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message><UploadId>${esc(uploadId)}</UploadId></Error>`);
+}
+
+function multipartExtensions(server) {
+  return async (ctx, next) => {
+    const m = /^\/([^/]+)(?:\/(.*))?$/.exec(ctx.path);
+    if (!m) return next();
+    const bucket = decodeURIComponent(m[1]);
+    const key = m[2] === undefined || m[2] === '' ? undefined : decodeURIComponent(m[2]);
+    const q = ctx.query;
+    const find = (id) => listUploadDirs(server.directory, bucket).find((u) => u.uploadId === id && (key === undefined || u.key === key));
+
+    if (key === undefined && ctx.method === 'GET' && 'uploads' in q) {
+      const ups = listUploadDirs(server.directory, bucket).filter((u) => !q.prefix || u.key.startsWith(q.prefix));
+      ctx.type = 'application/xml';
+      ctx.body = XML(
+        `<ListMultipartUploadsResult><Bucket>${esc(bucket)}</Bucket><IsTruncated>false</IsTruncated>` +
+          ups.map((u) => `<Upload><Key>${esc(u.key)}</Key><UploadId>${esc(u.uploadId)}</UploadId></Upload>`).join('') +
+          '</ListMultipartUploadsResult>',
+      );
+      return;
+    }
+    if (key === undefined || typeof q.uploadId !== 'string') {
+      if (key !== undefined && ctx.method === 'PUT') return countBody(server, ctx, next);
+      return next();
+    }
+    const up = find(q.uploadId);
+    if (ctx.method === 'GET') {
+      if (!up) return noSuchUpload(ctx, q.uploadId);
+      const parts = listParts(up.dir);
+      ctx.type = 'application/xml';
+      ctx.body = XML(
+        `<ListPartsResult><Bucket>${esc(bucket)}</Bucket><Key>${esc(key)}</Key><UploadId>${esc(q.uploadId)}</UploadId>` +
+          `<MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated>` +
+          parts
+            .map((p) => `<Part><PartNumber>${p.number}</PartNumber><LastModified>${p.modified.toISOString()}</LastModified><ETag>&quot;${p.etag}&quot;</ETag><Size>${p.size}</Size></Part>`)
+            .join('') +
+          '</ListPartsResult>',
+      );
+      return;
+    }
+    if (ctx.method === 'DELETE') {
+      if (!up) return noSuchUpload(ctx, q.uploadId);
+      fs.rmSync(up.dir, { recursive: true, force: true });
+      server.multipart.aborted.push(q.uploadId);
+      ctx.status = 204;
+      return;
+    }
+    if (!up) return noSuchUpload(ctx, q.uploadId);
+    if (ctx.method === 'PUT') return countBody(server, ctx, next);
+    if (ctx.method === 'POST') {
+      await next();
+      if (ctx.status === 200) server.multipart.completed.push(q.uploadId);
+      return;
+    }
+    return next();
+  };
+}
+
+/** Counts the request body's bytes as s3rver reads them. */
+function countBody(server, ctx, next) {
+  const counter = new Transform({
+    transform(chunk, _enc, cb) {
+      server.bytesReceived += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const req = ctx.req;
+  // A client that goes away mid-body leaves s3rver's half-read part as it would without the counter.
+  counter.on('error', () => undefined);
+  const piped = req.pipe(counter);
+  // s3rver reads ctx.req (its body parser and store stream from it).
+  for (const k of ['headers', 'method', 'url', 'httpVersion', 'socket', 'connection', 'rawHeaders']) piped[k] = req[k];
+  ctx.req = piped;
+  return next();
 }
 
 module.exports = { S3Server };
