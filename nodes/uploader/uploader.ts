@@ -39,9 +39,20 @@ export = function (RED: NodeAPI) {
     let lastFill: 'green' | 'yellow' | 'red' | 'grey' = 'grey';
     const show = () => {
       const n = uploader.active;
-      node.status({ fill: lastFill, shape: lastFill === 'green' || lastFill === 'grey' ? 'dot' : 'ring', text: `${last}${n > 0 ? ` · ${n} in flight` : ''}` });
+      const big = uploader.progress.find((p) => p.bytes > 0 && p.sent < p.bytes);
+      const moving = big ? ` · ${big.key.split('/').pop()} ${Math.floor((big.sent / big.bytes) * 100)}% of ${fmtBytes(big.bytes)}` : '';
+      node.status({ fill: lastFill, shape: lastFill === 'green' || lastFill === 'grey' ? 'dot' : 'ring', text: `${last}${n > 0 ? ` · ${n} in flight` : ''}${moving}` });
     };
     show();
+    // Progress of a large upload shows in the status, at most once a second.
+    let progressTimer: NodeJS.Timeout | undefined;
+    uploader.onProgress = () => {
+      progressTimer ??= setTimeout(() => {
+        progressTimer = undefined;
+        show();
+      }, 1000);
+    };
+    uploader.onWarning = (text) => node.warn(text);
 
     node.on('input', (msg, send, done) => {
       const p = uploader.upload(msg as unknown as Record<string, unknown>, closing.signal);
@@ -72,6 +83,7 @@ export = function (RED: NodeAPI) {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing.abort();
+      if (progressTimer) clearTimeout(progressTimer);
       done();
     });
   }
