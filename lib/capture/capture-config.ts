@@ -2,6 +2,8 @@ import path from 'path';
 import { validateKeyTemplate } from '../object-key';
 import { SettingsReader } from '../settings';
 import { DEFAULT_NAME_TEMPLATE } from './capture';
+import { ClipLimits } from './clip';
+import { parseMetadataSetting } from './metadata';
 import { TriggerOptions } from './trigger';
 
 export interface CaptureConfig {
@@ -14,6 +16,11 @@ export interface CaptureConfig {
   /** Put the image Buffer in msg.payload (for preview nodes) instead of the file path. */
   includeBuffer: boolean;
   trigger: TriggerOptions;
+  /** 'still': one image per trigger; 'clip': an MP4 of clip.lengthS seconds (ffmpeg source only). */
+  mode: 'still' | 'clip';
+  clip: ClipLimits;
+  /** The node's metadata rows, put into msg.uplink.metadata (msg.metadata adds to them per trigger). */
+  metadata: Record<string, string>;
 }
 
 /** Reads the capture node's settings once, at deploy, listing every problem. */
@@ -36,6 +43,13 @@ export function parseCaptureConfig(raw: Record<string, unknown>, userDir: string
   const edge = r.choice('edge', 'GPIO edge', ['rising', 'both'] as const, 'rising');
   const overlap = r.choice('overlap', 'While capturing', ['skip', 'queue'] as const, 'skip');
   const maxQueued = r.num('maxQueued', 'Queued triggers', 3, 1, 100, { integer: true });
+  const mode = r.choice('mode', 'Mode', ['still', 'clip'] as const, 'still');
+  const source = r.str('source') || 'test-pattern';
+  if (mode === 'clip' && source !== 'ffmpeg') r.error(`Clip mode records with ffmpeg: choose the ffmpeg source (got "${source}")`);
+  const maxLengthS = r.num('clipMax', 'Longest clip', 120, 1, 3600, { unit: 'seconds' });
+  const lengthS = r.num('clipLength', 'Clip length', 10, 1, 3600, { unit: 'seconds' });
+  if (lengthS > maxLengthS) r.error(`Clip length (${lengthS} s) must not be longer than the longest clip (${maxLengthS} s)`);
+  const metadata = parseMetadataSetting(raw.metadata, (m) => r.error(m));
   r.check();
   return {
     camera,
@@ -46,5 +60,8 @@ export function parseCaptureConfig(raw: Record<string, unknown>, userDir: string
     timeoutMs: Math.round(timeoutS * 1000),
     includeBuffer: raw.includeBuffer === true || raw.includeBuffer === 'true',
     trigger: { edge, minIntervalMs: Math.round(minIntervalS * 1000), overlap, maxQueued },
+    mode,
+    clip: { lengthS, maxLengthS },
+    metadata,
   };
 }

@@ -87,21 +87,12 @@ export class Capturer {
     await this.ensureFolder(folder).catch((e: NodeJS.ErrnoException) => {
       throw new CaptureError(`cannot create the images folder ${folder} (${e.code ?? e.message})`, 'FOLDER');
     });
-    if (this.options.minFreeBytes <= 0) return;
-    const st = await fs.promises.statfs(folder);
-    const free = st.bavail * st.bsize;
-    if (free < this.options.minFreeBytes) {
-      throw new CaptureError(
-        `only ${mb(free)} free on the disk of ${folder}, below the ${mb(this.options.minFreeBytes)} kept free: not capturing (make room, or upload and delete old files)`,
-        'DISK_FULL',
-      );
-    }
+    await checkFreeSpace(folder, this.options.minFreeBytes);
   }
 
   private async writeAtomically(relative: string, data: Buffer): Promise<{ file: string; key: string }> {
     const root = path.resolve(this.options.imagesFolder);
-    const wanted = path.resolve(root, ...relative.split('/'));
-    if (!wanted.startsWith(root + path.sep)) throw new CaptureError(`the file name ${relative} leads outside the images folder`, 'BAD_NAME');
+    const wanted = pathInside(root, relative);
     const dir = path.dirname(wanted);
     const temp = path.join(dir, `.${path.basename(wanted)}.${crypto.randomBytes(4).toString('hex')}.part`);
     try {
@@ -118,24 +109,49 @@ export class Capturer {
       return { file: final, key: path.relative(root, final).split(path.sep).join('/') };
     } catch (e) {
       await fs.promises.rm(temp, { force: true }).catch(() => undefined);
-      if (e instanceof CaptureError) throw e;
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOSPC') throw new CaptureError(`the disk of ${root} is full: the image was not saved`, 'DISK_FULL');
-      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-        throw new CaptureError(`cannot write to ${dir} (${code}): check the folder's permissions`, 'FOLDER');
-      }
-      throw new CaptureError(`could not save the image: ${(e as Error).message}`, code ?? 'WRITE');
+      throw saveError(e, root, dir, 'image');
     } finally {
       await fs.promises.rm(temp, { force: true }).catch(() => undefined);
     }
   }
 }
 
+/** The absolute path of `relative` below `root`; a name that would lead outside it is refused. */
+export function pathInside(root: string, relative: string): string {
+  const wanted = path.resolve(root, ...relative.split('/'));
+  if (!wanted.startsWith(root + path.sep)) throw new CaptureError(`the file name ${relative} leads outside the images folder`, 'BAD_NAME');
+  return wanted;
+}
+
+/** Refuses to capture when the disk of `folder` has less than `minFreeBytes` free (0: no check). */
+export async function checkFreeSpace(folder: string, minFreeBytes: number): Promise<void> {
+  if (minFreeBytes <= 0) return;
+  const st = await fs.promises.statfs(folder);
+  const free = st.bavail * st.bsize;
+  if (free < minFreeBytes) {
+    throw new CaptureError(
+      `only ${mb(free)} free on the disk of ${folder}, below the ${mb(minFreeBytes)} kept free: not capturing (make room, or upload and delete old files)`,
+      'DISK_FULL',
+    );
+  }
+}
+
+/** A failure to save a file, as a CaptureError a person can act on. `what` is "image" or "clip". */
+export function saveError(e: unknown, root: string, dir: string, what: string): CaptureError {
+  if (e instanceof CaptureError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') return new CaptureError(`the disk of ${root} is full: the ${what} was not saved`, 'DISK_FULL');
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new CaptureError(`cannot write to ${dir} (${code}): check the folder's permissions`, 'FOLDER');
+  }
+  return new CaptureError(`could not save the ${what}: ${(e as Error).message}`, code ?? 'WRITE');
+}
+
 /**
  * Puts the finished temp file in place under `wanted`, or `name_1.ext`, `name_2.ext`… when that name is taken (two
  * captures in one second): a hard link fails instead of replacing, so no earlier capture is ever overwritten.
  */
-async function linkWithoutOverwrite(temp: string, wanted: string): Promise<string> {
+export async function linkWithoutOverwrite(temp: string, wanted: string): Promise<string> {
   const ext = path.extname(wanted);
   const base = wanted.slice(0, wanted.length - ext.length);
   for (let i = 0; i < 1000; i++) {

@@ -1,15 +1,19 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { Capturer, CaptureResult } from '../../lib/capture/capture';
 import { parseCaptureConfig } from '../../lib/capture/capture-config';
+import { ClipRecorder, ClipResult, requestedLength } from '../../lib/capture/clip';
+import { FfmpegSource } from '../../lib/capture/ffmpeg-source';
+import { mergeMetadata, uplinkWithMetadata } from '../../lib/capture/metadata';
 import { createSource } from '../../lib/capture/sources';
 import { TriggerGate } from '../../lib/capture/trigger';
-import { CaptureError } from '../../lib/capture/types';
+import { CaptureError, CaptureSource } from '../../lib/capture/types';
 import { fmtBytes } from '../../lib/queue-store';
 
 type Msg = Record<string, unknown>;
 
 interface CaptureNode extends Node {
   capturer?: Capturer;
+  clipRecorder?: ClipRecorder;
 }
 
 export = function (RED: NodeAPI) {
@@ -18,11 +22,18 @@ export = function (RED: NodeAPI) {
     const node = this;
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
     let config;
-    let capturer: Capturer;
+    let capturer: Capturer | undefined;
+    let clips: ClipRecorder | undefined;
+    let source: CaptureSource;
     try {
       config = parseCaptureConfig(def, userDir);
-      const source = createSource(String(def.source || 'test-pattern'), def, (node.credentials ?? {}) as Record<string, unknown>, config.camera);
-      capturer = new Capturer(source, config);
+      source = createSource(String(def.source || 'test-pattern'), def, (node.credentials ?? {}) as Record<string, unknown>, config.camera);
+      if (config.mode === 'clip') {
+        if (!(source instanceof FfmpegSource)) throw new Error('Clip mode records with ffmpeg: choose the ffmpeg source');
+        clips = new ClipRecorder(source, config);
+      } else {
+        capturer = new Capturer(source, config);
+      }
     } catch (e) {
       node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
       node.error(`configuration error: ${(e as Error).message}`);
@@ -30,43 +41,72 @@ export = function (RED: NodeAPI) {
       return;
     }
     node.capturer = capturer;
+    node.clipRecorder = clips;
     type Job = { msg: Msg; send: (m: NodeMessage) => void; done: (err?: Error) => void };
     const gate = new TriggerGate<Job>(config.trigger);
     const closing = new AbortController();
-    const fromMessage = capturer.source.kind === 'message';
-    node.status({ fill: 'grey', shape: 'dot', text: `ready · ${capturer.source.kind}` });
+    const fromMessage = source.kind === 'message';
+    node.status({ fill: 'grey', shape: 'dot', text: `ready · ${source.kind}${clips ? ' clip' : ''}` });
 
-    const output = (trigger: Msg, r: CaptureResult, data?: Buffer): NodeMessage => {
-      const uplink = { ...((trigger.uplink as Msg) ?? {}), ...r };
+    const output = (trigger: Msg, r: CaptureResult, metadata: Msg, data?: Buffer): NodeMessage => {
+      const uplink = uplinkWithMetadata(trigger.uplink, r, metadata);
       return { ...trigger, payload: config.includeBuffer && data ? data : r.file, uplink } as NodeMessage;
     };
 
-    const run = async (msg: Msg, send: (m: NodeMessage) => void, done: (err?: Error) => void): Promise<void> => {
+    const fail = (e: unknown, signal: AbortSignal | undefined, done: (err?: Error) => void): void => {
+      if (closing.signal.aborted) return done();
+      const err = e instanceof CaptureError ? e : new CaptureError((e as Error).message, 'ERROR');
+      const why = signal?.aborted && err.code !== 'TIMEOUT' ? `no image within ${config.timeoutMs / 1000} s (${err.message})` : err.message;
+      node.status({ fill: 'red', shape: 'ring', text: why.slice(0, 60) });
+      done(Object.assign(new Error(`${clips ? 'clip' : 'capture'} failed: ${why}`), { code: err.code }));
+    };
+
+    const still = async (c: Capturer, msg: Msg, send: (m: NodeMessage) => void, done: (err?: Error) => void): Promise<void> => {
       node.status({ fill: 'blue', shape: 'dot', text: 'capturing…' });
       const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(config.timeoutMs)]);
       try {
+        const metadata = mergeMetadata(config.metadata, msg.metadata);
         let given: Buffer | undefined;
         if (fromMessage) {
           if (!Buffer.isBuffer(msg.payload)) throw new CaptureError('msg.payload must be the image as a Buffer (a JPEG or PNG)', 'NO_IMAGE');
           given = msg.payload;
         }
-        const r = await capturer.capture(signal, given);
+        const r = await c.capture(signal, given);
         const t = new Date(r.capturedAt);
         node.status({ fill: 'green', shape: 'dot', text: `${t.toTimeString().slice(0, 8)} · ${fmtBytes(r.bytes)}` });
-        send(output(msg, r, config.includeBuffer ? (given ?? undefined) : undefined));
+        send(output(msg, r, metadata, config.includeBuffer ? (given ?? undefined) : undefined));
         done();
       } catch (e) {
-        if (closing.signal.aborted) return done();
-        const err = e instanceof CaptureError ? e : new CaptureError((e as Error).message, 'ERROR');
-        const why = signal.aborted && err.code !== 'TIMEOUT' ? `no image within ${config.timeoutMs / 1000} s (${err.message})` : err.message;
-        node.status({ fill: 'red', shape: 'ring', text: why.slice(0, 60) });
-        done(Object.assign(new Error(`capture failed: ${why}`), { code: err.code }));
+        fail(e, signal, done);
+      }
+    };
+
+    // A clip has its own deadline (its length + the timeout + a grace period, in ClipRecorder): only closing stops it.
+    const clip = async (c: ClipRecorder, msg: Msg, send: (m: NodeMessage) => void, done: (err?: Error) => void): Promise<void> => {
+      try {
+        const metadata = mergeMetadata(config.metadata, msg.metadata);
+        const lengthS = requestedLength(msg, config.clip);
+        node.status({ fill: 'blue', shape: 'dot', text: `recording ${lengthS} s…` });
+        const r: ClipResult = await c.record(closing.signal, lengthS);
+        if (r.partial) {
+          const text = `partial clip ${r.durationS.toFixed(1)} s of ${r.requestedS} s: ${r.partialReason ?? 'cut short'}`;
+          node.status({ fill: 'yellow', shape: 'ring', text: text.slice(0, 80) });
+          node.warn(`${text} (kept: ${r.file})`);
+        } else {
+          const t = new Date(r.capturedAt);
+          node.status({ fill: 'green', shape: 'dot', text: `${t.toTimeString().slice(0, 8)} · ${r.durationS.toFixed(1)} s · ${fmtBytes(r.bytes)}` });
+        }
+        send(output(msg, r, metadata));
+        done();
+      } catch (e) {
+        fail(e, undefined, done);
       }
     };
 
     // One capture at a time; a kept trigger runs when the one before it has finished.
     const start = (job: Job): void => {
-      void run(job.msg, job.send, job.done).finally(() => {
+      const running = clips ? clip(clips, job.msg, job.send, job.done) : still(capturer!, job.msg, job.send, job.done);
+      void running.finally(() => {
         const queued = gate.finished();
         if (queued) start(queued);
       });
@@ -78,7 +118,8 @@ export = function (RED: NodeAPI) {
       if (verdict === 'capture') start(job);
       else if (verdict !== 'queued') {
         if (verdict === 'busy-skipped' || verdict === 'queue-full') {
-          node.status({ fill: 'yellow', shape: 'ring', text: `trigger ${verdict === 'queue-full' ? 'dropped: queue full' : 'skipped: still capturing'}` });
+          const what = clips ? 'recording' : 'capturing';
+          node.status({ fill: 'yellow', shape: 'ring', text: `trigger ${verdict === 'queue-full' ? 'dropped: queue full' : `skipped: still ${what}`}` });
         }
         done();
       }
@@ -87,7 +128,7 @@ export = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       closing.abort();
       for (const job of gate.drain()) job.done();
-      capturer.source.close().then(done, done);
+      (clips ?? source).close().then(done, done);
     });
   }
 

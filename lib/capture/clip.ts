@@ -1,0 +1,200 @@
+import crypto from 'crypto';
+import fs from 'fs';
+import path from 'path';
+import { syncFolder } from '../fs-durable';
+import { renderKey } from '../object-key';
+import { CaptureOptions, CaptureResult, checkFreeSpace, linkWithoutOverwrite, pathInside, saveError } from './capture';
+import { ClipRun, FfmpegSource } from './ffmpeg-source';
+import { CaptureError } from './types';
+
+export interface ClipLimits {
+  /** The clip length when the trigger asks for none. */
+  lengthS: number;
+  /** The longest clip a trigger may ask for (msg.duration). */
+  maxLengthS: number;
+}
+
+export const MIN_CLIP_S = 1;
+const TEMP_PREFIX = '.clip-';
+const TEMP_SUFFIX = '.mp4.part';
+/**
+ * A temp file ffmpeg has not written to for this long belongs to no recording (ffmpeg gives up on a silent camera
+ * within its timeout): Node-RED died mid-clip, or the power went. Swept so they cannot fill the SD card.
+ */
+const STALE_TEMP_MS = 15 * 60 * 1000;
+
+export interface ClipResult extends CaptureResult {
+  contentType: 'video/mp4';
+  codec: string;
+  /** The real length, read back with ffprobe. */
+  durationS: number;
+  requestedS: number;
+  /** Shorter than asked beyond the tolerance (see isPartial): kept, and said so. */
+  partial: boolean;
+  /** Why it is short, when it is. */
+  partialReason?: string;
+}
+
+/**
+ * Whether a clip of `durationS` falls short of `requestedS`. Cuts fall on keyframes (one every 1-2 s on most cameras),
+ * so a clip within max(1 s, 10 %) of what was asked is whole.
+ */
+export function isPartial(durationS: number, requestedS: number): boolean {
+  return durationS < requestedS - Math.max(1, requestedS * 0.1);
+}
+
+/**
+ * The clip length a trigger asks for: msg.duration, else msg.uplink.requestedS, else the node's length; seconds, from
+ * MIN_CLIP_S to the node's longest clip. Anything else is an error naming the limits, rather than a silently
+ * different clip.
+ */
+export function requestedLength(msg: Record<string, unknown>, limits: ClipLimits): number {
+  const uplink = msg.uplink && typeof msg.uplink === 'object' ? (msg.uplink as Record<string, unknown>) : {};
+  const [raw, from] = msg.duration !== undefined && msg.duration !== null && msg.duration !== '' ? [msg.duration, 'msg.duration'] : [uplink.requestedS, 'msg.uplink.requestedS'];
+  if (raw === undefined || raw === null || raw === '') return limits.lengthS;
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isFinite(n) || n < MIN_CLIP_S || n > limits.maxLengthS) {
+    throw new CaptureError(`${from} must be a number of seconds from ${MIN_CLIP_S} to ${limits.maxLengthS} (the longest clip set on the node); got ${JSON.stringify(raw)}`, 'BAD_LENGTH');
+  }
+  return n;
+}
+
+/**
+ * Records clips from an ffmpeg source: into a temp file in the images folder, then checked (ffprobe reads back the
+ * real duration, codec and size), fsynced and linked into place under its final name without overwriting anything,
+ * like a still. A clip the camera cut short is kept and marked partial; a file with no video is deleted.
+ */
+export class ClipRecorder {
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private swept = false;
+
+  constructor(
+    readonly source: FfmpegSource,
+    readonly options: Omit<CaptureOptions, 'maxBytes'>,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Records one clip; see the class comment. */
+  record(signal: AbortSignal, requestedS: number): Promise<ClipResult> {
+    const p = this.recordOnce(signal, requestedS);
+    const tracked = p.catch(() => undefined);
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+    return p;
+  }
+
+  /** Stops ffmpeg (and ffprobe), and waits until every recording has cleaned up its temp file. */
+  async close(): Promise<void> {
+    await this.source.close();
+    await Promise.all([...this.inFlight]);
+  }
+
+  private async recordOnce(signal: AbortSignal, requestedS: number): Promise<ClipResult> {
+    const at = this.now();
+    const root = path.resolve(this.options.imagesFolder);
+    await fs.promises.mkdir(root, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+      throw new CaptureError(`cannot create the images folder ${root} (${e.code ?? e.message})`, 'FOLDER');
+    });
+    if (!this.swept) {
+      this.swept = true;
+      await sweepStaleTemps(root, this.now().getTime());
+    }
+    await checkFreeSpace(root, this.options.minFreeBytes);
+    // A dot name nobody uploads or mistakes for a finished clip; same folder tree, so the final link is one syscall.
+    const temp = path.join(root, `${TEMP_PREFIX}${crypto.randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+    try {
+      const run = await this.source.recordClip(temp, requestedS, signal);
+      if (run.out.end === 'closed' || run.out.end === 'aborted' || run.out.end === 'spawn-failed') throw this.source.clipFailure(run, signal);
+      const bytes = await fileSize(temp);
+      if (bytes === 0) throw this.source.clipFailure(run, signal);
+      const probed = await this.source.probe(temp, signal);
+      if (!probed.info) {
+        // ffmpeg's own failure (401, refused, timeout) says more than "not a video", when there is one.
+        if (run.out.end !== 'exit' || run.out.code !== 0) throw this.source.clipFailure(run, signal);
+        throw new CaptureError(`the recording from ${this.source.describeInput()} is not a playable video (${probed.problem ?? 'unreadable'}): deleted`, 'NO_VIDEO');
+      }
+      const info = probed.info;
+      const durationS = Math.round(info.durationS * 100) / 100;
+      const partial = isPartial(info.durationS, requestedS);
+      const relative = renderKey(this.options.nameTemplate, { camera: this.options.camera, capturedAt: at.toISOString(), width: info.width, height: info.height, ext: 'mp4' });
+      const { file, key, sha256 } = await this.place(root, relative, temp);
+      return {
+        file,
+        key,
+        bytes,
+        sha256,
+        contentType: 'video/mp4',
+        width: info.width,
+        height: info.height,
+        codec: info.codec,
+        durationS,
+        requestedS,
+        partial,
+        ...(partial ? { partialReason: this.whyShort(run) } : {}),
+        camera: this.options.camera,
+        capturedAt: at.toISOString(),
+      };
+    } finally {
+      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Why ffmpeg stopped before the length asked. */
+  private whyShort(run: ClipRun): string {
+    const { out } = run;
+    if (out.end === 'timeout') return `camera stopped sending (ffmpeg stopped after ${run.deadlineMs / 1000} s)`;
+    if (out.code === 0) return 'camera stopped sending';
+    const last = this.source.lastComplaint(out);
+    return `ffmpeg stopped${last ? `: ${last}` : ` (exit code ${String(out.code)})`}`;
+  }
+
+  /** fsync, checksum, then link into place under its final name (or name_1…), and fsync the folder. */
+  private async place(root: string, relative: string, temp: string): Promise<{ file: string; key: string; sha256: string }> {
+    const wanted = pathInside(root, relative);
+    const dir = path.dirname(wanted);
+    try {
+      const fh = await fs.promises.open(temp, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const hash = crypto.createHash('sha256');
+      for await (const chunk of fs.createReadStream(temp)) hash.update(chunk as Buffer);
+      await fs.promises.mkdir(dir, { recursive: true });
+      const file = await linkWithoutOverwrite(temp, wanted);
+      await syncFolder(dir);
+      return { file, key: path.relative(root, file).split(path.sep).join('/'), sha256: hash.digest('hex') };
+    } catch (e) {
+      throw saveError(e, root, dir, 'clip');
+    }
+  }
+}
+
+/** Removes clip temp files that no recording has written to for STALE_TEMP_MS; best effort. */
+async function sweepStaleTemps(root: string, now: number): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(root);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(TEMP_PREFIX) || !name.endsWith(TEMP_SUFFIX)) continue;
+    const file = path.join(root, name);
+    try {
+      const st = await fs.promises.stat(file);
+      if (st.isFile() && now - st.mtimeMs > STALE_TEMP_MS) await fs.promises.rm(file, { force: true });
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await fs.promises.stat(file)).size;
+  } catch {
+    return 0;
+  }
+}
