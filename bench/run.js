@@ -10,8 +10,9 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-// Queue figures take about 1.5-2.5 min, the connectivity figure about 3 min (it stops early past the budget).
-const BUDGET_S = Number(process.env.BENCH_BUDGET_S) || 480;
+// Queue figures take about 1.5-2.5 min, the connectivity figure about 3 min (it stops early past the budget), the
+// video figures (9-11) about 45, 60 and 60 s.
+const BUDGET_S = Number(process.env.BENCH_BUDGET_S) || 900;
 
 function parseArgs(argv) {
   const o = { only: null, quick: false, json: process.env.BENCH_RESULTS || path.join(os.tmpdir(), 'uplink-bench-results', 'queue.json') };
@@ -49,7 +50,7 @@ function killChildren() {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const h = require('./helpers');
-  const FIGURES = [...require('./queue').FIGURES, ...require('./connectivity').FIGURES, ...require('./uploader').FIGURES, ...require('./capture').FIGURES];
+  const FIGURES = [...require('./queue').FIGURES, ...require('./connectivity').FIGURES, ...require('./uploader').FIGURES, ...require('./capture').FIGURES, ...require('./video').FIGURES];
   const cleanup = () => {
     killChildren();
     h.removeTempDirs();
@@ -84,7 +85,7 @@ async function main() {
     h.removeTempDirs();
   }
   const totalS = (Date.now() - t0) / 1000;
-  ctx.rows.sort((a, b) => a.id.localeCompare(b.id, 'en'));
+  ctx.rows.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
 
   const fmtVal = (v, unit) => `${h.fmtNum(v, v < 10 ? 2 : v < 100 ? 1 : 0)} ${unit}`;
   const rows = ctx.rows.map((r) => [

@@ -5,7 +5,8 @@ import { PostgrestClient } from '@supabase/postgrest-js';
 import { StorageApiError, StorageClient, StorageError, isStorageError } from '@supabase/storage-js';
 import { Bandwidth, openBody } from './body';
 import { classifyStatus, classifyThrown, networkCode, statusError } from './classify';
-import { StorageBackend, UploadError, UploadItem, UploadResult } from './types';
+import { TUS_VERSION, TusAgents, TusAnswerError, TusBodyLengthError, TusClient } from './tus';
+import { ResumeState, StorageBackend, UploadError, UploadItem, UploadResult } from './types';
 
 export interface SupabaseSettings {
   /** The project URL, e.g. https://xyz.supabase.co (no trailing slash). */
@@ -48,10 +49,44 @@ export const SOURCE_FIELDS = [
 ] as const;
 
 /**
- * Bodies up to this size go as one Buffer (a file is read whole first); larger files stream from disk with their
- * Content-Length, so a Pi never holds a video in memory. Supabase's own advice is TUS above 6 MB.
+ * Bodies up to this size go as one Buffer (a file is read whole first) in one REST request; larger ones go through the
+ * resumable (TUS) endpoint in TUS_CHUNK_BYTES chunks streamed from disk, so a Pi never holds a video in memory and a
+ * lost link costs at most one chunk. Supabase's own advice is TUS above 6 MB.
  */
 export const BUFFER_LIMIT_BYTES = 6 * 1024 * 1024;
+
+/** The chunk size Supabase documents for its TUS endpoint (`chunkSize: 6 * 1024 * 1024`). */
+export const TUS_CHUNK_BYTES = 6 * 1024 * 1024;
+
+/**
+ * What a resumable upload keeps in the item's resume state (the queue's row), saved once the upload exists and again
+ * after every chunk the store confirmed. `project`, `bucket`, `key`, `bytes` and `sha256` say which object it is for:
+ * a state for anything else is never continued.
+ */
+export type TusResumeState = {
+  kind: 'supabase-tus';
+  /** The upload's URL on the project (`<url>/storage/v1/upload/resumable/<id>`). */
+  tusUrl: string;
+  project: string;
+  bucket: string;
+  key: string;
+  bytes: number;
+  sha256?: string;
+  chunkSize: number;
+  /** Bytes the store confirmed when this was saved. */
+  offset: number;
+  /** When the upload was created (ISO): Supabase forgets unfinished uploads after a while. */
+  createdAt: string;
+};
+
+/**
+ * At most this many times in one attempt, a chunk that failed with an Upload-Offset conflict or a lost connection is
+ * followed by asking the store its offset and going on from there; past that, the attempt fails (and is retried).
+ */
+const MAX_RECOVERIES = 3;
+
+/** A connection that broke while it was used: worth asking the store where the upload is (it may be reachable). */
+const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
 
 const NAME = /^[A-Za-z0-9_]{1,63}$/;
 const BUCKET = /^[A-Za-z0-9._-]{1,100}$/;
@@ -157,6 +192,25 @@ function encodeKey(key: string): string {
   return key.split('/').map(encodeURIComponent).join('/');
 }
 
+/** A TUS error answer as an Answer, with Storage's code named from its plain-text message where it has none. */
+function tusAnswer(e: TusAnswerError): Answer {
+  const a = parseAnswer(e.status, e.body, e.retryAfter ?? null);
+  if (a.code) return a;
+  const m = a.message ?? '';
+  let code: string | undefined;
+  if (/upload-offset conflict/i.test(m) || (a.status === 409 && /offset/i.test(m))) code = 'OffsetConflict';
+  else if (/bucket not found/i.test(m)) code = 'NoSuchBucket';
+  else if (a.status === 409) code = 'KeyAlreadyExists';
+  else if (a.status === 413 || /maximum size exceeded/i.test(m)) code = 'EntityTooLarge';
+  else if (/^invalid key/i.test(m)) code = 'InvalidKey';
+  return { ...a, code };
+}
+
+function resumeFailure(what: string, e: unknown): UploadError {
+  const msg = e instanceof Error ? e.message : String(e);
+  return new UploadError(`the upload's progress could not be ${what} in the queue's database: ${msg}`, 'retryable', 'RESUME_STATE');
+}
+
 /**
  * Supabase Storage, with an optional row per object in a table (PostgREST). Uploads are upserts, so a retry of an
  * item overwrites its own object; the row is written with an ignore-duplicates upsert on a unique column, so a retry
@@ -164,7 +218,11 @@ function encodeKey(key: string): string {
  */
 export class SupabaseBackend implements StorageBackend {
   readonly kind = 'supabase';
+  /** Items above this go through the resumable endpoint, in chunks: the uploader gives them the lane for large items. */
+  readonly largeAbove = BUFFER_LIMIT_BYTES + 1;
   private readonly headers: Record<string, string>;
+  /** Kept-alive connections of the resumable uploads (the REST calls use fetch's own pool). */
+  private readonly agents = new TusAgents();
 
   constructor(
     readonly settings: SupabaseSettings,
@@ -175,6 +233,16 @@ export class SupabaseBackend implements StorageBackend {
 
   endpoint(): string {
     return `${this.settings.url}/storage/v1/`;
+  }
+
+  /** Saved progress of a resumable upload belongs to one project and bucket. */
+  resumeScope(): string {
+    return `supabase ${this.settings.url} ${this.settings.bucket}`;
+  }
+
+  /** The TUS endpoint of the project: uploads are created here, and live under it. */
+  private tusEndpoint(): string {
+    return `${this.settings.url}/storage/v1/upload/resumable`;
   }
 
   objectUrl(key: string): string {
@@ -198,12 +266,38 @@ export class SupabaseBackend implements StorageBackend {
   }
 
   async close(): Promise<void> {
-    // Nothing to release: Node's fetch keeps its connections in a global pool, and each attempt's timers are cleared.
+    // fetch keeps the REST connections in a global pool and each attempt's timers are cleared; the TUS connections
+    // are this backend's own.
+    this.agents.destroy();
+  }
+
+  /**
+   * Deletes (TUS termination) the unfinished upload of an item that left the queue, so its bytes do not wait on the
+   * store until it expires. An upload already gone or finished is fine.
+   */
+  async abandon(state: ResumeState): Promise<void> {
+    const st = state as Partial<TusResumeState>;
+    // Only an upload of this project: the key is never sent anywhere else.
+    if (st.kind !== 'supabase-tus' || typeof st.tusUrl !== 'string' || st.project !== this.settings.url) return;
+    if (!st.tusUrl.startsWith(`${this.tusEndpoint()}/`)) return;
+    const signal = new AbortController().signal;
+    const tus = new TusClient({ headers: this.headers, agents: this.agents, signal, idleMs: this.settings.timeoutMs });
+    const ex = new Exchange(signal, this.settings.timeoutMs);
+    try {
+      await tus.terminate(st.tusUrl);
+    } catch (e) {
+      // Gone already (expired, deleted), or finished (Storage refuses to delete those: 400): nothing left to clean up.
+      if (e instanceof TusAnswerError && (e.status === 404 || e.status === 410 || e.status === 400)) return;
+      throw this.redact(this.classifyFailure(e, ex));
+    } finally {
+      ex.close();
+    }
   }
 
   /** Puts the object (an upsert), then checks the store holds as many bytes as the item has. */
   private async store(item: UploadItem, ex: Exchange): Promise<void> {
     const s = this.settings;
+    if (item.bytes > BUFFER_LIMIT_BYTES) return this.storeResumable(item, ex);
     const storage = new StorageClient(`${s.url}/storage/v1`, this.headers, ex.fetch);
     const body = await this.body(item, ex);
     const streamed = body instanceof Readable;
@@ -221,21 +315,275 @@ export class SupabaseBackend implements StorageBackend {
       const failure = this.classifyStorage(error, ex, 'upload');
       // Not expected with upsert, but if a policy refuses the overwrite, an earlier attempt may have stored this very
       // object (we crashed before the ack): the same size means it is uploaded.
-      if (failure.code === 'KeyAlreadyExists') {
-        const stored = await this.storedSize(item, ex);
-        if (stored === item.bytes) return;
-        throw new UploadError(
-          `an object already exists at ${s.bucket}/${item.key} with ${stored} bytes (this item has ${item.bytes}) and the store refused to overwrite it`,
-          'permanent',
-          'KeyAlreadyExists',
-          409,
-        );
-      }
+      if (failure.code === 'KeyAlreadyExists') return this.settleExisting(item, ex);
       throw failure;
     }
+    await this.verifySize(item, ex);
+  }
+
+  /** The store refused to overwrite the object: it is uploaded if it has this item's size, else that is permanent. */
+  private async settleExisting(item: UploadItem, ex: Exchange): Promise<void> {
+    const s = this.settings;
+    const stored = await this.storedSize(item, ex);
+    if (stored === item.bytes) return;
+    throw new UploadError(
+      `an object already exists at ${s.bucket}/${item.key} with ${stored} bytes (this item has ${item.bytes}) and the store refused to overwrite it`,
+      'permanent',
+      'KeyAlreadyExists',
+      409,
+    );
+  }
+
+  private async verifySize(item: UploadItem, ex: Exchange): Promise<void> {
+    const s = this.settings;
     const stored = await this.storedSize(item, ex);
     if (stored !== item.bytes) {
       throw new UploadError(`the store holds ${stored} bytes for ${s.bucket}/${item.key}, the item has ${item.bytes}`, 'retryable', 'SIZE_MISMATCH');
+    }
+  }
+
+  /**
+   * A large object through the resumable (TUS) endpoint, in TUS_CHUNK_BYTES chunks streamed from disk (through the
+   * bandwidth limit, reporting progress). The upload's URL is saved through the item's resume handle before any data
+   * goes, and the confirmed offset after each chunk: a later attempt (after a lost link, a timeout, a restart of
+   * Node-RED) asks the store how much it holds and sends only the rest. Then, like the REST path, the size is checked.
+   */
+  private async storeResumable(item: UploadItem, ex: Exchange): Promise<void> {
+    await this.checkSource(item);
+    const tus = new TusClient({
+      // Upserts like the REST path: a retry overwrites the item's own object.
+      headers: { ...this.headers, 'x-upsert': 'true' },
+      agents: this.agents,
+      signal: item.signal,
+      idleMs: this.settings.timeoutMs,
+    });
+    let upload = await this.continuable(item, tus, ex);
+    if (upload === 'stored') return;
+    let restarted = false;
+    for (;;) {
+      if (!upload) {
+        upload = await this.createUpload(item, tus, ex);
+        if (upload === 'stored') return;
+      }
+      try {
+        await this.sendChunks(item, tus, upload);
+        break;
+      } catch (e) {
+        const a = e instanceof TusAnswerError ? tusAnswer(e) : undefined;
+        // The store forgot the upload mid-way (it expired or was cleaned up): once per attempt, start a new one.
+        if (a && e instanceof TusAnswerError && e.method !== 'POST' && (a.status === 404 || a.status === 410) && a.code !== 'NoSuchBucket' && !restarted) {
+          restarted = true;
+          await this.resumeClear(item);
+          upload = undefined;
+          continue;
+        }
+        // Storage checks the overwrite on every request, and again when the last chunk completes the object.
+        if (a?.code === 'KeyAlreadyExists') {
+          await this.resumeClear(item);
+          return this.settleExisting(item, ex);
+        }
+        // Without a place to keep the upload (a message not from a queue), no later attempt can continue it: delete
+        // it now rather than leave its bytes on the store until it expires. Not while the flow is stopping.
+        if (!item.resume && !item.signal.aborted) await this.abandon(upload).catch(() => undefined);
+        throw e;
+      }
+    }
+    await this.resumeClear(item);
+    await this.verifySize(item, ex);
+  }
+
+  /** The file must still be what was queued: a changed size can never upload right, and is not worth retrying. */
+  private async checkSource(item: UploadItem): Promise<void> {
+    const size = item.file ? (await fs.promises.stat(item.file)).size : item.body!.length;
+    if (size !== item.bytes) {
+      throw new UploadError(`the file changed size since it was queued (${item.bytes} → ${size} bytes)`, 'permanent', 'FILE_CHANGED');
+    }
+  }
+
+  /**
+   * The upload an earlier attempt of this item saved, brought up to date with the offset the store holds (HEAD);
+   * 'stored' when it had finished and the object is there; undefined when there is nothing to continue (no state, a
+   * state for another object or file, or an upload the store no longer has): the caller starts a new one.
+   */
+  private async continuable(item: UploadItem, tus: TusClient, ex: Exchange): Promise<TusResumeState | 'stored' | undefined> {
+    const s = this.settings;
+    const saved = await this.resumeLoad(item);
+    if (!saved) return undefined;
+    const st = saved as Partial<TusResumeState>;
+    const ours = st.kind === 'supabase-tus' && typeof st.tusUrl === 'string' && st.project === s.url && st.tusUrl.startsWith(`${this.tusEndpoint()}/`);
+    const same =
+      ours &&
+      st.bucket === s.bucket &&
+      st.key === item.key &&
+      st.bytes === item.bytes &&
+      (st.sha256 ?? undefined) === (item.sha256 ?? undefined) &&
+      typeof st.offset === 'number';
+    if (!same) {
+      // Another object, or the file changed: that upload can never be finished. Delete it (best effort), start again.
+      if (ours) await tus.terminate(st.tusUrl!).catch(() => undefined);
+      await this.resumeClear(item);
+      return undefined;
+    }
+    const state = st as TusResumeState;
+    let held: { offset: number; length?: number };
+    try {
+      held = await tus.head(state.tusUrl);
+    } catch (e) {
+      const a = e instanceof TusAnswerError ? tusAnswer(e) : undefined;
+      if (a && (a.status === 404 || a.status === 410) && a.code !== 'NoSuchBucket') {
+        // Expired (Supabase forgets unfinished uploads) or cleaned up: nothing to continue.
+        await this.resumeClear(item);
+        return undefined;
+      }
+      throw e;
+    }
+    if (held.length !== item.bytes || held.offset > item.bytes) {
+      await tus.terminate(state.tusUrl).catch(() => undefined);
+      await this.resumeClear(item);
+      return undefined;
+    }
+    if (held.offset === item.bytes) {
+      // Every byte arrived earlier (the attempt died before it could record that): the object is there, unless
+      // completing it failed on the store, and then only a new upload can make it.
+      let stored: number | undefined;
+      try {
+        stored = await this.storedSize(item, ex);
+      } catch (e) {
+        if (!(e instanceof UploadError && e.status === 404 && e.code !== 'NoSuchBucket')) throw e;
+      }
+      await this.resumeClear(item);
+      return stored === item.bytes ? 'stored' : undefined;
+    }
+    return { ...state, offset: held.offset };
+  }
+
+  /** Creates the upload and saves its URL before any data goes; 'stored' when the object exists with our size. */
+  private async createUpload(item: UploadItem, tus: TusClient, ex: Exchange): Promise<TusResumeState | 'stored'> {
+    const s = this.settings;
+    let location: string;
+    try {
+      location = await tus.create(this.tusEndpoint(), item.bytes, {
+        bucketName: s.bucket,
+        objectName: item.key,
+        // Always: the object's content type is what the metadata says (TUS sends no Content-Type of the object).
+        contentType: item.contentType,
+        // Storage turns a number of seconds into max-age=<n>; the REST path's default (storage-js) is 3600.
+        cacheControl: s.cacheControl ?? '3600',
+        metadata: Object.keys(item.metadata).length > 0 ? JSON.stringify(item.metadata) : undefined,
+      });
+    } catch (e) {
+      if (e instanceof TusAnswerError && tusAnswer(e).code === 'KeyAlreadyExists') {
+        await this.settleExisting(item, ex);
+        return 'stored';
+      }
+      throw e;
+    }
+    const state: TusResumeState = {
+      kind: 'supabase-tus',
+      tusUrl: this.uploadUrl(location),
+      project: s.url,
+      bucket: s.bucket,
+      key: item.key,
+      bytes: item.bytes,
+      ...(item.sha256 ? { sha256: item.sha256 } : {}),
+      chunkSize: TUS_CHUNK_BYTES,
+      offset: 0,
+      createdAt: new Date().toISOString(),
+    };
+    await this.resumeSave(item, state);
+    return state;
+  }
+
+  /**
+   * The upload's URL under the project URL, from the last segment of the Location the store answered. Self-hosted
+   * Storage behind a gateway or proxy often answers a Location with the wrong host, port, scheme or path prefix
+   * (supabase/storage#339, #543, supabase#40686); the upload id is the last segment either way (storage reads it from
+   * there). And the key is then never sent to another host than the one configured.
+   */
+  private uploadUrl(location: string): string {
+    const id = new URL(location).pathname.split('/').filter(Boolean).pop();
+    if (!id) throw new UploadError(`the store answered an upload location without an upload id ("${location.slice(0, 200)}")`, 'retryable', 'TUS_PROTOCOL');
+    return `${this.tusEndpoint()}/${id}`;
+  }
+
+  /** PATCHes the rest of the file from the upload's offset, chunk by chunk, saving each confirmed offset. */
+  private async sendChunks(item: UploadItem, tus: TusClient, state: TusResumeState): Promise<void> {
+    const source = item.file ? { file: item.file } : { body: item.body };
+    let offset = state.offset;
+    let recoveries = 0;
+    if (offset > 0) item.onProgress?.(offset);
+    while (offset < item.bytes) {
+      const start = offset;
+      const end = Math.min(item.bytes, start + TUS_CHUNK_BYTES);
+      let sent = 0;
+      const body = openBody(source, this.bandwidth, (n) => item.onProgress?.(start + (sent += n)), { start, end });
+      let next: number;
+      try {
+        next = await tus.patch(state.tusUrl, start, body, end - start);
+      } catch (e) {
+        // The store holds another offset than we think (a chunk whose answer was lost), or the connection broke
+        // mid-chunk (a proxy closed it; the store may have answered an error we could not read, and keeps what
+        // arrived): ask where the upload is and go on from there. If the store cannot be reached, the attempt ends.
+        const conflict = e instanceof TusAnswerError && tusAnswer(e).code === 'OffsetConflict';
+        const lost = !(e instanceof TusAnswerError) && CONNECTION_LOST.has(networkCode(e) ?? '');
+        if ((conflict || lost) && recoveries < MAX_RECOVERIES && !item.signal.aborted) {
+          recoveries++;
+          offset = await this.heldOffset(item, tus, state, lost ? e : undefined);
+          continue;
+        }
+        throw e;
+      }
+      if (next <= start || next > item.bytes) {
+        throw new UploadError(`the store confirmed offset ${next} after a chunk sent from ${start} to ${end}`, 'retryable', 'TUS_OFFSET');
+      }
+      offset = next;
+      if (offset < item.bytes) await this.resumeSave(item, { ...state, offset });
+    }
+  }
+
+  /**
+   * The offset the store holds of the upload (HEAD), saved as confirmed. With `lost` (the connection broke), a HEAD
+   * that gets no answer either fails the attempt with that first error; an answer (404 expired, ...) is thrown as is.
+   */
+  private async heldOffset(item: UploadItem, tus: TusClient, state: TusResumeState, lost?: unknown): Promise<number> {
+    let held: { offset: number; length?: number };
+    try {
+      held = await tus.head(state.tusUrl);
+    } catch (e) {
+      if (lost !== undefined && !(e instanceof TusAnswerError)) throw lost;
+      throw e;
+    }
+    if (held.length !== item.bytes || held.offset > item.bytes) {
+      await this.resumeClear(item);
+      throw new UploadError(`the resumable upload on the store no longer matches the file (${held.length} bytes, offset ${held.offset})`, 'retryable', 'TUS_MISMATCH');
+    }
+    if (held.offset < item.bytes) await this.resumeSave(item, { ...state, offset: held.offset });
+    return held.offset;
+  }
+
+  // The resume state lives in the queue's database: if it cannot be read or written, the queue cannot work either;
+  // say so plainly and let the item be retried.
+  private async resumeLoad(item: UploadItem): Promise<ResumeState | undefined> {
+    try {
+      return await item.resume?.load();
+    } catch (e) {
+      throw resumeFailure('read', e);
+    }
+  }
+
+  private async resumeSave(item: UploadItem, state: TusResumeState): Promise<void> {
+    try {
+      await item.resume?.save(state, state.offset);
+    } catch (e) {
+      throw resumeFailure('saved', e);
+    }
+  }
+
+  private async resumeClear(item: UploadItem): Promise<void> {
+    try {
+      await item.resume?.clear();
+    } catch (e) {
+      throw resumeFailure('cleared', e);
     }
   }
 
@@ -364,6 +712,11 @@ export class SupabaseBackend implements StorageBackend {
   private classifyFailure(e: unknown, ex: Exchange): UploadError {
     if (e instanceof UploadError) return e;
     if (isStorageError(e)) return this.classifyStorage(e, ex, 'upload');
+    if (e instanceof TusAnswerError) return this.classifyTus(e);
+    if (e instanceof TusBodyLengthError) return new UploadError(e.message, 'permanent', 'FILE_CHANGED');
+    // The item's signal fired with a classified reason (the uploader's own timer): that reason is the failure.
+    const cause = (e as { name?: unknown; cause?: unknown } | undefined)?.cause;
+    if ((e as { name?: unknown })?.name === 'AbortError' && cause instanceof UploadError) return cause;
     for (let cur = e as { code?: unknown; cause?: unknown } | undefined, i = 0; cur && i < 5; cur = cur.cause as typeof cur, i++) {
       if (cur.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
         return new UploadError('the file changed size while it was being uploaded', 'permanent', 'FILE_CHANGED');
@@ -375,6 +728,25 @@ export class SupabaseBackend implements StorageBackend {
       if (inner.errorClass === 'permanent') return inner;
     }
     return classifyThrown(e, this.settings.timeoutMs);
+  }
+
+  /**
+   * TUS answers carry the real status with a plain-text message (Storage's own errors, e.g. 409 "The resource already
+   * exists", 404 "Bucket not found", 413 "Maximum size exceeded"), or JSON from the gateway and the auth check in
+   * front: both read into the same classification as the REST path.
+   */
+  private classifyTus(e: TusAnswerError): UploadError {
+    const a = tusAnswer(e);
+    const said = a.message ? `: ${a.message.slice(0, 200)}` : '';
+    if (a.status >= 200 && a.status < 300) return new UploadError(`the resumable upload answer broke the protocol${said}`, 'retryable', 'TUS_PROTOCOL', a.status);
+    if (e.method !== 'POST' && (a.status === 404 || a.status === 410) && a.code !== 'NoSuchBucket') {
+      return new UploadError(`the store no longer has the resumable upload (expired); the next attempt starts a new one (${a.status})`, 'retryable', 'TUS_UPLOAD_GONE', a.status);
+    }
+    if (a.code === 'OffsetConflict') return new UploadError(`the store holds another offset of the upload than expected${said}`, 'retryable', 'OffsetConflict', a.status);
+    // tus-node-server cancels a request whose upload another request (ours, retried) wants the lock of: transient.
+    if (a.status === 400 && /request aborted/i.test(a.message ?? '')) return new UploadError(`the upload was busy with an earlier request${said}`, 'retryable', 'TUS_LOCKED', a.status);
+    if (a.status === 412) return new UploadError(`the store does not speak tus ${TUS_VERSION}${said}`, 'permanent', 'TUS_VERSION', a.status);
+    return this.answerError(a, 'upload');
   }
 
   /** The key never leaves this object: not in a message, whatever a server or library put into one. */

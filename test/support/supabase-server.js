@@ -18,14 +18,33 @@
  *   `Prefer: resolution=ignore-duplicates` with `on_conflict=col` skips an existing row (201), merge-duplicates updates
  *   it; an `on_conflict` column without a unique constraint is 400 code 42P10.
  *
+ * - `/storage/v1/upload/resumable[/{id}]` is Storage's TUS endpoint, served by @tus/server with @tus/file-store (into a
+ *   temp folder), behind the same key checks. Its errors carry the real status with a plain-text body, as Storage's
+ *   tus lifecycle answers them: 409 "The resource already exists" (an existing object without `x-upsert: true`, on
+ *   creation and on every PATCH, as Storage's canUpload does), 404 "Bucket not found", 413 "Maximum size exceeded"
+ *   (`maxBytes`), 409 "Upload-Offset conflict", 404/410 for an upload it does not have. Metadata `bucketName`,
+ *   `objectName`, `contentType`, `cacheControl` (seconds -> `max-age=<n>`, else `no-cache`) and `metadata` (JSON). The
+ *   upload id in the URL is base64url("bucket/object/version") like Storage's. A finished upload is stored in
+ *   `server.objects` exactly like a REST upload.
+ *
  * Objects are kept in memory (`server.objects`, keyed "bucket/path", each {bytes, contentType, cacheControl,
  * metadata}); rows in `server.rows[table]`; every request's method, path and headers in `server.requests`.
- * Switches: `failNext(n, {status, path})` (500 JSON, 503 plain text like a gateway, or any status), `throttleNext(n,
- * {retryAfter, path})` (HTTP 429), `hangNext(n, {path})` (read the request, never answer), `sizeSkew` (info reports
- * that many bytes more than stored), `refuseOverwrite` (409 even with x-upsert), `infoWithoutSize`.
+ * Switches: `failNext(n, {status, path, text})` (500 JSON, 503 plain text like a gateway, any status, or a plain
+ * `text` body as TUS answers), `throttleNext(n, {retryAfter, path})` (HTTP 429), `hangNext(n, {path})` (read the
+ * request, never answer), `sizeSkew` (info reports that many bytes more than stored), `refuseOverwrite` (409 even with
+ * x-upsert), `infoWithoutSize`; for TUS: `tusBytesReceived` (PATCH body bytes the TUS server read),
+ * `tusCutAfter(bytes, {mode})` (once that many more PATCH bytes arrived: 'reset' the connection, or 'hang' without an
+ * answer until the client goes away), `forgetTusUploads({gone})` (the server no longer has its uploads: 404, or 410
+ * with `gone`), `tusLocationBase` (answer creations with a Location under this base, as a misconfigured gateway does).
  */
 const crypto = require('crypto');
+const fs = require('fs');
 const http = require('http');
+const os = require('os');
+const path = require('path');
+const { Transform } = require('stream');
+
+const TUS_PATH = '/storage/v1/upload/resumable';
 
 // The characters storage accepts in an object key (its mustBeValidKey rule).
 const VALID_KEY = /^(\w|\/|!|-|\.|\*|'|\(|\)| |&|\$|@|=|;|:|\+|,|\?)*$/;
@@ -59,6 +78,17 @@ class SupabaseServer {
     // Info answers without a size (as older storage versions did): clients must HEAD the object.
     this.infoWithoutSize = false;
     this.faults = [];
+    // TUS: the files of unfinished uploads go into a temp folder of this server, removed by stop().
+    this.tusDir = undefined;
+    this.tus = undefined;
+    this.tusBytesReceived = 0;
+    this.tusCut = undefined;
+    this.tusGone = new Set();
+    this.tusLocationBase = undefined;
+    this.tusPatches = new Map();
+    this.tusWrites = 0;
+    // Hung PATCHes (tusCutAfter 'hang'), by upload id: each entry ends its request.
+    this.tusHung = new Map();
     this.sockets = new Set();
     this.hung = new Set();
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -81,13 +111,43 @@ class SupabaseServer {
   async stop() {
     for (const res of this.hung) res.destroy();
     this.hung.clear();
+    for (const id of [...this.tusHung.keys()]) this.releaseHung(id);
     for (const s of this.sockets) s.destroy();
     await new Promise((resolve) => this.server.close(() => resolve()));
+    if (this.tusDir) fs.rmSync(this.tusDir, { recursive: true, force: true });
+  }
+
+  /**
+   * Once `bytes` more PATCH body bytes have arrived (counted from now, across requests), the PATCH under way fails:
+   * 'reset' destroys its connection (what arrived so far is kept, as a store keeps what it wrote); 'hang' stops
+   * reading it and never answers, until the client gives up and closes the connection.
+   */
+  tusCutAfter(bytes, { mode = 'reset' } = {}) {
+    this.tusCut = { left: bytes, mode };
+  }
+
+  /** The TUS server no longer has the uploads it holds now: 404 (deleted), or 410 "no longer exists" with `gone`. */
+  forgetTusUploads({ gone = false } = {}) {
+    if (!this.tusDir) return;
+    for (const f of fs.readdirSync(this.tusDir)) {
+      if (f.endsWith('.json')) continue;
+      if (gone) this.tusGone.add(f);
+      else {
+        fs.rmSync(path.join(this.tusDir, f), { force: true });
+        fs.rmSync(path.join(this.tusDir, `${f}.json`), { force: true });
+      }
+    }
+  }
+
+  /** The ids of the uploads the TUS server holds. */
+  tusUploads() {
+    if (!this.tusDir || !fs.existsSync(this.tusDir)) return [];
+    return fs.readdirSync(this.tusDir).filter((f) => !f.endsWith('.json'));
   }
 
   /** The next `n` requests whose path starts with `path` fail with `status` (500 JSON, 503 plain text, other JSON). */
-  failNext(n, { status = 503, path = '/' } = {}) {
-    this.faults.push({ kind: 'fail', n, status, path });
+  failNext(n, { status = 503, path = '/', text } = {}) {
+    this.faults.push({ kind: 'fail', n, status, path, text });
   }
 
   /** The next `n` requests answer HTTP 429, with a Retry-After header when given. */
@@ -118,7 +178,8 @@ class SupabaseServer {
     const fault = this.takeFault(u.pathname);
     if (fault) return this.injectFault(fault, req, res);
     try {
-      if (u.pathname.startsWith('/storage/v1/')) await this.storage(req, res, u);
+      if (u.pathname === TUS_PATH || u.pathname.startsWith(`${TUS_PATH}/`)) await this.resumable(req, res, u);
+      else if (u.pathname.startsWith('/storage/v1/')) await this.storage(req, res, u);
       else if (u.pathname.startsWith('/rest/v1/')) await this.rest(req, res, u);
       else send(res, 404, { message: 'no Route matched with those values' });
     } catch (e) {
@@ -136,6 +197,10 @@ class SupabaseServer {
     if (fault.kind === 'throttle') {
       const headers = fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {};
       return send(res, 429, { statusCode: '429', code: 'SlowDown', error: 'too_many_connections', message: 'Too many connections issued to the database' }, headers);
+    }
+    if (fault.text !== undefined) {
+      res.writeHead(fault.status, { 'content-type': 'text/plain', 'tus-resumable': '1.0.0', 'content-length': String(Buffer.byteLength(fault.text)) });
+      return res.end(fault.text);
     }
     if (fault.status === 503) {
       // What a gateway in front of the service says when the service is down: plain text, no JSON.
@@ -234,19 +299,7 @@ class SupabaseServer {
           metadata = undefined;
         }
       }
-      const now = new Date().toISOString();
-      const prev = this.objects.get(id);
-      this.objects.set(id, {
-        id: prev?.id ?? crypto.randomUUID(),
-        bytes,
-        contentType,
-        cacheControl: req.headers['cache-control'] ?? 'no-cache',
-        metadata,
-        etag: `"${crypto.createHash('md5').update(bytes).digest('hex')}"`,
-        createdAt: prev?.createdAt ?? now,
-        updatedAt: now,
-        version: crypto.randomUUID(),
-      });
+      this.putObject(id, { bytes, contentType, cacheControl: req.headers['cache-control'] ?? 'no-cache', metadata });
       return send(res, 200, { Key: id, Id: this.objects.get(id).id });
     }
 
@@ -280,6 +333,173 @@ class SupabaseServer {
     }
     await drain(req);
     return send(res, 404, { statusCode: 404, error: 'Not Found', message: `Route ${req.method}:${url.pathname} not found` });
+  }
+
+  /** Storage's TUS routes: the gateway's and Storage's key checks, then @tus/server with Storage's lifecycle hooks. */
+  async resumable(req, res, url) {
+    if (req.method !== 'OPTIONS') {
+      if (!this.gateway(req, res)) return drain(req);
+      if (!this.jwt(req, res, false)) return drain(req);
+    }
+    // What Storage's preHandler puts on the request for its hooks.
+    req.uplinkUpsert = req.headers['x-upsert'] === 'true';
+    const id = url.pathname.slice(TUS_PATH.length + 1);
+    // A stalled request is cut once the client is back for the same upload (Storage has an idle timeout for bodies;
+    // a paused socket would not even notice that the client closed it).
+    if (id) this.releaseHung(id);
+    const done = () => {
+      if (this.tusPatches.get(id) === req) this.tusPatches.delete(id);
+    };
+    if (req.method === 'PATCH' && id) {
+      this.tusPatches.set(id, req);
+      // @tus/server (through srvx) may never settle a request whose client went away: its answer is the end of it.
+      res.once('close', done);
+    }
+    try {
+      await this.tusServer().handle(req, res);
+    } finally {
+      done();
+    }
+  }
+
+  /** Whether a PATCH is still being answered or its bytes written (after a client went away, for a moment). */
+  tusBusy() {
+    return this.tusPatches.size > 0 || this.tusWrites > 0;
+  }
+
+  tusServer() {
+    if (this.tus) return this.tus;
+    // Loaded on first use: @tus/server is ESM (require(esm), Node >= 20.19), and most tests never need it.
+    const { Server } = require('@tus/server');
+    const { FileStore } = require('@tus/file-store');
+    this.tusDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-tus-'));
+    const server = this;
+    class ObservedStore extends FileStore {
+      // FileStore makes its folder asynchronously and throws from the callback: a server stopped (its folder removed)
+      // before that callback ran would crash the test process. The folder exists already; make sure of it at once.
+      checkOrCreateDirectory() {
+        fs.mkdirSync(this.directory, { recursive: true });
+      }
+
+      async write(readable, id, offset) {
+        server.tusWrites++;
+        try {
+          return await super.write(server.observeTus(readable, id), id, offset);
+        } finally {
+          server.tusWrites--;
+        }
+      }
+    }
+    const tusError = (status_code, body) => ({ status_code, body });
+    const nodeReq = (req) => req.runtime?.node?.req ?? req.node?.req;
+    const decode = (id) => {
+      const parts = Buffer.from(id, 'base64url').toString('utf8').split('/');
+      return { bucket: parts[0], objectName: parts.slice(1, -1).join('/') };
+    };
+    this.tus = new Server({
+      path: TUS_PATH,
+      datastore: new ObservedStore({ directory: this.tusDir }),
+      maxSize: () => this.maxBytes,
+      disableTerminationForFinishedUploads: true,
+      generateUrl: (req, { proto, host, path: base, id }) => (this.tusLocationBase ? `${this.tusLocationBase}/${id}` : `${proto}://${host}${base}/${id}`),
+      namingFunction: (req, metadata) => {
+        if (!metadata) throw tusError(400, 'Metadata header is required');
+        const objectName = metadata.objectName || '';
+        if (objectName === '' || !VALID_KEY.test(objectName)) throw tusError(400, `Invalid key: ${objectName}`);
+        return Buffer.from(`${metadata.bucketName || ''}/${objectName}/${crypto.randomUUID()}`, 'utf8').toString('base64url');
+      },
+      // Storage's onIncomingRequest: every request but HEAD/OPTIONS must be allowed to write the object.
+      onIncomingRequest: async (req, id) => {
+        if (this.tusGone.has(id)) throw tusError(410, 'The file for this url no longer exists\n');
+        if (req.method === 'HEAD' || req.method === 'OPTIONS') return;
+        const { bucket, objectName } = decode(id);
+        if (!this.buckets[bucket]) throw tusError(404, 'Bucket not found');
+        const upsert = !this.refuseOverwrite && nodeReq(req)?.uplinkUpsert === true;
+        if (this.objects.has(`${bucket}/${objectName}`) && !upsert) throw tusError(409, 'The resource already exists');
+      },
+      onUploadCreate: async (req, upload) => {
+        const { bucket } = decode(upload.id);
+        if (!this.buckets[bucket]) throw tusError(404, 'Bucket not found');
+        const metadata = { ...(upload.metadata ?? {}) };
+        metadata.cacheControl = /^-?\d+$/.test(metadata.cacheControl || '') ? `max-age=${metadata.cacheControl}` : 'no-cache';
+        return { metadata };
+      },
+      // Storage's completeUpload: the object appears (or is overwritten) like a REST upload's.
+      onUploadFinish: async (req, upload) => {
+        const { bucket, objectName } = decode(upload.id);
+        const key = `${bucket}/${objectName}`;
+        const upsert = !this.refuseOverwrite && nodeReq(req)?.uplinkUpsert === true;
+        if (this.objects.has(key) && !upsert) throw tusError(409, 'The resource already exists');
+        const bytes = await fs.promises.readFile(path.join(this.tusDir, upload.id));
+        let metadata;
+        if (upload.metadata?.metadata) {
+          try {
+            metadata = JSON.parse(upload.metadata.metadata);
+          } catch {
+            metadata = undefined;
+          }
+        }
+        this.putObject(key, { bytes, contentType: upload.metadata?.contentType || 'application/octet-stream', cacheControl: upload.metadata?.cacheControl ?? 'no-cache', metadata });
+        return { headers: { 'Tus-Complete': '1' } };
+      },
+    });
+    return this.tus;
+  }
+
+  /** Counts the PATCH bytes the TUS store reads, and applies `tusCutAfter`. */
+  observeTus(readable, id) {
+    const server = this;
+    const req = this.tusPatches.get(id);
+    const counter = new Transform({
+      transform(chunk, _enc, cb) {
+        server.tusBytesReceived += chunk.length;
+        const cut = server.tusCut;
+        if (cut) {
+          cut.left -= chunk.length;
+          if (cut.left <= 0) {
+            server.tusCut = undefined;
+            if (cut.mode === 'hang') {
+              // Nothing more is read or written, and no answer goes out, until the next request for this upload.
+              server.tusHung.set(id, () => {
+                req?.socket.destroy();
+                cb(new Error('the request stalled'));
+              });
+              return;
+            }
+            cb(null, chunk);
+            if (req) setImmediate(() => req.socket.destroy());
+            return;
+          }
+        }
+        cb(null, chunk);
+      },
+    });
+    readable.on('error', (e) => counter.destroy(e));
+    return readable.pipe(counter);
+  }
+
+  releaseHung(id) {
+    const release = this.tusHung.get(id);
+    if (!release) return;
+    this.tusHung.delete(id);
+    release();
+  }
+
+  putObject(id, { bytes, contentType, cacheControl, metadata }) {
+    const now = new Date().toISOString();
+    const prev = this.objects.get(id);
+    this.objects.set(id, {
+      id: prev?.id ?? crypto.randomUUID(),
+      bytes,
+      contentType,
+      cacheControl,
+      metadata,
+      etag: `"${crypto.createHash('md5').update(bytes).digest('hex')}"`,
+      createdAt: prev?.createdAt ?? now,
+      updatedAt: now,
+      version: crypto.randomUUID(),
+    });
+    return this.objects.get(id);
   }
 
   async rest(req, res, url) {
@@ -385,4 +605,16 @@ function readBody(req, limit) {
   });
 }
 
-module.exports = { SupabaseServer };
+module.exports = { SupabaseServer, TUS_PATH };
+
+// Run alone as a child process (`fork(this file, [JSON options])`), for a test that measures its own memory without
+// the server's: the URL is sent over IPC; the server ends when the parent goes away.
+if (require.main === module) {
+  const opts = JSON.parse(process.argv[2] || '{}');
+  const server = new SupabaseServer(opts);
+  if (opts.maxBytes) server.maxBytes = opts.maxBytes;
+  server.start().then((url) => process.send?.({ url }));
+  process.on('disconnect', () => {
+    server.stop().finally(() => process.exit(0));
+  });
+}
