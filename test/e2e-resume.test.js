@@ -9,6 +9,7 @@ const os = require('os');
 const path = require('path');
 const { startNodeRed } = require('./support/node-red-process');
 const { S3Server } = require('./support/s3-server');
+const { SupabaseServer } = require('./support/supabase-server');
 
 const MB = 1024 * 1024;
 
@@ -44,16 +45,15 @@ async function until(what, fn, timeoutMs = 60000) {
   }
 }
 
-function flows(s3, file) {
+function flows(cfg, file, backend = 's3') {
   return [
     { id: 'tab', type: 'tab', label: 'resume' },
-    // A bandwidth limit keeps the upload going long enough to kill Node-RED in the middle of it.
-    { id: 'cfg', type: 'uplink-s3-config', name: 'bucket', ...s3.config(), multipartMB: 5, partMB: 5, bandwidthKBps: 8192, concurrency: 2, timeout: 10 },
+    cfg,
     { id: 'in', type: 'http in', z: 'tab', url: '/enqueue', method: 'post', wires: [['set', 'reply']] },
     { id: 'reply', type: 'http response', z: 'tab', statusCode: '200', wires: [] },
     { id: 'set', type: 'change', z: 'tab', rules: [{ t: 'set', p: 'uplink.file', pt: 'msg', to: file, tot: 'str' }, { t: 'delete', p: 'payload', pt: 'msg' }], wires: [['q']] },
     { id: 'q', type: 'uplink-offline-queue', z: 'tab', db: 'uplink/resume.db', concurrency: 2, backoffBase: 0.2, backoffCap: 1, statsInterval: 0.2, wires: [['up'], [], []] },
-    { id: 'up', type: 'uplink-uploader', z: 'tab', backend: 's3', s3: 'cfg', keyTemplate: 'videos/{name}', wires: [['q'], ['q']] },
+    { id: 'up', type: 'uplink-uploader', z: 'tab', backend, [backend]: 'cfg', keyTemplate: 'videos/{name}', wires: [['q'], ['q']] },
   ];
 }
 
@@ -82,7 +82,9 @@ describe('a large upload survives a SIGKILL of Node-RED and resumes', function (
     const red = await startNodeRed({ userDir, flows: [] });
     reds.push(red);
     // Deployed as the editor does, so the keys land in Node-RED's encrypted credentials.
-    const deployed = flows(s3, file).map((n) => (n.id === 'cfg' ? { ...n, credentials: s3.credentials } : n));
+    // A bandwidth limit keeps the upload going long enough to kill Node-RED in the middle of it.
+    const cfg = { id: 'cfg', type: 'uplink-s3-config', name: 'bucket', ...s3.config(), multipartMB: 5, partMB: 5, bandwidthKBps: 8192, concurrency: 2, timeout: 10 };
+    const deployed = flows(cfg, file).map((n) => (n.id === 'cfg' ? { ...n, credentials: s3.credentials } : n));
     const d = await fetch(`${red.url}/flows`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
@@ -127,5 +129,61 @@ describe('a large upload survives a SIGKILL of Node-RED and resumes', function (
     assert.ok(got.body.equals(data), 'byte-identical');
     assert.deepStrictEqual(s3.openUploads('resume-bucket'), [], 'no multipart upload left open');
     await again.stop();
+  });
+
+  it('continues a Supabase resumable (TUS) upload after the restart; the object is byte-identical', async function () {
+    const sb = new SupabaseServer({ buckets: ['clips'], maxBytes: 200 * MB });
+    await sb.start();
+    try {
+      const file = path.join(dir, 'match.mp4');
+      const data = crypto.randomBytes(50 * MB);
+      fs.writeFileSync(file, data);
+      const userDir = path.join(dir, 'user-tus');
+      fs.mkdirSync(userDir);
+      const red = await startNodeRed({ userDir, flows: [] });
+      reds.push(red);
+      const cfg = { id: 'cfg', type: 'uplink-supabase-config', name: 'project', url: sb.url, bucket: 'clips', concurrency: 2, timeout: 10, bandwidthKBps: 8192 };
+      const deployed = flows(cfg, file, 'supabase').map((n) => (n.id === 'cfg' ? { ...n, credentials: { key: sb.key } } : n));
+      const d = await fetch(`${red.url}/flows`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+        body: JSON.stringify(deployed),
+        signal: AbortSignal.timeout(5000),
+      });
+      assert.strictEqual(d.status, 204, await d.text());
+      await until('the flow to start', async () => ({ ok: (await call(`${red.url}/uplink/queue/q/stats`)).status === 200 }));
+      assert.strictEqual((await call(`${red.url}/enqueue`, { method: 'POST', json: {} })).status, 200);
+      await until('the upload to pass a third', async () => {
+        const s = (await call(`${red.url}/uplink/queue/q/stats`)).body;
+        const u = s.uploading && s.uploading[0];
+        return { ok: !!u && u.sent > data.length / 3, value: s };
+      });
+      await red.kill('SIGKILL');
+      let last = -1;
+      for (let i = 0; i < 50 && last !== sb.tusBytesReceived; i++) {
+        last = sb.tusBytesReceived;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const firstRun = sb.tusBytesReceived;
+      assert.ok(firstRun > data.length / 3 && firstRun < data.length, `first run: ${firstRun}`);
+      assert.strictEqual(sb.object('clips', 'videos/match.mp4'), undefined, 'not stored yet');
+
+      const again = await startNodeRed({ userDir });
+      reds.push(again);
+      const s = await until('the upload to complete after the restart', async () => {
+        const st = (await call(`${again.url}/uplink/queue/q/stats`)).body;
+        return { ok: st.uploaded === 1, value: st };
+      }, 120000);
+      assert.strictEqual(s.failed, 0);
+      const secondRun = sb.tusBytesReceived - firstRun;
+      assert.ok(secondRun < data.length, `the second run sent ${secondRun} bytes, a fresh upload sends ${data.length}`);
+      assert.ok(secondRun <= data.length - 12 * MB, `at least two confirmed chunks were not sent again (${secondRun})`);
+      const stored = sb.object('clips', 'videos/match.mp4');
+      assert.ok(stored && stored.bytes.equals(data), 'byte-identical');
+      assert.strictEqual(stored.contentType, 'video/mp4');
+      await again.stop();
+    } finally {
+      await sb.stop();
+    }
   });
 });
