@@ -20,6 +20,7 @@ const fs = require('fs');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
 const h = require('./helpers');
+const { call, until } = require('../test/support/http-client');
 
 const MB = 1024 * 1024;
 const ROOT = path.join(__dirname, '..');
@@ -27,40 +28,6 @@ const ROOT = path.join(__dirname, '..');
 const support = () => ({ ...require('../test/support/node-red-process'), ...require('../test/support/s3-server') });
 
 // ---- shared ----------------------------------------------------------------------------------------------------------
-
-async function call(url, { method = 'GET', json, text } = {}) {
-  const res = await fetch(url, {
-    method,
-    headers: json !== undefined ? { 'content-type': 'application/json' } : text !== undefined ? { 'content-type': 'text/plain' } : {},
-    body: json !== undefined ? JSON.stringify(json) : text,
-    signal: AbortSignal.timeout(5000),
-  });
-  const raw = await res.text();
-  let body = raw;
-  try {
-    body = JSON.parse(raw);
-  } catch {
-    /* text */
-  }
-  return { status: res.status, body };
-}
-
-/** Calls `fn` every `everyMs` until it answers {ok: true}; throws after `timeoutMs`. */
-async function until(what, fn, { timeoutMs = 60_000, everyMs = 100 } = {}) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-    } catch (e) {
-      if (e.fatal) throw e;
-      last = { ok: false, value: e.message };
-    }
-    if (last.ok) return last.value;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}; last: ${JSON.stringify(last.value).slice(0, 300)}`);
-    await h.sleep(everyMs);
-  }
-}
 
 /** A node-red process in `userDir`, registered with run.js until it is stopped. */
 async function startRed(ctx, userDir, flows) {

@@ -11,6 +11,7 @@ const path = require('path');
 const { startNodeRed } = require('./support/node-red-process');
 const { S3Server } = require('./support/s3-server');
 const { numberedJpeg } = require('./support/camera-server');
+const { until } = require('./support/http-client');
 
 const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, '..', 'test-artifacts');
@@ -25,17 +26,6 @@ function browserMissing() {
     return 'playwright-core is not installed (npm install)';
   }
   return null;
-}
-
-async function until(what, fn, timeoutMs = 20000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    last = await fn().catch((e) => ({ ok: false, value: e.message }));
-    if (last.ok) return last.value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last.value)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** The first sentence of a node's help text, as the help sidebar shows it. */

@@ -12,19 +12,9 @@ const path = require('path');
 const { startNodeRed } = require('./support/node-red-process');
 const { S3Server } = require('./support/s3-server');
 const { numberedJpeg } = require('./support/camera-server');
+const { until } = require('./support/http-client');
 
 const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
-
-async function until(what, fn, timeoutMs = 30000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    last = await fn().catch((e) => ({ ok: false, value: e.message }));
-    if (last.ok) return last.value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last.value)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 function walk(dir) {
   if (!fs.existsSync(dir)) return [];

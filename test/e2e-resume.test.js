@@ -10,37 +10,15 @@ const path = require('path');
 const { startNodeRed } = require('./support/node-red-process');
 const { S3Server } = require('./support/s3-server');
 const { SupabaseServer } = require('./support/supabase-server');
+const { call, until, deploy } = require('./support/http-client');
 
 const MB = 1024 * 1024;
 
-async function call(url, { method = 'GET', json } = {}) {
-  const res = await fetch(url, {
-    method,
-    headers: json !== undefined ? { 'content-type': 'application/json' } : {},
-    body: json !== undefined ? JSON.stringify(json) : undefined,
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await res.text();
-  let body = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    /* text */
-  }
-  return { status: res.status, body, text };
-}
-
-async function until(what, fn, timeoutMs = 60000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-    } catch (e) {
-      last = { ok: false, value: e.message };
-    }
-    if (last.ok) return last.value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last.value)}`);
+/** Waits (bounded) until a byte counter stops moving: what was in flight when Node-RED died has arrived. */
+async function settled(counter) {
+  let last = -1;
+  for (let i = 0; i < 50 && last !== counter(); i++) {
+    last = counter();
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -85,13 +63,7 @@ describe('a large upload survives a SIGKILL of Node-RED and resumes', function (
     // A bandwidth limit keeps the upload going long enough to kill Node-RED in the middle of it.
     const cfg = { id: 'cfg', type: 'uplink-s3-config', name: 'bucket', ...s3.config(), multipartMB: 5, partMB: 5, bandwidthKBps: 8192, concurrency: 2, timeout: 10 };
     const deployed = flows(cfg, file).map((n) => (n.id === 'cfg' ? { ...n, credentials: s3.credentials } : n));
-    const d = await fetch(`${red.url}/flows`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
-      body: JSON.stringify(deployed),
-      signal: AbortSignal.timeout(5000),
-    });
-    assert.strictEqual(d.status, 204, await d.text());
+    await deploy(red, deployed);
     await until('the flow to start', async () => ({ ok: (await call(`${red.url}/uplink/queue/q/stats`)).status === 200 }));
     assert.strictEqual((await call(`${red.url}/enqueue`, { method: 'POST', json: {} })).status, 200);
 
@@ -106,11 +78,7 @@ describe('a large upload survives a SIGKILL of Node-RED and resumes', function (
     await red.kill('SIGKILL');
     assert.strictEqual((await s3.list('resume-bucket')).length, 0, 'not uploaded yet');
     // Bytes still in flight reach the server; then measure what the second run sends.
-    let last = -1;
-    for (let i = 0; i < 50 && last !== s3.bytesReceived; i++) {
-      last = s3.bytesReceived;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await settled(() => s3.bytesReceived);
     const firstRun = s3.bytesReceived;
     assert.ok(firstRun > data.length / 3);
 
@@ -144,13 +112,7 @@ describe('a large upload survives a SIGKILL of Node-RED and resumes', function (
       reds.push(red);
       const cfg = { id: 'cfg', type: 'uplink-supabase-config', name: 'project', url: sb.url, bucket: 'clips', concurrency: 2, timeout: 10, bandwidthKBps: 8192 };
       const deployed = flows(cfg, file, 'supabase').map((n) => (n.id === 'cfg' ? { ...n, credentials: { key: sb.key } } : n));
-      const d = await fetch(`${red.url}/flows`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
-        body: JSON.stringify(deployed),
-        signal: AbortSignal.timeout(5000),
-      });
-      assert.strictEqual(d.status, 204, await d.text());
+      await deploy(red, deployed);
       await until('the flow to start', async () => ({ ok: (await call(`${red.url}/uplink/queue/q/stats`)).status === 200 }));
       assert.strictEqual((await call(`${red.url}/enqueue`, { method: 'POST', json: {} })).status, 200);
       await until('the upload to pass a third', async () => {
@@ -159,11 +121,7 @@ describe('a large upload survives a SIGKILL of Node-RED and resumes', function (
         return { ok: !!u && u.sent > data.length / 3, value: s };
       });
       await red.kill('SIGKILL');
-      let last = -1;
-      for (let i = 0; i < 50 && last !== sb.tusBytesReceived; i++) {
-        last = sb.tusBytesReceived;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await settled(() => sb.tusBytesReceived);
       const firstRun = sb.tusBytesReceived;
       assert.ok(firstRun > data.length / 3 && firstRun < data.length, `first run: ${firstRun}`);
       assert.strictEqual(sb.object('clips', 'videos/match.mp4'), undefined, 'not stored yet');

@@ -8,34 +8,7 @@ const os = require('os');
 const path = require('path');
 const { startNodeRed } = require('./support/node-red-process');
 const { S3Server } = require('./support/s3-server');
-
-async function call(url, { method = 'GET', json, headers = {} } = {}) {
-  const res = await fetch(url, {
-    method,
-    headers: { ...(json !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: json !== undefined ? JSON.stringify(json) : undefined,
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await res.text();
-  let body = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    /* text */
-  }
-  return { status: res.status, body, text };
-}
-
-async function until(what, fn, timeoutMs = 20000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last.ok) return last.value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last.value)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const { call, until } = require('./support/http-client');
 
 const SECRET = 'S3RVER';
 

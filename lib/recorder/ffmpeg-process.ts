@@ -1,0 +1,98 @@
+import { ChildProcess, spawn } from 'child_process';
+import { guardedCommand } from '../child-guard';
+import { ProcessEnd } from './ffmpeg-reason';
+
+/** Kept from the end of stderr: the last lines say why ffmpeg stopped; a chatty camera must not grow memory. */
+const STDERR_TAIL = 8192;
+
+export interface ProcessExit extends ProcessEnd {
+  /** From spawn to exit. */
+  runMs: number;
+  /** We asked it to stop (SIGTERM), and whether it had to be killed after that. */
+  stopped: boolean;
+  killed: boolean;
+}
+
+/**
+ * One long-running ffmpeg. Spawned through `setpriv --pdeathsig` so it dies with Node-RED even when Node-RED is
+ * SIGKILLed, in its own process group (a terminal's Ctrl-C reaches Node-RED, which then stops it properly), stdin
+ * /dev/null. Stopped with one SIGTERM, which lets ffmpeg finish the segment it is writing and list it (a second
+ * signal would cut it short), and SIGKILL if it is still there after the grace time.
+ */
+export class RecordingProcess {
+  readonly exited: Promise<ProcessExit>;
+  readonly guarded: boolean;
+  private readonly child: ChildProcess;
+  private stopRequested = false;
+  private killed = false;
+  private done = false;
+  private killTimer: NodeJS.Timeout | undefined;
+
+  constructor(file: string, args: string[], readonly killGraceMs = 5000) {
+    const started = Date.now();
+    const cmd = guardedCommand(file, args, 'TERM');
+    this.guarded = cmd.guarded;
+    let stderr = '';
+    let spawnError: NodeJS.ErrnoException | undefined;
+    this.child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, windowsHide: true });
+    this.child.stderr?.setEncoding('utf8');
+    this.child.stderr?.on('data', (s: string) => {
+      stderr += s;
+      if (stderr.length > 2 * STDERR_TAIL) stderr = stderr.slice(-STDERR_TAIL);
+    });
+    this.child.stderr?.on('error', () => undefined);
+    this.exited = new Promise<ProcessExit>((resolve) => {
+      const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+        if (this.done) return;
+        this.done = true;
+        if (this.killTimer) clearTimeout(this.killTimer);
+        resolve({ code, signal, stderr, spawnError, runMs: Date.now() - started, stopped: this.stopRequested, killed: this.killed });
+      };
+      this.child.on('error', (err: NodeJS.ErrnoException) => {
+        if (this.child.pid === undefined) {
+          spawnError = err;
+          finish(null, null);
+        }
+      });
+      // 'close' waits for stderr to be read to its end, so the reason is complete.
+      this.child.on('close', (code, signal) => finish(code, signal));
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.done ? undefined : this.child.pid;
+  }
+
+  /** Asks ffmpeg to finish (one SIGTERM), kills it after the grace time, and resolves once it is gone. */
+  stop(): Promise<ProcessExit> {
+    if (!this.done && !this.stopRequested) {
+      this.stopRequested = true;
+      this.signal('SIGTERM');
+      this.killTimer = setTimeout(() => this.kill(), this.killGraceMs);
+    }
+    return this.exited;
+  }
+
+  /** SIGKILL now: what a crash or power cut looks like to the files (tests use it). */
+  kill(): Promise<ProcessExit> {
+    if (!this.done) {
+      this.killed = true;
+      this.signal('SIGKILL');
+    }
+    return this.exited;
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      try {
+        this.child.kill(sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}

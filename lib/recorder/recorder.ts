@@ -1,0 +1,581 @@
+import fs from 'fs';
+import path from 'path';
+import { maskUrlCredentials } from '../capture/ffmpeg-source';
+import { uplinkWithMetadata } from '../capture/metadata';
+import { renderKey } from '../object-key';
+import { recordingArgs } from './args';
+import { planBudget } from './budget';
+import { RecorderConfig } from './config';
+import { describeEnd, EndReason } from './ffmpeg-reason';
+import { ProcessExit, RecordingProcess } from './ffmpeg-process';
+import { ReconnectBackoff, ReconnectPolicy } from './backoff';
+import { ListTail } from './segment-list';
+import { Segment, SegmentStore } from './store';
+
+export type RecorderState = 'starting' | 'recording' | 'reconnecting' | 'paused' | 'stopped' | 'closed';
+
+export interface NodeStatus {
+  fill: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+  shape: 'ring' | 'dot';
+  text: string;
+}
+
+export interface RecorderStats {
+  state: RecorderState;
+  camera: string;
+  input: string;
+  /** Segments handed on since deploy (recovered ones included). */
+  segments: number;
+  recovered: number;
+  partial: number;
+  lastDurationS?: number;
+  lastSegmentAt?: string;
+  /** Breaks in the recording: between one segment's end and the next one's start, since deploy. */
+  gaps: { count: number; totalS: number };
+  reconnects: number;
+  lastError?: string;
+  /** ffmpeg's process id while it runs. */
+  pid?: number;
+  disk: {
+    recordingsBytes: number;
+    onDisk: number;
+    uploaded: number;
+    notUploaded: number;
+    unreadable: number;
+    budgetBytes?: number;
+    freeBytes?: number;
+    /** Segments deleted before upload under "drop oldest unsent", and uploaded ones deleted, since deploy. */
+    dropped: number;
+    deleted: number;
+  };
+}
+
+export interface RecorderEvents {
+  /** A closed segment, as the message to send: must hand it on at once (the journal says "sent" right after). */
+  segment(msg: { topic: string; payload: string; uplink: Record<string, unknown> }): void;
+  status(s: NodeStatus): void;
+  /** A change worth telling a dashboard: started, reconnecting, gap, paused, resumed, stopped, dropped. */
+  event(e: { event: string; reason?: string } & RecorderStats): void;
+  warn(text: string): void;
+  log(text: string): void;
+}
+
+export interface RecorderOptions {
+  reconnect?: ReconnectPolicy;
+  /** Fallback poll of the segment list, besides fs.watch (which can miss events on some file systems). */
+  listPollMs?: number;
+  /** How often a recorder paused by its disk budget looks for room. */
+  pausePollMs?: number;
+  /** How often the free disk space is checked while recording (besides after each segment). */
+  diskPollMs?: number;
+  killGraceMs?: number;
+}
+
+interface Run {
+  run: string;
+  proc: RecordingProcess;
+  tail: ListTail;
+  firstFile: string;
+  started: number;
+  watcher?: fs.FSWatcher;
+  poll?: NodeJS.Timeout;
+  poked: boolean;
+}
+
+const fmtS = (ms: number): string => `${Math.round(ms / 100) / 10} s`.replace('.0 s', ' s');
+
+/**
+ * Records one camera for as long as it is open: ffmpeg's segment muxer writes fragmented MP4 segments, each closed
+ * segment becomes one message (once, across crashes: see SegmentStore), a camera or ffmpeg that stops is restarted
+ * with backoff, and a disk budget deletes uploaded recordings first and pauses (or drops, if told) before the disk
+ * fills. Node-RED-free: the node passes messages in and out.
+ */
+export class Recorder {
+  private state: RecorderState = 'stopped';
+  private wanted = false;
+  private closed = false;
+  private budgetPaused = false;
+  private current: Run | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private pauseTimer: NodeJS.Timeout | undefined;
+  private diskTimer: NodeJS.Timeout | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly backoff: ReconnectBackoff;
+  private readonly stats = { segments: 0, recovered: 0, partial: 0, gaps: 0, gapS: 0, reconnects: 0, dropped: 0, deleted: 0 };
+  private lastDurationS: number | undefined;
+  private lastSegmentAt: string | undefined;
+  private lastError: string | undefined;
+  private lastReasonCode: string | undefined;
+  private budgetBytes: number | undefined;
+  private freeBytes: number | undefined;
+
+  private constructor(
+    readonly config: RecorderConfig,
+    readonly store: SegmentStore,
+    private readonly events: RecorderEvents,
+    private readonly options: RecorderOptions,
+  ) {
+    this.backoff = new ReconnectBackoff(options.reconnect);
+  }
+
+  /**
+   * Opens the folder, hands on what earlier runs left (closed segments never sent, the segment being written when
+   * ffmpeg or Node-RED was killed), then starts recording unless told to wait for "start".
+   */
+  static async open(config: RecorderConfig, events: RecorderEvents, options: RecorderOptions = {}): Promise<Recorder> {
+    const store = await SegmentStore.open({
+      folder: config.folder,
+      camera: config.camera,
+      nameTemplate: config.nameTemplate,
+      ffprobePath: config.ffprobePath,
+      requestedS: config.segmentSeconds,
+      warn: (t) => events.warn(t),
+    });
+    const rec = new Recorder(config, store, events, options);
+    try {
+      await rec.serial(() => rec.recover());
+      await store.compactIfDue();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    if (config.autoStart) rec.start();
+    else rec.setStatus({ fill: 'grey', shape: 'dot', text: 'stopped: send "start" to record' });
+    return rec;
+  }
+
+  /** ffmpeg's process id while it runs. */
+  get pid(): number | undefined {
+    return this.current?.proc.pid;
+  }
+
+  get currentState(): RecorderState {
+    return this.state;
+  }
+
+  // ---- commands ------------------------------------------------------------------------------------------
+
+  start(): void {
+    if (this.closed) return;
+    this.wanted = true;
+    this.backoff.reset();
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    if (this.budgetPaused) {
+      void this.serial(async () => {
+        if (await this.checkBudget()) this.launch();
+      }).catch((e: Error) => this.fail(e));
+      return;
+    }
+    this.launch();
+  }
+
+  /** Stops recording (the segment being written is finished and sent) until "start". */
+  async stop(): Promise<void> {
+    this.wanted = false;
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    const cur = this.current;
+    if (cur) await cur.proc.stop();
+    await this.chain;
+    if (!cur && !this.closed) this.enterStopped();
+  }
+
+  /** The uploader stored this file (its output 1 wired back here): it may go first when space runs short. */
+  async uploaded(file: string): Promise<boolean> {
+    if (this.closed) return false;
+    const resolved = path.resolve(file);
+    if (!resolved.startsWith(path.resolve(this.config.folder) + path.sep)) return false;
+    const seg = await this.serial(() => this.store.markUploaded(resolved));
+    if (seg && this.budgetPaused) {
+      void this.serial(async () => {
+        if (await this.checkBudget()) this.launch();
+      }).catch((e: Error) => this.fail(e));
+    }
+    return seg !== undefined;
+  }
+
+  snapshot(): RecorderStats {
+    const c = this.store.counts();
+    return {
+      state: this.state,
+      camera: this.config.camera,
+      input: maskUrlCredentials(this.config.source.input),
+      segments: this.stats.segments,
+      recovered: this.stats.recovered,
+      partial: this.stats.partial,
+      ...(this.lastDurationS !== undefined ? { lastDurationS: this.lastDurationS } : {}),
+      ...(this.lastSegmentAt ? { lastSegmentAt: this.lastSegmentAt } : {}),
+      gaps: { count: this.stats.gaps, totalS: Math.round(this.stats.gapS * 1000) / 1000 },
+      reconnects: this.stats.reconnects,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+      ...(this.pid !== undefined ? { pid: this.pid } : {}),
+      disk: {
+        recordingsBytes: c.bytes,
+        onDisk: c.onDisk,
+        uploaded: c.uploaded,
+        notUploaded: c.notUploaded,
+        unreadable: c.unreadable,
+        ...(this.budgetBytes !== undefined && Number.isFinite(this.budgetBytes) ? { budgetBytes: this.budgetBytes } : {}),
+        ...(this.freeBytes !== undefined ? { freeBytes: this.freeBytes } : {}),
+        dropped: this.stats.dropped,
+        deleted: this.stats.deleted,
+      },
+    };
+  }
+
+  /** Stops ffmpeg (one SIGTERM, SIGKILL after the grace time) and waits until it is gone. What it finished is sent at the next start. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.wanted = false;
+    for (const t of [this.retryTimer, this.pauseTimer, this.diskTimer]) if (t) clearTimeout(t);
+    const first = this.current;
+    if (first) this.unwatch(first);
+    const stopping = first?.proc.stop();
+    // A step under way may still start ffmpeg (it checks `closed` just before spawning): wait for it, stop that too.
+    await this.chain;
+    const late = this.current;
+    if (late && late !== first) {
+      this.unwatch(late);
+      await late.proc.stop();
+    }
+    await stopping;
+    await this.chain;
+    this.state = 'closed';
+    await this.store.close();
+  }
+
+  /** Test hook: what a crash looks like to the files (ffmpeg SIGKILLed, nothing flushed or journalled after). */
+  async crashForTest(): Promise<void> {
+    this.closed = true;
+    for (const t of [this.retryTimer, this.pauseTimer, this.diskTimer]) if (t) clearTimeout(t);
+    const cur = this.current;
+    if (cur) {
+      this.unwatch(cur);
+      await cur.proc.kill();
+    }
+    await this.chain;
+    await this.store.close();
+  }
+
+  // ---- the run loop ----------------------------------------------------------------------------------------
+
+  /** Work on files and the journal happens one step at a time, in order. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async recover(): Promise<void> {
+    for (const seg of await this.store.unsent()) {
+      if (this.closed) return;
+      this.emit(seg, true);
+      await this.store.markSent(seg.id);
+    }
+    for (const run of await this.store.runsOnDisk()) {
+      for (const seg of await this.store.settleRun(run)) {
+        if (this.closed) return;
+        this.emit(seg, true);
+        await this.store.markSent(seg.id);
+      }
+    }
+  }
+
+  private launch(): void {
+    if (this.closed || !this.wanted || this.current || this.retryTimer) return;
+    void this.serial(async () => {
+      if (this.closed || !this.wanted || this.current || this.retryTimer) return;
+      if (!(await this.checkBudget())) return;
+      if (this.closed || !this.wanted || this.current) return;
+      this.spawn();
+    }).catch((e: Error) => this.fail(e));
+  }
+
+  private spawn(): void {
+    const { run, listFile, pattern } = this.store.newRun();
+    const c = this.config;
+    const args = recordingArgs({ source: c.source, segmentSeconds: c.segmentSeconds, video: c.video, audio: c.audio, listFile, segmentPattern: pattern });
+    const proc = new RecordingProcess(c.source.ffmpegPath, args, this.options.killGraceMs ?? 5000);
+    const cur: Run = { run, proc, tail: new ListTail(listFile), firstFile: path.basename(this.store.workingFile(run, 0)), started: Date.now(), poked: false };
+    this.current = cur;
+    this.state = 'starting';
+    this.setStatus({ fill: 'yellow', shape: 'ring', text: `connecting to ${this.describeInput()}…` });
+    try {
+      cur.watcher = fs.watch(this.store.stateDir, { persistent: false }, (_ev, name) => {
+        if (name === path.basename(listFile) || (name === cur.firstFile && this.state === 'starting')) this.poke(cur);
+      });
+      cur.watcher.on('error', () => cur.watcher?.close());
+    } catch {
+      /* no inotify: the poll below finds the segments */
+    }
+    // fs.watch does the work; the poll only backs it up (some file systems send no events), so it can be slow.
+    cur.poll = setInterval(() => this.poke(cur), this.options.listPollMs ?? Math.max(250, Math.min(5000, c.segmentSeconds * 500)));
+    cur.poll.unref();
+    if (!this.diskTimer) this.scheduleDiskCheck();
+    void proc.exited.then((exit) => this.ended(cur, exit)).catch((e: Error) => this.fail(e));
+  }
+
+  private unwatch(cur: Run): void {
+    cur.watcher?.close();
+    if (cur.poll) clearInterval(cur.poll);
+  }
+
+  /** Reads what the list gained since last time, and hands on each newly closed segment. */
+  private poke(cur: Run): void {
+    if (cur.poked || this.closed || this.current !== cur) return;
+    cur.poked = true;
+    void this.serial(async () => {
+      cur.poked = false;
+      if (this.closed || this.current !== cur) return;
+      if (this.state === 'starting') {
+        const st = await fs.promises.stat(path.join(this.store.stateDir, cur.firstFile)).catch(() => undefined);
+        if (st && st.size > 0) this.enterRecording();
+      }
+      for (const entry of await cur.tail.read()) {
+        if (this.closed) return;
+        const seg = await this.store.closeListed(cur.run, entry).catch((e: Error) => {
+          // It stays in the run's list: the end of the run (or the next start) tries it again.
+          this.fail(new Error(`segment ${entry.file}: ${e.message}`));
+          return undefined;
+        });
+        if (!seg || this.closed) continue;
+        if (this.state === 'starting') this.enterRecording();
+        this.emit(seg, false);
+        await this.store.markSent(seg.id);
+        await this.afterSegment();
+      }
+    }).catch((e: Error) => this.fail(e));
+  }
+
+  private enterRecording(): void {
+    if (this.state !== 'starting') return;
+    this.state = 'recording';
+    this.lastReasonCode = undefined;
+    this.setStatus(this.recordingStatus());
+    this.events.event({ event: 'started', ...this.snapshot() });
+  }
+
+  private enterStopped(): void {
+    this.state = 'stopped';
+    this.setStatus({ fill: 'grey', shape: 'dot', text: `stopped · ${this.stats.segments} segments` });
+    this.events.event({ event: 'stopped', ...this.snapshot() });
+  }
+
+  private async ended(cur: Run, exit: ProcessExit): Promise<void> {
+    this.unwatch(cur);
+    if (this.closed) return;
+    try {
+      await this.serial(async () => {
+        // What the last reads missed, and the segment a killed ffmpeg left unlisted.
+        for (const seg of await this.store.settleRun(cur.run)) {
+          if (this.closed) return;
+          this.emit(seg, false);
+          await this.store.markSent(seg.id);
+        }
+        this.current = undefined;
+        await this.afterSegment();
+      });
+    } catch (e) {
+      this.current = undefined;
+      this.events.warn(`after the recording ended: ${(e as Error).message}`);
+    }
+    this.current = undefined;
+    if (this.closed) return;
+    if (!this.wanted) return this.enterStopped();
+    if (this.budgetPaused) return;
+    if (exit.stopped) {
+      // Stopped by us for the budget, which found room again meanwhile: no failure to wait out.
+      this.launch();
+      return;
+    }
+    const reason = describeEnd(exit, { input: this.config.source.input, kind: this.config.source.kind, mask: (s) => this.mask(s) });
+    const delay = this.backoff.next(exit.runMs);
+    this.stats.reconnects++;
+    this.lastError = reason.text;
+    this.state = 'reconnecting';
+    this.setStatus({ fill: reason.fatal ? 'red' : 'yellow', shape: 'ring', text: `reconnecting in ${fmtS(delay)}: ${reason.text}` });
+    if (reason.code !== this.lastReasonCode) this.events.warn(`recording of ${this.describeInput()} stopped: ${reason.text}; reconnecting with backoff`);
+    this.lastReasonCode = reason.code;
+    this.events.event({ event: 'reconnecting', reason: reason.text, ...this.snapshot() });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.launch();
+    }, delay);
+  }
+
+  private fail(e: Error): void {
+    if (this.closed) return;
+    this.lastError = e.message;
+    this.events.warn(`recorder: ${e.message}`);
+    this.setStatus({ fill: 'red', shape: 'ring', text: e.message.slice(0, 80) });
+  }
+
+  // ---- messages ------------------------------------------------------------------------------------------
+
+  private emit(seg: Segment, recovered: boolean): void {
+    const c = this.config;
+    const name = path.basename(seg.path);
+    const key = renderKey(c.keyTemplate, { camera: c.camera, capturedAt: seg.capturedAt, width: seg.width, height: seg.height, id: seg.n, name, ext: 'mp4', sha256: seg.sha256 });
+    const endedAt = new Date(Date.parse(seg.capturedAt) + seg.durationS * 1000).toISOString();
+    const facts = {
+      file: seg.path,
+      bytes: seg.bytes,
+      sha256: seg.sha256,
+      contentType: 'video/mp4',
+      width: seg.width,
+      height: seg.height,
+      codec: seg.codec,
+      durationS: seg.durationS,
+      requestedS: seg.requestedS,
+      camera: c.camera,
+      capturedAt: seg.capturedAt,
+      endedAt,
+      key,
+      ...(seg.partial ? { partial: true } : {}),
+      recorder: {
+        segment: seg.n,
+        run: seg.run,
+        ...(seg.gapBeforeS !== undefined ? { gapBeforeS: seg.gapBeforeS } : {}),
+        ...(seg.partial ? { partial: true } : {}),
+        ...(recovered ? { recovered: true } : {}),
+      },
+    };
+    const uplink = uplinkWithMetadata(undefined, facts, { ...c.metadata });
+    this.stats.segments++;
+    if (recovered) this.stats.recovered++;
+    if (seg.partial) this.stats.partial++;
+    this.lastDurationS = seg.durationS;
+    this.lastSegmentAt = seg.capturedAt;
+    this.events.segment({ topic: c.camera, payload: seg.path, uplink });
+    if (seg.gapBeforeS !== undefined) {
+      this.stats.gaps++;
+      this.stats.gapS += seg.gapBeforeS;
+      this.events.event({ event: 'gap', reason: `${seg.gapBeforeS} s not recorded before ${name}`, ...this.snapshot() });
+    }
+    if (this.state === 'recording') this.setStatus(this.recordingStatus());
+  }
+
+  private recordingStatus(): NodeStatus {
+    const parts = [`recording · ${this.stats.segments} segments`];
+    if (this.lastDurationS !== undefined) parts.push(`last ${this.lastDurationS.toFixed(1)} s`);
+    if (this.stats.gaps > 0) parts.push(`${this.stats.gaps} gap${this.stats.gaps > 1 ? 's' : ''}`);
+    return { fill: 'green', shape: 'dot', text: parts.join(' · ') };
+  }
+
+  private setStatus(s: NodeStatus): void {
+    if (!this.closed) this.events.status(s);
+  }
+
+  private describeInput(): string {
+    return this.mask(this.config.source.input);
+  }
+
+  private mask(s: string): string {
+    let out = maskUrlCredentials(s);
+    const pw = this.config.source.password;
+    if (pw) for (const form of new Set([pw, encodeURIComponent(pw)])) out = out.split(form).join('***');
+    return out;
+  }
+
+  // ---- disk budget -----------------------------------------------------------------------------------------
+
+  private async afterSegment(): Promise<void> {
+    await this.checkBudget();
+    await this.store.compactIfDue();
+  }
+
+  private scheduleDiskCheck(): void {
+    this.diskTimer = setTimeout(() => {
+      this.diskTimer = undefined;
+      if (this.closed || !this.current) return;
+      void this.serial(() => this.checkBudget()).catch((e: Error) => this.fail(e));
+      this.scheduleDiskCheck();
+    }, this.options.diskPollMs ?? 15_000);
+    this.diskTimer.unref();
+  }
+
+  /**
+   * Keeps the recordings within their budget and the disk's free space: deletes uploaded segments (oldest first),
+   * drops unsent ones only under "drop oldest unsent", else pauses recording. True when recording may go on.
+   */
+  private async checkBudget(): Promise<boolean> {
+    if (this.closed) return false;
+    const b = this.config.budget;
+    const plan = async () => {
+      const fsStat = await fs.promises.statfs(this.config.folder);
+      this.freeBytes = fsStat.bavail * fsStat.bsize;
+      this.budgetBytes = b.bytes ?? (b.percent !== undefined ? Math.floor((fsStat.blocks * fsStat.bsize * b.percent) / 100) : Infinity);
+      const { items, pendingBytes } = this.store.budgetItems();
+      const recent = this.store.recentBytes(10);
+      // Room for the segment being written and the next one, sized like the recent ones.
+      const headroom = 2 * Math.max(0, ...recent) * (this.budgetPaused ? 2 : 1);
+      return planBudget({
+        items,
+        otherBytes: pendingBytes + (await this.store.workingBytes()),
+        limitBytes: this.budgetBytes,
+        freeBytes: this.freeBytes,
+        keepFreeBytes: b.keepFreeBytes,
+        headroomBytes: headroom,
+        policy: b.policy,
+      });
+    };
+    let p = await plan();
+    if (p.overBytes > 0) {
+      // Before deleting anything, forget files someone else removed (the queue deletes uploaded files).
+      if ((await this.store.refresh()) > 0) p = await plan();
+    }
+    if (p.deleteUploaded.length > 0) {
+      const gone = await this.store.remove(p.deleteUploaded, 'budget');
+      this.stats.deleted += gone.length;
+      if (gone.length > 0) this.events.log(`disk budget: deleted ${gone.length} uploaded segment${gone.length > 1 ? 's' : ''} (oldest first)`);
+    }
+    if (p.dropUnsent.length > 0) {
+      const gone = await this.store.remove(p.dropUnsent, 'dropped');
+      this.stats.dropped += gone.length;
+      this.events.warn(`disk budget reached: deleted ${gone.length} segment${gone.length > 1 ? 's' : ''} not uploaded yet (oldest first: ${gone.map((s) => s.file).join(', ')})`);
+      this.events.event({ event: 'dropped', reason: `${gone.length} segments not uploaded were deleted`, ...this.snapshot() });
+    }
+    if (p.pause) {
+      const text = `disk budget reached: ${p.unsent} segment${p.unsent === 1 ? '' : 's'} not uploaded`;
+      if (!this.budgetPaused) {
+        this.budgetPaused = true;
+        this.events.warn(`${text}; recording paused until uploads make room (uploaded segments are deleted first)`);
+        this.events.event({ event: 'paused', reason: text, ...this.snapshot() });
+      }
+      this.state = 'paused';
+      this.setStatus({ fill: 'red', shape: 'ring', text });
+      // The segment being written is finished and sent; recording starts again when there is room.
+      const cur = this.current;
+      if (cur) void cur.proc.stop();
+      this.schedulePauseCheck();
+      return false;
+    }
+    if (this.budgetPaused) {
+      this.budgetPaused = false;
+      if (this.pauseTimer) clearTimeout(this.pauseTimer);
+      this.pauseTimer = undefined;
+      this.events.log('disk budget: room again, recording resumes');
+      this.events.event({ event: 'resumed', ...this.snapshot() });
+      if (!this.current) this.state = 'stopped';
+    }
+    return true;
+  }
+
+  private schedulePauseCheck(): void {
+    if (this.pauseTimer || this.closed) return;
+    this.pauseTimer = setTimeout(() => {
+      this.pauseTimer = undefined;
+      if (this.closed || !this.budgetPaused) return;
+      void this.serial(async () => {
+        if (await this.checkBudget()) this.launch();
+      }).catch((e: Error) => this.fail(e));
+    }, this.options.pausePollMs ?? 5000);
+    this.pauseTimer.unref();
+  }
+}

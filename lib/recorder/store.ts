@@ -1,0 +1,585 @@
+import crypto from 'crypto';
+import fs from 'fs';
+import path from 'path';
+import { syncFolder } from '../fs-durable';
+import { BudgetItem } from './budget';
+import { renderFileName } from './file-name';
+import { ClosedRecord, Journal, JournalRecord } from './journal';
+import { probeVideo, VideoInfo } from './probe';
+import { ListEntry, parseList } from './segment-list';
+
+/** The recorder's own folder inside the recordings folder: journal, per-run segment lists, files being written. */
+export const STATE_DIR = '.uplink-recorder';
+export const JOURNAL_FILE = 'journal';
+const QUARANTINE_DIR = 'unreadable';
+/** Less than this between one segment's end and the next one's start is jitter of the clocks, not a gap. */
+export const GAP_MIN_S = 0.5;
+const RUN_RE = /^r[0-9a-z]{9}[0-9a-f]{4}$/;
+const WORKING_RE = /^(r[0-9a-z]{9}[0-9a-f]{4})-(\d{6,})\.mp4$/;
+
+export type SegmentState = 'closed' | 'sent' | 'uploaded';
+
+export interface Segment extends Omit<ClosedRecord, 'state'> {
+  /** Absolute path of the file. */
+  path: string;
+  state: SegmentState;
+  /** Handed on by a later start than the one that recorded it (after a crash, a stop or a redeploy). */
+  recovered?: boolean;
+}
+
+export interface StoreOptions {
+  folder: string;
+  camera: string;
+  nameTemplate: string;
+  ffprobePath: string;
+  requestedS: number;
+  warn: (text: string) => void;
+}
+
+/** Recorders in this process by state folder: two nodes must not share one. */
+const claimed = new Set<string>();
+
+function bootId(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function exists(p: string): Promise<fs.Stats | undefined> {
+  try {
+    return await fs.promises.stat(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Puts a file at a second name without ever replacing a file there: a hard link, or a checked rename where links are missing (FAT). */
+async function linkInto(from: string, to: string): Promise<void> {
+  try {
+    await fs.promises.link(from, to);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+    if (await exists(to)) throw Object.assign(new Error(`${to} exists`), { code: 'EEXIST' });
+    await fs.promises.rename(from, to);
+  }
+}
+
+/**
+ * What the recorder knows about its segments, kept in an fsynced journal so that each closed segment is handed on
+ * once across crashes and restarts, and so that only files it recorded are ever deleted.
+ *
+ * ffmpeg writes each run's segments under numbered names in the state folder (`<run>-000003.mp4`: unique, whatever
+ * the clock does) and appends each one it closes to the run's CSV list. A closed segment is probed, hashed, journalled
+ * with its final name, then linked to that name in the recordings folder: its name comes from the template and the
+ * segment's start time, never collides (ffmpeg's own -strftime names have one-second resolution, repeat an hour when
+ * DST ends, and `-y` would overwrite), and is never the file being written.
+ */
+export class SegmentStore {
+  readonly stateDir: string;
+  private readonly segments = new Map<string, Segment>();
+  /** Every id journalled (sent, deleted, set aside): a listed or leftover file with one of these is not new. */
+  private readonly known = new Set<string>();
+  private readonly byPath = new Map<string, string>();
+  private readonly quarantined = new Map<string, { file: string; bytes: number }>();
+  /** Each run's clock: wall time (ms) of its stream time 0. */
+  private readonly anchors = new Map<string, number>();
+  private readonly runsSeen = new Set<string>();
+  private lastN = 0;
+  private lastEndMs: number | undefined;
+  private lockFile: string;
+  private released = false;
+
+  private constructor(
+    readonly options: StoreOptions,
+    private readonly journal: Journal,
+  ) {
+    this.stateDir = path.join(options.folder, STATE_DIR);
+    this.lockFile = path.join(this.stateDir, 'lock');
+  }
+
+  /** Claims the folder (one recorder per folder), creates it, and reads the journal. */
+  static async open(options: StoreOptions): Promise<SegmentStore> {
+    const stateDir = path.join(options.folder, STATE_DIR);
+    if (claimed.has(stateDir)) throw new Error(`another recorder node already records into ${options.folder}: give each recorder its own folder`);
+    await fs.promises.mkdir(path.join(stateDir, QUARANTINE_DIR), { recursive: true });
+    await SegmentStore.lock(stateDir, options.folder);
+    claimed.add(stateDir);
+    try {
+      const { journal, records } = await Journal.open(path.join(stateDir, JOURNAL_FILE));
+      const store = new SegmentStore(options, journal);
+      store.load(records);
+      return store;
+    } catch (e) {
+      claimed.delete(stateDir);
+      await fs.promises.rm(path.join(stateDir, 'lock'), { force: true }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** A lock file naming this process (and boot), so that a second Node-RED on the same folder is refused. */
+  private static async lock(stateDir: string, folder: string): Promise<void> {
+    const file = path.join(stateDir, 'lock');
+    const me = JSON.stringify({ pid: process.pid, boot: bootId() });
+    try {
+      const old = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { pid?: number; boot?: string };
+      if (typeof old.pid === 'number' && old.pid !== process.pid && old.boot === bootId() && alive(old.pid)) {
+        throw new Error(`process ${old.pid} already records into ${folder} (see ${file}): give each recorder its own folder`);
+      }
+    } catch (e) {
+      if (!(e instanceof SyntaxError) && (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    await fs.promises.writeFile(file, me);
+  }
+
+  private load(records: JournalRecord[]): void {
+    for (const r of records) {
+      switch (r.t) {
+        case 'meta':
+          this.lastN = Math.max(this.lastN, r.lastN);
+          if (r.lastEndMs !== undefined) this.lastEndMs = Math.max(this.lastEndMs ?? 0, r.lastEndMs);
+          break;
+        case 'closed': {
+          const { state, ...rest } = r;
+          const seg: Segment = { ...rest, path: this.abs(r.file), state: state ?? 'closed' };
+          const old = this.segments.get(r.id);
+          if (old) this.byPath.delete(old.path);
+          this.segments.set(r.id, seg);
+          this.byPath.set(seg.path, r.id);
+          this.known.add(r.id);
+          this.runsSeen.add(r.run);
+          this.lastN = Math.max(this.lastN, r.n);
+          const at = Date.parse(r.capturedAt);
+          this.anchors.set(r.run, at - r.listStart * 1000);
+          this.lastEndMs = Math.max(this.lastEndMs ?? 0, at + r.durationS * 1000);
+          break;
+        }
+        case 'sent':
+        case 'uploaded': {
+          const seg = this.segments.get(r.id);
+          if (seg && (r.t === 'uploaded' || seg.state === 'closed')) seg.state = r.t;
+          break;
+        }
+        case 'deleted': {
+          const seg = this.segments.get(r.id);
+          if (seg) this.byPath.delete(seg.path);
+          this.segments.delete(r.id);
+          this.quarantined.delete(r.id);
+          this.known.add(r.id);
+          break;
+        }
+        case 'quarantined':
+          this.quarantined.set(r.id, { file: r.file, bytes: 0 });
+          this.known.add(r.id);
+          break;
+      }
+    }
+  }
+
+  private abs(rel: string): string {
+    return path.join(this.options.folder, ...rel.split('/'));
+  }
+
+  // ---- runs ------------------------------------------------------------------------------------------------
+
+  /** A new run: its id (sortable by time), its list file, and ffmpeg's name pattern for its segments. */
+  newRun(): { run: string; listFile: string; pattern: string } {
+    const run = `r${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(2).toString('hex')}`;
+    // ffmpeg reads % in the whole path as a number format: a folder called "100%" must not become one.
+    const dir = this.stateDir.replace(/%/g, '%%');
+    return { run, listFile: path.join(this.stateDir, `${run}.csv`), pattern: path.join(dir, `${run}-%06d.mp4`) };
+  }
+
+  /** The file ffmpeg is writing (or wrote) for a run's segment number. */
+  workingFile(run: string, index: number): string {
+    return path.join(this.stateDir, `${run}-${String(index).padStart(6, '0')}.mp4`);
+  }
+
+  /** Bytes of the files ffmpeg is writing or left behind in the state folder. */
+  async workingBytes(): Promise<number> {
+    let total = 0;
+    for (const name of await fs.promises.readdir(this.stateDir)) {
+      if (!WORKING_RE.test(name)) continue;
+      total += (await exists(path.join(this.stateDir, name)))?.size ?? 0;
+    }
+    return total;
+  }
+
+  /**
+   * A segment ffmpeg has listed as closed: made final and journalled, ready to hand on. Undefined when it was handled
+   * before, is missing, or was unreadable (set aside, with a warning).
+   */
+  async closeListed(run: string, entry: ListEntry): Promise<Segment | undefined> {
+    const m = WORKING_RE.exec(entry.file);
+    if (!m || m[1] !== run) {
+      this.options.warn(`ignoring "${entry.file}" in the segment list of run ${run}: not a segment of that run`);
+      return undefined;
+    }
+    const id = entry.file.slice(0, -4);
+    if (this.known.has(id)) return undefined;
+    return this.finalize(run, id, { start: entry.start, end: entry.end });
+  }
+
+  /**
+   * Hands on what a run left: entries its list names that were not handled yet, then any segment file it never
+   * listed (the one being written when ffmpeg or Node-RED was killed: readable up to its last fragment, so it goes
+   * on marked partial, or is set aside with a warning when no video can be read from it). The list is removed once
+   * every file it names is accounted for.
+   */
+  async settleRun(run: string): Promise<Segment[]> {
+    const out: Segment[] = [];
+    const listFile = path.join(this.stateDir, `${run}.csv`);
+    let entries: ListEntry[] = [];
+    try {
+      entries = parseList(await fs.promises.readFile(listFile, 'utf8'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    let lastEnd: number | undefined;
+    const listed = new Set<string>();
+    let complete = true;
+    for (const entry of entries) {
+      listed.add(entry.file);
+      const seg = await this.closeListed(run, entry).catch((e: Error) => {
+        complete = false;
+        this.options.warn(`segment ${entry.file}: ${e.message}`);
+        return undefined;
+      });
+      if (seg) out.push(seg);
+      lastEnd = entry.end;
+    }
+    const leftovers = (await fs.promises.readdir(this.stateDir))
+      .map((name) => WORKING_RE.exec(name))
+      .filter((m): m is RegExpExecArray => m !== null && m[1] === run && !listed.has(m[0]) && !this.known.has(m[0].slice(0, -4)))
+      .sort((a, b) => Number(a[2]) - Number(b[2]));
+    for (const m of leftovers) {
+      const seg = await this.finalize(run, m[0].slice(0, -4), { start: lastEnd ?? 0, partial: true }).catch((e: Error) => {
+        complete = false;
+        this.options.warn(`leftover segment ${m[0]}: ${e.message}`);
+        return undefined;
+      });
+      if (seg) {
+        out.push(seg);
+        lastEnd = seg.listStart + seg.durationS;
+      }
+    }
+    if (complete) {
+      await fs.promises.rm(listFile, { force: true });
+    }
+    return out;
+  }
+
+  /** Runs that left a list or segment files in the state folder, oldest first. */
+  async runsOnDisk(): Promise<string[]> {
+    const runs = new Set<string>();
+    for (const name of await fs.promises.readdir(this.stateDir)) {
+      const m = WORKING_RE.exec(name);
+      if (m) runs.add(m[1]);
+      else if (name.endsWith('.csv') && RUN_RE.test(name.slice(0, -4))) runs.add(name.slice(0, -4));
+    }
+    return [...runs].sort();
+  }
+
+  /** Segments journalled as closed but never handed on (a crash came between): put in place, ready to send. */
+  async unsent(): Promise<Segment[]> {
+    const out: Segment[] = [];
+    for (const seg of [...this.segments.values()].sort((a, b) => a.n - b.n)) {
+      if (seg.state !== 'closed') continue;
+      if (await this.place(seg)) out.push(seg);
+      else {
+        this.options.warn(`segment ${seg.file} was recorded but its file is gone: it cannot be sent`);
+        await this.forget(seg.id, 'gone');
+      }
+    }
+    return out;
+  }
+
+  private async finalize(run: string, id: string, where: { start: number; end?: number; partial?: boolean }): Promise<Segment | undefined> {
+    const working = path.join(this.stateDir, `${id}.mp4`);
+    const st = await exists(working);
+    if (!st) {
+      if (!where.partial) this.options.warn(`segment ${id}.mp4 is in the segment list but its file is gone`);
+      return undefined;
+    }
+    let info: VideoInfo;
+    try {
+      info = await probeVideo(this.options.ffprobePath, working);
+    } catch (e) {
+      if (/ffprobe was not found/.test((e as Error).message)) throw e;
+      await this.quarantine(id, working, st.size, (e as Error).message);
+      return undefined;
+    }
+    const sha256 = await sha256File(working);
+    const anchor = this.anchorOf(run, st.mtimeMs - (where.end ?? where.start + info.durationS) * 1000);
+    const startMs = anchor + where.start * 1000;
+    const capturedAt = new Date(Math.round(startMs));
+    let gapBeforeS: number | undefined;
+    if (!this.runsSeen.has(run) && this.lastEndMs !== undefined) {
+      const gap = (startMs - this.lastEndMs) / 1000;
+      if (gap >= GAP_MIN_S) gapBeforeS = Math.round(gap * 1000) / 1000;
+    }
+    this.runsSeen.add(run);
+    const n = this.lastN + 1;
+    const file = await this.freeName(renderFileName(this.options.nameTemplate, { camera: this.options.camera, at: capturedAt, segment: n }));
+    const record: ClosedRecord = {
+      t: 'closed',
+      id,
+      run,
+      file,
+      bytes: st.size,
+      sha256,
+      durationS: info.durationS,
+      codec: info.codec,
+      width: info.width,
+      height: info.height,
+      capturedAt: capturedAt.toISOString(),
+      listStart: where.start,
+      n,
+      requestedS: this.options.requestedS,
+      ...(where.partial ? { partial: true } : {}),
+      ...(gapBeforeS !== undefined ? { gapBeforeS } : {}),
+    };
+    await this.journal.append(record);
+    this.lastN = n;
+    this.lastEndMs = Math.max(this.lastEndMs ?? 0, startMs + info.durationS * 1000);
+    const seg: Segment = { ...record, path: this.abs(file), state: 'closed' };
+    this.segments.set(id, seg);
+    this.byPath.set(seg.path, id);
+    this.known.add(id);
+    if (!(await this.place(seg))) throw new Error(`the file of segment ${id} vanished while it was being named`);
+    return seg;
+  }
+
+  /**
+   * Wall time of a run's stream time 0. The run id holds the time ffmpeg was started, which is when a live camera's
+   * stream begins, give or take the RTSP handshake. A segment's own mtime is no good for this: ffmpeg spends seconds
+   * probing a stream before it writes anything, then writes what it buffered in a burst. `latest` (a segment's mtime
+   * less its end) bounds it from above, for a clock that jumped back since.
+   */
+  private anchorOf(run: string, latest: number): number {
+    let anchor = this.anchors.get(run);
+    if (anchor === undefined) {
+      const started = parseInt(run.slice(1, 10), 36);
+      anchor = Number.isFinite(started) && started <= latest ? started : latest;
+      this.anchors.set(run, anchor);
+    }
+    return anchor;
+  }
+
+  /** A name from the template that no file and no known segment has: name.mp4, name_1.mp4, name_2.mp4… */
+  private async freeName(wanted: string): Promise<string> {
+    const base = wanted.slice(0, -4);
+    for (let i = 0; i < 1000; i++) {
+      const rel = i === 0 ? wanted : `${base}_${i}.mp4`;
+      const p = this.abs(rel);
+      if (!this.byPath.has(p) && !(await exists(p))) return rel;
+    }
+    throw new Error(`1000 files already share the name ${wanted}: put %S or {segment} in the file name template`);
+  }
+
+  /** Links the working file to the segment's final name and removes the working name; false when neither exists. */
+  private async place(seg: Segment): Promise<boolean> {
+    const working = path.join(this.stateDir, `${seg.id}.mp4`);
+    const [w, f] = await Promise.all([exists(working), exists(seg.path)]);
+    if (f) {
+      if (w && (w.ino !== f.ino || w.dev !== f.dev)) {
+        // Something else took the final name since it was journalled: give the segment a new one.
+        const file = await this.freeName(seg.file);
+        this.byPath.delete(seg.path);
+        Object.assign(seg, { file, path: this.abs(file) });
+        this.byPath.set(seg.path, seg.id);
+        const { path: _p, state: _s, recovered: _r, ...record } = seg;
+        await this.journal.append(record);
+        return this.place(seg);
+      }
+      if (w) await fs.promises.unlink(working);
+      return true;
+    }
+    if (!w) return false;
+    const dir = path.dirname(seg.path);
+    await fs.promises.mkdir(dir, { recursive: true });
+    await linkInto(working, seg.path);
+    await fs.promises.unlink(working).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+    await syncFolder(dir);
+    await syncFolder(this.stateDir);
+    return true;
+  }
+
+  private async quarantine(id: string, working: string, bytes: number, why: string): Promise<void> {
+    const to = path.join(this.stateDir, QUARANTINE_DIR, `${id}.mp4`);
+    const rel = path.relative(this.options.folder, to).split(path.sep).join('/');
+    await this.journal.append({ t: 'quarantined', id, file: rel });
+    await fs.promises.rename(working, to);
+    this.quarantined.set(id, { file: rel, bytes });
+    this.known.add(id);
+    this.options.warn(`segment file ${id}.mp4 (${bytes} bytes) holds no readable video (${why}): moved to ${to}`);
+  }
+
+  // ---- states ----------------------------------------------------------------------------------------------
+
+  async markSent(id: string): Promise<void> {
+    const seg = this.segments.get(id);
+    if (!seg || seg.state !== 'closed') return;
+    await this.journal.append({ t: 'sent', id });
+    seg.state = 'sent';
+  }
+
+  /** The uploader says this file is stored: it may be deleted first when space runs short. Undefined if not ours. */
+  async markUploaded(file: string): Promise<Segment | undefined> {
+    const id = this.byPath.get(path.resolve(file));
+    const seg = id ? this.segments.get(id) : undefined;
+    if (!seg) return undefined;
+    if (seg.state !== 'uploaded') {
+      await this.journal.append({ t: 'uploaded', id: seg.id });
+      seg.state = 'uploaded';
+    }
+    return seg;
+  }
+
+  /** Deletes recordings the budget chose (only files this journal names, only inside the folder). */
+  async remove(ids: string[], why: 'budget' | 'dropped'): Promise<Segment[]> {
+    const gone: Segment[] = [];
+    for (const id of ids) {
+      const q = this.quarantined.get(id);
+      const seg = this.segments.get(id);
+      const file = seg ? seg.path : q ? this.abs(q.file) : undefined;
+      if (!file) continue;
+      const root = path.resolve(this.options.folder) + path.sep;
+      if (!path.resolve(file).startsWith(root)) continue;
+      // The file first, then the journal: a crash between leaves a record of a missing file, never an orphan file.
+      await fs.promises.unlink(file).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+      await this.forget(id, why);
+      if (seg) gone.push(seg);
+    }
+    return gone;
+  }
+
+  private async forget(id: string, why: 'budget' | 'dropped' | 'gone'): Promise<void> {
+    await this.journal.append({ t: 'deleted', id, why });
+    const seg = this.segments.get(id);
+    if (seg) this.byPath.delete(seg.path);
+    this.segments.delete(id);
+    this.quarantined.delete(id);
+  }
+
+  /** Notices files deleted by someone else (the queue after an upload, a person): they no longer count. */
+  async refresh(): Promise<number> {
+    let gone = 0;
+    for (const seg of [...this.segments.values()]) {
+      if (seg.state === 'closed') continue;
+      const st = await exists(seg.path);
+      if (!st) {
+        await this.forget(seg.id, 'gone');
+        gone++;
+      } else seg.bytes = st.size;
+    }
+    for (const [id, q] of [...this.quarantined]) {
+      const st = await exists(this.abs(q.file));
+      if (!st) await this.forget(id, 'gone');
+      else q.bytes = st.size;
+    }
+    return gone;
+  }
+
+  /** What the budget weighs: set-aside files first (unreadable, deletable), then recordings oldest first. */
+  budgetItems(): { items: BudgetItem[]; pendingBytes: number } {
+    const items: BudgetItem[] = [...this.quarantined].map(([id, q]) => ({ id, bytes: q.bytes, uploaded: true }));
+    let pendingBytes = 0;
+    for (const seg of [...this.segments.values()].sort((a, b) => a.n - b.n)) {
+      if (seg.state === 'closed') pendingBytes += seg.bytes;
+      else items.push({ id: seg.id, bytes: seg.bytes, uploaded: seg.state === 'uploaded' });
+    }
+    return { items, pendingBytes };
+  }
+
+  get(id: string): Segment | undefined {
+    return this.segments.get(id);
+  }
+
+  counts(): { onDisk: number; uploaded: number; notUploaded: number; bytes: number; unreadable: number } {
+    let uploaded = 0;
+    let bytes = 0;
+    for (const s of this.segments.values()) {
+      if (s.state === 'uploaded') uploaded++;
+      bytes += s.bytes;
+    }
+    return { onDisk: this.segments.size, uploaded, notUploaded: this.segments.size - uploaded, bytes, unreadable: this.quarantined.size };
+  }
+
+  /** Sizes of the most recent segments, newest last. */
+  recentBytes(n: number): number[] {
+    return [...this.segments.values()]
+      .sort((a, b) => a.n - b.n)
+      .slice(-n)
+      .map((s) => s.bytes);
+  }
+
+  // ---- journal upkeep ---------------------------------------------------------------------------------------
+
+  /**
+   * Rewrites the journal with only what is still needed once it has grown well past that: the segments on disk,
+   * files set aside, and the ids of runs whose lists are still on disk (so none of their entries is sent twice).
+   */
+  async compactIfDue(force = false): Promise<boolean> {
+    const live = this.segments.size + this.quarantined.size;
+    if (!force && this.journal.lines < 2 * live + 500) return false;
+    // Files the queue (or a person) deleted need no record any more.
+    await this.refresh();
+    const runs = new Set(await this.runsOnDisk());
+    const records: JournalRecord[] = [{ t: 'meta', lastN: this.lastN, ...(this.lastEndMs !== undefined ? { lastEndMs: this.lastEndMs } : {}) }];
+    for (const seg of [...this.segments.values()].sort((a, b) => a.n - b.n)) {
+      const { path: _p, state, recovered: _r, ...record } = seg;
+      records.push({ ...record, ...(state !== 'closed' ? { state } : {}) });
+    }
+    for (const [id, q] of this.quarantined) records.push({ t: 'quarantined', id, file: q.file });
+    for (const id of this.known) {
+      if (this.segments.has(id) || this.quarantined.has(id)) continue;
+      if (runs.has(id.slice(0, id.lastIndexOf('-')))) records.push({ t: 'deleted', id, why: 'gone' });
+      else this.known.delete(id);
+    }
+    await this.journal.rewrite(records);
+    return true;
+  }
+
+  get journalLines(): number {
+    return this.journal.lines;
+  }
+
+  async close(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    try {
+      await this.journal.close();
+    } finally {
+      claimed.delete(this.stateDir);
+      try {
+        const owner = JSON.parse(await fs.promises.readFile(this.lockFile, 'utf8')) as { pid?: number };
+        if (owner.pid === process.pid) await fs.promises.rm(this.lockFile, { force: true });
+      } catch {
+        /* no lock left */
+      }
+    }
+  }
+}
