@@ -538,6 +538,10 @@ async function recorderCpu(ctx) {
     const bareSegments = segmentsIn(bareDir);
     const probeMs = ffprobeCostMs(folder);
 
+    // What the recorder costs beyond ffmpeg, spread over its segments, and what that makes at the default length.
+    const perSegmentMs = oursSegments > 0 ? Math.max(0, oursMs - bareMs) / oursSegments : 0;
+    const bareMsPerS = bareMs / Math.max(bareSec, 1);
+    const at60 = (bareMsPerS * 60 + perSegmentMs) / (bareMsPerS * 60);
     ctx.log(`  ours: node-red ${(split.own / 1000).toFixed(2)} + exited children ${(split.reaped / 1000).toFixed(2)} + running children ${(split.live / 1000).toFixed(2)} CPU s`);
     ctx.log(`  ours ${(oursMs / 1000).toFixed(2)} CPU s over ${oursSec.toFixed(1)} s (${oursSegments} segments), bare ffmpeg ${(bareMs / 1000).toFixed(2)} CPU s over ${bareSec.toFixed(1)} s (${bareSegments} segments)`);
     ctx.rows.push({
@@ -551,8 +555,10 @@ async function recorderCpu(ctx) {
         `running children (ffmpeg) ${(split.live / 1000).toFixed(2)}; one ffprobe of a segment, as lib/recorder/probe.ts runs it, costs ` +
         `${Number.isFinite(probeMs) ? (probeMs / 1000).toFixed(2) : '-'} CPU s here); bare: ${bareSegments} segments${stderr.trim() ? ` (stderr: ${stderr.trim().split('\n').pop().slice(0, 120)})` : ''}; ` +
         `node-red idle ${(idleMsPerS / 1000).toFixed(3)} CPU s/s before (x${seconds} s = ${((idleMsPerS * seconds) / 1000).toFixed(2)} s of ours); ` +
+        `per closed segment the recorder adds ${perSegmentMs.toFixed(0)} CPU ms (hash, fsync, journal, message), so at the default 60 s segments ` +
+        `it would be about ${at60.toFixed(2)}x bare ffmpeg; ` +
         `argv: ${argv.slice(1).join(' ').replace(/\s+/g, ' ').slice(0, 400)}`,
-      extra: { oursMs, bareMs, oursSec, bareSec, idleMsPerS, argv },
+      extra: { oursMs, bareMs, oursSec, bareSec, idleMsPerS, argv, perSegmentMs, at60 },
     });
   } finally {
     if (bare && bare.exitCode === null && bare.signalCode === null) bare.kill('SIGKILL');

@@ -96,6 +96,8 @@ async function linkInto(from: string, to: string): Promise<void> {
 export class SegmentStore {
   readonly stateDir: string;
   private readonly segments = new Map<string, Segment>();
+  /** The video stream of each run, read from its first segment (codec and size do not change within a run). */
+  private readonly runStream = new Map<string, Omit<VideoInfo, 'durationS'>>();
   /** Every id journalled (sent, deleted, set aside): a listed or leftover file with one of these is not new. */
   private readonly known = new Set<string>();
   private readonly byPath = new Map<string, string>();
@@ -321,7 +323,16 @@ export class SegmentStore {
     }
     let info: VideoInfo;
     try {
-      info = await probeVideo(this.options.ffprobePath, working);
+      // ffprobe costs more CPU than ffmpeg spends copying a minute of video. A segment ffmpeg listed as closed has
+      // the stream of the run's first one and the length the list gives: only that first segment and the ones a
+      // crash cut short (no list entry) are probed.
+      const known = this.runStream.get(run);
+      if (known && where.end !== undefined && !where.partial && where.end > where.start) {
+        info = { ...known, durationS: Math.round((where.end - where.start) * 1000) / 1000 };
+      } else {
+        info = await probeVideo(this.options.ffprobePath, working);
+        if (!where.partial) this.runStream.set(run, { codec: info.codec, width: info.width, height: info.height });
+      }
     } catch (e) {
       if (/ffprobe was not found/.test((e as Error).message)) throw e;
       await this.quarantine(id, working, st.size, (e as Error).message);
