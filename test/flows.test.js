@@ -48,6 +48,25 @@ describe('shipped flows', function () {
     for (const type of Object.keys(ours).filter((t) => !t.endsWith('-config'))) assert.ok(used.has(type), `no example uses ${type}`);
   });
 
+  /**
+   * The node as the test loads it: every camera, store and API address points at a closed port on loopback (the
+   * examples name real hosts; a test never reaches them), and S3 stores without an endpoint (AWS) get one too.
+   */
+  function offline(n) {
+    const text = JSON.stringify(n).replace(/\b(https?|rtsps?):\/\/(?!127\.0\.0\.1[:/])[^/"\s]+/g, '$1://127.0.0.1:9');
+    const out = JSON.parse(text);
+    if (out.type === 'uplink-s3-config') Object.assign(out, { endpoint: 'http://127.0.0.1:9', forcePathStyle: true });
+    if (out.type === 'uplink-supabase-config' && !/^https?:/.test(out.url || '')) out.url = 'http://127.0.0.1:9';
+    return out;
+  }
+
+  it('loads examples with every address on loopback', function () {
+    const n = offline({ type: 'uplink-recorder', input: 'rtsp://user@192.168.1.64:554/x', url: 'https://abc.supabase.co' });
+    assert.strictEqual(n.input, 'rtsp://127.0.0.1:9/x');
+    assert.strictEqual(n.url, 'https://127.0.0.1:9');
+    assert.strictEqual(offline({ type: 'uplink-s3-config', endpoint: '' }).endpoint, 'http://127.0.0.1:9');
+  });
+
   for (const file of files) {
     it(`${file} uses known types, sound wiring, and loads`, async function () {
       const flow = JSON.parse(fs.readFileSync(path.join(__dirname, '..', file), 'utf8'));
@@ -67,7 +86,7 @@ describe('shipped flows', function () {
       const dbDir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'uplink-flow-'));
       try {
         // Queue databases go to a temp folder instead of the user folder.
-        const local = flow.map((n) => (n.type === 'uplink-offline-queue' ? { ...n, db: path.join(dbDir, `${n.id}.db`) } : n));
+        const local = flow.map((n) => offline(n.type === 'uplink-offline-queue' ? { ...n, db: path.join(dbDir, `${n.id}.db`) } : n));
         const modules = [...new Set(Object.values(CORE))].map(resolveCore);
         await helper.load([...modules, ...Object.values(ours)], local);
         for (const n of local) if (n.type !== 'tab') assert.ok(helper.getNode(n.id), `${file}: ${n.type} ${n.id} did not start`);
