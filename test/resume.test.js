@@ -13,6 +13,8 @@ const { OfflineQueue } = require('../dist/lib/offline-queue');
 const { memoryResumeHandle } = require('../dist/lib/upload/resume');
 const { encodeMessage } = require('../dist/lib/message-codec');
 const { S3Server } = require('./support/s3-server');
+const { startTarget } = require('./support/http-target');
+const { HttpBackend, parseHttpSettings } = require('../dist/lib/upload/http');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 const MB = 1024 * 1024;
@@ -38,6 +40,13 @@ async function settled(s3) {
 function target(s3, extra = {}) {
   const settings = parseS3Settings({ ...s3.config(), timeout: 10, multipartMB: 5, partMB: 5, ...extra }, s3.credentials);
   return new UploadTarget((bw) => new S3Backend(settings, bw), { concurrency: settings.concurrency, bytesPerSecond: 0, timeoutMs: settings.timeoutMs });
+}
+
+/** The collector, whether or not node was started with --expose-gc. */
+function forceGc() {
+  if (typeof global.gc === 'function') return global.gc;
+  require('v8').setFlagsFromString('--expose_gc');
+  return require('vm').runInNewContext('gc');
 }
 
 /** A handle over a real queue row, like the uploader gets for a queued item. */
@@ -160,6 +169,32 @@ describe('resumable S3 multipart uploads', function () {
     await t.close();
   });
 
+  it('holds a few parts in memory, never the file (64 MB in 5 MB parts)', async function () {
+    const t = target(s3);
+    const { file, buf } = writeFile(dir, 'big.mp4', 64 * MB, 8);
+    const gc = forceGc();
+    gc();
+    const before = process.memoryUsage();
+    let peak = 0;
+    let next = 0;
+    let samples = 0;
+    // Sampled every 4 MB sent, after a collection: what the upload holds, not what the collector has not reached.
+    const sample = (sent) => {
+      if (sent < next) return;
+      next += 4 * MB;
+      samples++;
+      gc();
+      const m = process.memoryUsage();
+      peak = Math.max(peak, m.arrayBuffers + m.heapUsed - before.arrayBuffers - before.heapUsed);
+    };
+    const item = { key: 'v/big.mp4', file, bytes: buf.length, contentType: 'video/mp4', metadata: {}, fields: {}, signal: new AbortController().signal, onProgress: sample };
+    await t.backend.upload(item);
+    assert.ok(samples >= 12, `${samples} samples`);
+    assert.ok(peak < 24 * MB, `buffers and heap held grew by ${(peak / MB).toFixed(1)} MB for a ${buf.length / MB} MB file`);
+    assert.strictEqual((await s3.list()).find((o) => o.key === 'v/big.mp4').size, buf.length);
+    await t.close();
+  });
+
   it('without a place to keep progress, a failed multipart upload is aborted, not left on the store', async function () {
     const t = target(s3);
     const { file, buf } = writeFile(dir, 'c.mp4', 11 * MB, 4);
@@ -214,7 +249,7 @@ describe('the queue keeps upload progress and lanes for large items', function (
     await store.close();
   });
 
-  it('survives a restart: a version 1 database gains the tables, and the state is still there', async function () {
+  it('survives a restart, and a database of the first schema version gains the tables', async function () {
     const file = path.join(dir, 'q.db');
     let store = await QueueStore.open(file, {}, { recoverLeases: true });
     const id = (await store.enqueue(item(10))).id;
@@ -222,6 +257,26 @@ describe('the queue keeps upload progress and lanes for large items', function (
     await store.close();
     store = await QueueStore.open(file, {}, { recoverLeases: true });
     assert.deepStrictEqual(await store.getUploadState(id, 't'), { state: '{"n":1}', confirmed: 3 });
+    await store.close();
+
+    // Back to what version 1 wrote: no upload tables or triggers.
+    const sqlite3 = require('sqlite3');
+    await new Promise((resolve, reject) => {
+      const db = new sqlite3.Database(file, (e) => {
+        if (e) return reject(e);
+        db.exec(
+          'DROP TRIGGER uploads_left_del; DROP TRIGGER uploads_left_upd; DROP TABLE uploads; DROP TABLE abandoned_uploads; PRAGMA user_version = 1;',
+          (err) => db.close(() => (err ? reject(err) : resolve())),
+        );
+      });
+    });
+    store = await QueueStore.open(file, {}, { recoverLeases: true });
+    await store.saveUploadState(id, 't', '{"n":2}', 4);
+    assert.deepStrictEqual(await store.getUploadState(id, 't'), { state: '{"n":2}', confirmed: 4 });
+    await store.purgeFailed(); // nothing failed: the item stays
+    await store.lease(1);
+    await store.ack(id);
+    assert.strictEqual((await store.abandonedUploads('t')).length, 1, 'the triggers are back');
     await store.close();
   });
 
@@ -368,6 +423,46 @@ describe('the uploader with a queue: resume across attempts and abort of purged 
     await waitFor(() => s3.openUploads().length === 0, { timeout: 10000, what: 'the purged item\'s upload to be aborted' });
     await waitFor(async () => (await q.store.abandonedUploads(t.backend.resumeScope())).length === 0, { timeout: 5000, what: 'the abandoned list to empty' });
     await q.close();
+    await t.close();
+  });
+});
+
+describe('the uploader keeps a lane for large files at each target', function () {
+  this.timeout(60000);
+  let dir;
+  let http;
+  beforeEach(async function () {
+    dir = tmpDir('lanes');
+    http = await startTarget({ keepBodies: false });
+  });
+  afterEach(async function () {
+    await http.close();
+    rmrf(dir);
+  });
+
+  it('a still goes out while one video uploads and the next video waits for the large-file lane', async function () {
+    // Concurrency 2: the large lane has one slot. The server reads slowly, so the videos take a while.
+    http.answer('slow', { chunkDelayMs: 20 });
+    const settings = parseHttpSettings({ url: `${http.url}/up/{key}`, mode: 'raw', method: 'PUT', timeout: 30 }, {});
+    const t = new UploadTarget((bw) => new HttpBackend(settings, bw), { concurrency: 2, bytesPerSecond: 0, timeoutMs: 30_000 });
+    const u = new Uploader(t, '{name}');
+    const v1 = writeFile(dir, 'v1.mp4', 17 * MB, 1).file;
+    const v2 = writeFile(dir, 'v2.mp4', 17 * MB, 2).file;
+    const still = writeFile(dir, 's.jpg', 20 * 1024, 3).file;
+    const closing = new AbortController();
+    const first = u.upload({ uplink: { file: v1 } }, closing.signal);
+    await waitFor(() => http.requests.length === 1, { what: 'the first video to start' });
+    const second = u.upload({ uplink: { file: v2 } }, closing.signal);
+    const small = await u.upload({ uplink: { file: still } }, closing.signal);
+    assert.ok(small.ok, small.error && small.error.message);
+    const urls = http.requests.map((r) => r.url);
+    assert.ok(urls.includes('/up/s.jpg'), urls.join(' '));
+    assert.ok(!urls.includes('/up/v2.mp4'), 'the second video waits for the lane: ' + urls.join(' '));
+    assert.ok(!http.requests.find((r) => r.url === '/up/v1.mp4').done, 'the first video is still going');
+    assert.strictEqual(t.largeSlots.inUse, 1);
+    assert.strictEqual(t.largeSlots.queued, 1);
+    closing.abort();
+    await Promise.all([first, second]);
     await t.close();
   });
 });
