@@ -163,12 +163,21 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
       const category = page.locator('#red-ui-palette-container-uplink');
       await category.waitFor();
       assert.strictEqual((await category.locator('.red-ui-palette-header').innerText()).trim(), 'uplink');
-      for (const type of ['uplink-capture', 'uplink-offline-queue', 'uplink-connectivity', 'uplink-uploader']) {
+      for (const type of ['uplink-capture', 'uplink-recorder', 'uplink-offline-queue', 'uplink-connectivity', 'uplink-uploader']) {
         assert.strictEqual(await category.locator(`.red-ui-palette-node[data-palette-type="${type}"]`).count(), 1, `${type} in the uplink palette category`);
       }
       await page.screenshot({ path: path.join(ARTIFACTS, 'editor-flow.png') });
+      // The pipeline has no recorder: one is imported into the editor (not deployed) to open its dialog.
+      await page.evaluate(() => {
+        // With every default filled in, as a node dragged from the palette gets them.
+        const defaults = RED.nodes.getType('uplink-recorder').defaults;
+        const node = Object.fromEntries(Object.entries(defaults).map(([k, d]) => [k, JSON.parse(JSON.stringify(d.value))]));
+        Object.assign(node, { id: 'e2e-rec', type: 'uplink-recorder', name: 'gate camera', camera: 'gate', input: 'rtsp://127.0.0.1:9/cam', x: 200, y: 400, wires: [[], []] });
+        RED.view.importNodes([node], { generateIds: false });
+      });
 
       const dialogs = [
+        { id: 'e2e-rec', type: 'uplink-recorder', fields: ['name', 'camera', 'input', 'segmentSeconds', 'budget', 'budgetPolicy'], name: 'gate camera' },
         { id: 'c2c-capture', type: 'uplink-capture', fields: ['name', 'camera', 'source', 'url'], name: 'capture' },
         { id: 'c2c-queue', type: 'uplink-offline-queue', fields: ['name', 'db', 'concurrency', 'maxAttempts'], name: 'offline queue' },
         { id: 'c2c-conn', type: 'uplink-connectivity', fields: ['name', 'probeType', 'targetType'], name: 'bucket reachable?' },
@@ -189,6 +198,21 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
         await page.locator('#red-ui-sidebar .red-ui-help', { hasText: sentence }).first().waitFor({ state: 'visible' });
       }
       await page.screenshot({ path: path.join(ARTIFACTS, 'editor-help.png') });
+
+      // Clip mode: the clip settings show only for the ffmpeg source in clip mode.
+      await page.evaluate(() => RED.editor.edit(RED.nodes.node('c2c-capture')));
+      const tray = page.locator('.red-ui-tray').last();
+      await tray.locator('#node-input-source').waitFor({ state: 'visible' });
+      assert.strictEqual(await tray.locator('#node-input-clipLength').isVisible(), false, 'no clip length for a test pattern');
+      await tray.locator('#node-input-source').selectOption('ffmpeg');
+      await tray.locator('#node-input-mode').selectOption('clip');
+      await tray.locator('#node-input-clipLength').waitFor({ state: 'visible' });
+      // The shipped flow's capture node predates clip settings: the dialog shows their defaults, not blanks.
+      assert.strictEqual(await tray.locator('#node-input-clipLength').inputValue(), '10');
+      assert.strictEqual(await tray.locator('#node-input-kind').inputValue(), 'rtsp');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'editor-capture-clip.png') });
+      await tray.locator('#node-dialog-cancel').click();
+      await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
       assert.deepStrictEqual(errors, [], 'no script errors in the editor');
     } finally {
       await page.close();
