@@ -85,8 +85,16 @@ describe('shipped flows', function () {
       }
       const dbDir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'uplink-flow-'));
       try {
-        // Queue databases go to a temp folder instead of the user folder.
-        const local = flow.map((n) => offline(n.type === 'uplink-offline-queue' ? { ...n, db: path.join(dbDir, `${n.id}.db`) } : n));
+        // Queue databases, images and recordings go to a temp folder instead of the user folder.
+        const local = flow.map((n) =>
+          offline(
+            n.type === 'uplink-offline-queue'
+              ? { ...n, db: path.join(dbDir, `${n.id}.db`) }
+              : n.type === 'uplink-recorder' || n.type === 'uplink-capture'
+                ? { ...n, folder: path.join(dbDir, n.id) }
+                : n,
+          ),
+        );
         const modules = [...new Set(Object.values(CORE))].map(resolveCore);
         await helper.load([...modules, ...Object.values(ours)], local);
         for (const n of local) if (n.type !== 'tab') assert.ok(helper.getNode(n.id), `${file}: ${n.type} ${n.id} did not start`);
