@@ -65,9 +65,19 @@ async function exists(p: string): Promise<fs.Stats | undefined> {
   }
 }
 
-async function sha256File(file: string): Promise<string> {
+/**
+ * The file's SHA-256, once its bytes are on the disk: the queue will hold only its path, so a power cut after the
+ * segment is handed on must not leave the queue pointing at pages that never reached the SD card.
+ */
+async function hashAndSync(file: string): Promise<string> {
   const hash = crypto.createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
   return hash.digest('hex');
 }
 
@@ -338,7 +348,7 @@ export class SegmentStore {
       await this.quarantine(id, working, st.size, (e as Error).message);
       return undefined;
     }
-    const sha256 = await sha256File(working);
+    const sha256 = await hashAndSync(working);
     const anchor = this.anchorOf(run, st.mtimeMs - (where.end ?? where.start + info.durationS) * 1000);
     const startMs = anchor + where.start * 1000;
     const capturedAt = new Date(Math.round(startMs));
