@@ -86,6 +86,8 @@ export class OfflineQueue {
   private pendingAcks: { id: number; resolve: (r: HandleResult) => void; reject: (e: unknown) => void }[] = [];
   /** Uploads reporting progress: bytes sent, size, and when the lease was last extended. */
   private progressOf = new Map<number, { sent: number; bytes: number; attempt: number; touchedAt: number; at: number }>();
+  /** When each item in flight was delivered (its lease started), so progress can tell when the lease needs extending. */
+  private deliveredAt = new Map<number, number>();
   private unregister?: () => void;
 
   private constructor(
@@ -220,6 +222,7 @@ export class OfflineQueue {
       } else if (res.status === 'already-done') {
         b.resolve({ kind: 'ignored', detail: 'already-done' });
       } else {
+        this.deliveredAt.delete(b.id);
         this.acks.push({ at: t, bytes: res.item.bytes });
         if (this.config.policy.fileRetention === 'delete-on-ack' && res.item.file) files.push(res.item.file);
         b.resolve({ kind: 'acked' });
@@ -309,6 +312,8 @@ export class OfflineQueue {
   private async uploading(leased: number): Promise<QueueStats['uploading']> {
     const t = this.now();
     for (const [id, p] of this.progressOf) if (t - p.at > this.config.policy.leaseMs) this.progressOf.delete(id);
+    // Items answered by something other than an uploader leave no 'finished': forget them once their lease is over.
+    for (const [id, at] of this.deliveredAt) if (t - at > 2 * this.config.policy.leaseMs) this.deliveredAt.delete(id);
     if (leased === 0 && this.progressOf.size === 0) return [];
     const out = new Map<number, QueueStats['uploading'][number]>();
     for (const [id, p] of this.progressOf) {
@@ -344,8 +349,9 @@ export class OfflineQueue {
         if (this.closed) return;
         const t = this.now();
         const p = this.progressOf.get(id);
-        // The first progress of an attempt extends the lease at once; later ones when a quarter of it has gone by.
-        const touchedAt = p && p.attempt === attempt ? p.touchedAt : -Infinity;
+        // The lease is extended once a quarter of it has gone by since it started (or was last extended): an upload
+        // that finishes sooner costs no extra write.
+        const touchedAt = p && p.attempt === attempt ? p.touchedAt : (this.deliveredAt.get(id) ?? t);
         this.progressOf.set(id, { sent, bytes, attempt, touchedAt, at: t });
         if (t - touchedAt >= this.config.policy.leaseMs / 4) {
           this.progressOf.get(id)!.touchedAt = t;
@@ -354,6 +360,7 @@ export class OfflineQueue {
         this.changed();
       },
       finished: (id) => {
+        this.deliveredAt.delete(id);
         if (this.progressOf.delete(id)) this.changed();
       },
       abandoned: async (target, limit) =>
@@ -440,6 +447,7 @@ export class OfflineQueue {
     if (item.file && uplink.file === undefined) (msg.uplink as Msg).file = item.file;
     delete (msg.uplink as Msg).ack;
     delete (msg.uplink as Msg).error;
+    this.deliveredAt.set(item.id, this.now());
     this.events.deliver(msg);
   }
 
