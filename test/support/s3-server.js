@@ -27,7 +27,7 @@ class S3Server {
 
   /** The multipart uploads s3rver still holds, as { uploadId, key, parts }. */
   openUploads(bucket = this.buckets[0]) {
-    return listUploadDirs(this.directory, bucket).map((u) => ({ uploadId: u.uploadId, key: u.key, parts: listParts(u.dir).length }));
+    return listUploadDirs(this.directory, bucket, this.multipart.aborted).map((u) => ({ uploadId: u.uploadId, key: u.key, parts: listParts(u.dir).length }));
   }
 
   async start(port = 0) {
@@ -97,7 +97,7 @@ const XML = (body) => `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
 const esc = (v) => String(v).replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]);
 
 /** The `<uploadId>` folders s3rver keeps for a bucket (`<dir>/<bucket>/._S3rver_uploads/<uploadId>`). */
-function listUploadDirs(root, bucket) {
+function listUploadDirs(root, bucket, aborted = []) {
   const base = path.join(root, bucket, '._S3rver_uploads');
   let ids = [];
   try {
@@ -106,6 +106,7 @@ function listUploadDirs(root, bucket) {
     return [];
   }
   return ids.flatMap((id) => {
+    if (aborted.includes(id)) return [];
     const dir = path.join(base, id);
     try {
       return [{ uploadId: id, key: fs.readFileSync(path.join(dir, 'key'), 'utf8'), dir }];
@@ -147,10 +148,10 @@ function multipartExtensions(server) {
     const bucket = decodeURIComponent(m[1]);
     const key = m[2] === undefined || m[2] === '' ? undefined : decodeURIComponent(m[2]);
     const q = ctx.query;
-    const find = (id) => listUploadDirs(server.directory, bucket).find((u) => u.uploadId === id && (key === undefined || u.key === key));
+    const find = (id) => listUploadDirs(server.directory, bucket, server.multipart.aborted).find((u) => u.uploadId === id && (key === undefined || u.key === key));
 
     if (key === undefined && ctx.method === 'GET' && 'uploads' in q) {
-      const ups = listUploadDirs(server.directory, bucket).filter((u) => !q.prefix || u.key.startsWith(q.prefix));
+      const ups = listUploadDirs(server.directory, bucket, server.multipart.aborted).filter((u) => !q.prefix || u.key.startsWith(q.prefix));
       ctx.type = 'application/xml';
       ctx.body = XML(
         `<ListMultipartUploadsResult><Bucket>${esc(bucket)}</Bucket><IsTruncated>false</IsTruncated>` +
@@ -180,7 +181,8 @@ function multipartExtensions(server) {
     }
     if (ctx.method === 'DELETE') {
       if (!up) return noSuchUpload(ctx, q.uploadId);
-      fs.rmSync(up.dir, { recursive: true, force: true });
+      // Forgotten at once, like S3; its folder stays until the server is destroyed, because s3rver may still be
+      // writing a part into it (it cannot cope with the folder going away under a part).
       server.multipart.aborted.push(q.uploadId);
       ctx.status = 204;
       return;
