@@ -13,19 +13,10 @@ const { splitCommandLine } = require('../dist/lib/capture/child-run');
 const { inspectImage } = require('../dist/lib/capture/image-info');
 const { CaptureError } = require('../dist/lib/capture/types');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
+const { alive } = require('./support/procs');
 
 const FFMPEG = '/usr/bin/ffmpeg';
 const MB = 1024 * 1024;
-
-/** Whether a process still runs (an exited child nobody reaped yet counts as gone). */
-function alive(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Live processes whose command line contains `marker`, from ps. */
 function processesWith(marker) {

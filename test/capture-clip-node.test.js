@@ -11,21 +11,13 @@ const captureNode = require('../dist/nodes/capture/capture.js');
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { available, unavailableReason, startRtspServer } = require('./support/rtsp-server');
+const { alive } = require('./support/procs');
 
 helper.init(require.resolve('node-red'));
 
 const FFMPEG = '/usr/bin/ffmpeg';
 const USER = 'coach';
 const PASSWORD = 'pa:ss@word';
-
-function alive(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function filesBelow(dir) {
   if (!fs.existsSync(dir)) return [];

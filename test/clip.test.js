@@ -14,6 +14,7 @@ const { parseMetadataSetting, mergeMetadata, flatMetadata, uplinkWithMetadata } 
 const { CaptureError } = require('../dist/lib/capture/types');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { available, unavailableReason, startRtspServer, startSilentServer } = require('./support/rtsp-server');
+const { alive } = require('./support/procs');
 
 const FFMPEG = '/usr/bin/ffmpeg';
 const USER = 'viewer';
@@ -22,16 +23,6 @@ const TEMPLATE = '{camera}/{date}_{time}_{width}_{height}.{ext}';
 
 function hasFfmpeg() {
   return spawnSync(FFMPEG, ['-version'], { stdio: 'ignore' }).status === 0;
-}
-
-/** Whether a process still runs (an exited child nobody reaped yet counts as gone). */
-function alive(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** Live ffmpeg/ffprobe/setpriv children of this test process (the RTSP server, also our child, is not one). */

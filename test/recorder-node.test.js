@@ -10,20 +10,12 @@ const { STATE_DIR } = require('../dist/lib/recorder/store');
 const rtsp = require('./support/rtsp-server');
 const { startNodeRed } = require('./support/node-red-process');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
+const { alive } = require('./support/procs');
 
 helper.init(require.resolve('node-red'));
 
 const USER = 'admin';
 const PASSWORD = 'Hunter2-s3cret!';
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Keeps every status and warning a node shows, in order. */
 function track(node) {

@@ -15,17 +15,9 @@ const { parseListLine, parseList, ListTail } = require('../dist/lib/recorder/seg
 const { Recorder } = require('../dist/lib/recorder/recorder');
 const { STATE_DIR } = require('../dist/lib/recorder/store');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
+const { alive } = require('./support/procs');
 
 const FAST_RECONNECT = { reconnect: { firstMs: 200, maxMs: 1000, stableMs: 60000 }, pausePollMs: 200, killGraceMs: 3000 };
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function sha256(file) {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');

@@ -6,6 +6,7 @@ const net = require('net');
 const path = require('path');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { available, unavailableReason, startRtspServer, startSilentServer } = require('./support/rtsp-server');
+const { alive } = require('./support/procs');
 
 function hasFfmpeg() {
   return childProcess.spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status === 0;
@@ -24,15 +25,6 @@ function ffmpeg(args, timeout = 20000) {
       resolve({ code, stderr });
     });
   });
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function refused(port) {
