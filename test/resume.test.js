@@ -49,18 +49,6 @@ function forceGc() {
   return require('vm').runInNewContext('gc');
 }
 
-/** A handle over a real queue row, like the uploader gets for a queued item. */
-function rowHandle(store, id, scope) {
-  return {
-    load: async () => {
-      const r = await store.getUploadState(id, scope);
-      return r && JSON.parse(r.state);
-    },
-    save: (state, confirmed) => store.saveUploadState(id, scope, JSON.stringify(state), confirmed),
-    clear: () => store.clearUploadState(id, scope),
-  };
-}
-
 describe('resumable S3 multipart uploads', function () {
   this.timeout(60000);
   let s3;
