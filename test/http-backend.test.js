@@ -152,6 +152,18 @@ describe('HTTP backend', function () {
       assert.ok(mp.files[0].data.equals(data), 'the file part is the file byte for byte');
     });
 
+    it("fills a clip's length, partial flag and metadata into the extra fields", async () => {
+      const { file, data } = writeFile(dir, 'clip.mp4', 20_000);
+      backend = new HttpBackend(
+        settings(`${target.url}/upload`, {
+          raw: { extraFields: JSON.stringify({ session: '{metadata.session}', court: 'court {metadata.court}', len: '{durationS}', partial: '{partial}', none: '[{metadata.missing}]' }) },
+        }),
+      );
+      await backend.upload(item({ file, bytes: data.length, contentType: 'video/mp4', fields: { durationS: 9.8, partial: true, metadata: { session: 'S-12', court: 3 } } }));
+      assert.deepStrictEqual(target.requests[0].multipart.fields, { session: 'S-12', court: 'court 3', len: '9.8', partial: 'true', none: '[]' });
+      assert.throws(() => parseHttpSettings({ url: 'http://h/x', extraFields: '{"a":"{metadata}"}' }, {}), /unknown placeholder \{metadata\}/);
+    });
+
     it('sends an inline Buffer as multipart too, reporting progress up to its size', async () => {
       const data = crypto.randomBytes(200_000);
       backend = new HttpBackend(settings(`${target.url}/upload`));

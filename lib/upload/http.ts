@@ -16,7 +16,10 @@ export interface HttpSettings {
   mode: 'multipart' | 'raw';
   /** The multipart field that carries the file. */
   fieldName: string;
-  /** Multipart text fields sent before the file; values may use {key} {camera} {capturedAt} {itemId} {sha256} {bytes}. */
+  /**
+   * Multipart text fields sent before the file; values may use {key} {camera} {capturedAt} {itemId} {sha256} {bytes}
+   * {durationS} {partial}, and {metadata.<name>} for the capture's metadata (session, court…).
+   */
   extraFields: Record<string, string>;
   headers: Record<string, string>;
   auth: 'none' | 'bearer' | 'basic';
@@ -28,7 +31,10 @@ export interface HttpSettings {
   concurrency: number;
 }
 
-export const FIELD_PLACEHOLDERS = ['key', 'camera', 'capturedAt', 'itemId', 'sha256', 'bytes'] as const;
+export const FIELD_PLACEHOLDERS = ['key', 'camera', 'capturedAt', 'itemId', 'sha256', 'bytes', 'durationS', 'partial'] as const;
+/** A placeholder in an extra field: a known name, or metadata.<name>. */
+const FIELD_PLACEHOLDER = /\{([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)?)\}/g;
+const knownPlaceholder = (p: string) => (FIELD_PLACEHOLDERS as readonly string[]).includes(p) || /^metadata\.[A-Za-z_][A-Za-z0-9_-]*$/.test(p);
 
 /** How much of an answer is kept for the result; the rest is read and dropped so the connection can be reused. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -122,9 +128,9 @@ export function parseHttpSettings(raw: Raw, credentials: Raw): HttpSettings {
     if (name === '') errors.push('Extra fields: a field name is empty');
     if (/[\r\n]/.test(name)) errors.push(`Extra fields: the name "${name}" must be one line`);
     if (mode === 'multipart' && name === fieldName) errors.push(`Extra fields: "${name}" is the file's field name`);
-    const unknown = [...value.matchAll(/\{([A-Za-z][A-Za-z0-9]*)\}/g)].map((m) => m[1]).filter((p) => !(FIELD_PLACEHOLDERS as readonly string[]).includes(p));
+    const unknown = [...value.matchAll(FIELD_PLACEHOLDER)].map((m) => m[1]).filter((p) => !knownPlaceholder(p));
     if (unknown.length) {
-      errors.push(`Extra fields: "${name}" uses unknown placeholder${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `{${u}}`).join(', ')} (known: ${FIELD_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')})`);
+      errors.push(`Extra fields: "${name}" uses unknown placeholder${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `{${u}}`).join(', ')} (known: ${FIELD_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')} {metadata.<name>})`);
     }
   }
 
@@ -318,7 +324,7 @@ export class HttpBackend implements StorageBackend {
       const values = placeholderValues(item);
       const parts: string[] = [];
       for (const [name, template] of Object.entries(this.settings.extraFields)) {
-        const value = template.replace(/\{([A-Za-z][A-Za-z0-9]*)\}/g, (m, p: string) => values[p] ?? m);
+        const value = template.replace(FIELD_PLACEHOLDER, (m, p: string) => values[p] ?? (p.startsWith('metadata.') ? '' : m));
         parts.push(`--${boundary}\r\nContent-Disposition: form-data; name="${escapeQuoted(name)}"\r\n\r\n${value}\r\n`);
       }
       const filename = item.key.split('/').pop() || 'file';
@@ -443,6 +449,14 @@ function placeholderValues(item: UploadItem): Record<string, string> {
     itemId: pick(f.id, queueItem.id, f.itemId, m['item-id'], m.itemId),
     sha256: pick(item.sha256, f.sha256, m.sha256),
     bytes: String(item.bytes),
+    durationS: pick(f.durationS),
+    partial: f.partial === true ? 'true' : typeof f.durationS === 'number' ? 'false' : '',
+    ...Object.fromEntries(
+      Object.entries(f.metadata !== null && typeof f.metadata === 'object' ? (f.metadata as Record<string, unknown>) : {}).map(([k, v]) => [
+        `metadata.${k}`,
+        typeof v === 'boolean' ? String(v) : pick(v),
+      ]),
+    ),
   };
 }
 
