@@ -49,10 +49,6 @@ function asciiMeta(v: string): string {
   return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v);
 }
 
-/**
- * Sends one item to one target and says how it went, in the shape the offline queue understands. All of the
- * message handling lives here; the node only wires it to Node-RED.
- */
 /** Items at least this large upload in the target's lane for large items, so they never take every slot. */
 export const DEFAULT_LARGE_BYTES = 16 * 1024 * 1024;
 /** At most this often, the uploader cleans up on the store the half uploads of items that left the queue. */
@@ -64,6 +60,10 @@ export interface UploadProgress {
   bytes: number;
 }
 
+/**
+ * Sends one item to one target and says how it went, in the shape the offline queue understands. All of the
+ * message handling lives here; the node only wires it to Node-RED.
+ */
 export class Uploader {
   private inFlight = 0;
   private readonly moving = new Map<UploadItem, UploadProgress>();
@@ -108,9 +108,11 @@ export class Uploader {
       const idle = new AbortController();
       const timeoutMs = this.target.limits.timeoutMs;
       let timer: NodeJS.Timeout | undefined;
+      let ended = false;
       const arm = () => {
         if (timer) clearTimeout(timer);
-        timer = setTimeout(() => idle.abort(timeoutError(timeoutMs)), timeoutMs);
+        // A late progress report (a stream flushing after the answer) must not start a timer nobody clears.
+        if (!ended) timer = setTimeout(() => idle.abort(timeoutError(timeoutMs)), timeoutMs);
       };
       it.onProgress = (sent) => {
         arm();
@@ -127,6 +129,7 @@ export class Uploader {
         try {
           return await backend.upload(it);
         } finally {
+          ended = true;
           clearTimeout(timer);
         }
       });

@@ -10,7 +10,6 @@ const { UploadTarget } = require('../dist/lib/upload/target');
 const { Uploader } = require('../dist/lib/uploader');
 const { QueueStore } = require('../dist/lib/queue-store');
 const { OfflineQueue } = require('../dist/lib/offline-queue');
-const { memoryResumeHandle } = require('../dist/lib/upload/resume');
 const { encodeMessage } = require('../dist/lib/message-codec');
 const { S3Server } = require('./support/s3-server');
 const { startTarget } = require('./support/http-target');
@@ -40,6 +39,21 @@ async function settled(s3) {
 function target(s3, extra = {}) {
   const settings = parseS3Settings({ ...s3.config(), timeout: 10, multipartMB: 5, partMB: 5, ...extra }, s3.credentials);
   return new UploadTarget((bw) => new S3Backend(settings, bw), { concurrency: settings.concurrency, bytesPerSecond: 0, timeoutMs: settings.timeoutMs });
+}
+
+/** A resume handle in memory: what an upload saves is there for its next attempt, as a queue row would be. */
+function memoryResumeHandle() {
+  const h = {
+    state: undefined,
+    load: async () => h.state,
+    save: async (state) => {
+      h.state = state;
+    },
+    clear: async () => {
+      h.state = undefined;
+    },
+  };
+  return h;
 }
 
 /** The collector, whether or not node was started with --expose-gc. */

@@ -39,17 +39,3 @@ export function resumeHandle(provider: ResumeProvider, itemId: number, target: s
     clear: () => provider.clear(itemId, target),
   };
 }
-
-/** An in-memory handle, for uploads of messages that did not come from a queue (resume within one attempt only). */
-export function memoryResumeHandle(): ResumeHandle & { state?: ResumeState } {
-  const h: ResumeHandle & { state?: ResumeState } = {
-    load: async () => h.state,
-    save: async (state) => {
-      h.state = state;
-    },
-    clear: async () => {
-      h.state = undefined;
-    },
-  };
-  return h;
-}

@@ -358,13 +358,15 @@ export class S3Backend implements StorageBackend {
     return { ...saved, parts };
   }
 
-  /** Whether the store already holds the item's object, whole. */
+  /** Whether the store already holds the item's object, whole. A failure other than "not there" is an error. */
   private async holds(item: UploadItem): Promise<boolean> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: item.key }), { abortSignal: item.signal });
       return head.ContentLength === item.bytes && (!item.sha256 || head.Metadata?.sha256 === undefined || head.Metadata.sha256 === item.sha256);
-    } catch {
-      return false;
+    } catch (e) {
+      const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404) return false;
+      throw e;
     }
   }
 
