@@ -34,7 +34,7 @@ export interface QueueStats {
   concurrency: number;
   db: string;
   lastError: string | null;
-  /** Large uploads under way: bytes sent of this attempt, or confirmed by the store after a restart. */
+  /** Uploads under way that report progress: bytes sent so far of each (a resumed one counts what was confirmed). */
   uploading: { id: number; bytes: number; sent: number; percent: number }[];
 }
 
@@ -304,22 +304,19 @@ export class OfflineQueue {
       concurrency: this.config.concurrency,
       db: this.store.file,
       lastError: this.lastError,
-      uploading: await this.uploading(c.leased.n),
+      uploading: this.uploading(),
     };
   }
 
-  /** Progress of large uploads: what this process saw being sent, else what the store confirmed before a restart. */
-  private async uploading(leased: number): Promise<QueueStats['uploading']> {
+  /** Uploads reporting progress in this process (an upload resumed after a restart reports from what is confirmed). */
+  private uploading(): QueueStats['uploading'] {
     const t = this.now();
     for (const [id, p] of this.progressOf) if (t - p.at > this.config.policy.leaseMs) this.progressOf.delete(id);
     // Items answered by something other than an uploader leave no 'finished': forget them once their lease is over.
     for (const [id, at] of this.deliveredAt) if (t - at > 2 * this.config.policy.leaseMs) this.deliveredAt.delete(id);
-    if (leased === 0 && this.progressOf.size === 0) return [];
-    const out = new Map<number, QueueStats['uploading'][number]>();
-    for (const [id, p] of this.progressOf) {
-      out.set(id, { id, bytes: p.bytes, sent: p.sent, percent: p.bytes > 0 ? Math.min(100, Math.round((p.sent / p.bytes) * 1000) / 10) : 100 });
-    }
-    return [...out.values()].sort((a, b) => a.id - b.id);
+    return [...this.progressOf]
+      .map(([id, p]) => ({ id, bytes: p.bytes, sent: p.sent, percent: p.bytes > 0 ? Math.min(100, Math.round((p.sent / p.bytes) * 1000) / 10) : 100 }))
+      .sort((a, b) => a.id - b.id);
   }
 
   listFailed(limit = 100, afterId = 0): Promise<ItemRow[]> {
