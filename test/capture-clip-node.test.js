@@ -192,6 +192,7 @@ describe('capture node: clips', function () {
     await waitFor(() => n.caught.length === 2, { what: 'the error' });
     assert.match(n.caught[1].error.message, /msg\.metadata must be an object/);
     assert.deepStrictEqual(n.out, []);
+    assert.deepStrictEqual(n.statuses.filter((st) => /recording/.test(st.text)), [], 'ffmpeg was started');
   });
 
   it('refuses clip mode without the ffmpeg source at deploy', async function () {

@@ -7,9 +7,9 @@ const crypto = require('crypto');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const { FfmpegSource, parseFfmpegSettings, ffprobePathFor } = require('../dist/lib/capture/ffmpeg-source');
+const { FfmpegSource, parseFfmpegSettings } = require('../dist/lib/capture/ffmpeg-source');
 const { ClipRecorder, isPartial, requestedLength } = require('../dist/lib/capture/clip');
-const { parseProbeOutput } = require('../dist/lib/capture/probe');
+const { parseProbeOutput, ffprobePathFor } = require('../dist/lib/capture/probe');
 const { parseMetadataSetting, mergeMetadata, flatMetadata, uplinkWithMetadata } = require('../dist/lib/capture/metadata');
 const { CaptureError } = require('../dist/lib/capture/types');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
@@ -107,10 +107,10 @@ describe('clips: rules', function () {
     assert.strictEqual(requestedLength({ duration: '2.5' }, limits), 2.5);
     assert.strictEqual(requestedLength({ uplink: { requestedS: 4 } }, limits), 4);
     assert.strictEqual(requestedLength({ duration: 5, uplink: { requestedS: 4 } }, limits), 5);
-    for (const bad of [31, 0.5, -1, 'soon', '1e3', true]) {
-      const e = assert.throws(() => requestedLength({ duration: bad }, limits), (err) => err instanceof CaptureError && err.code === 'BAD_LENGTH' && /from 1 to 30/.test(err.message));
-      void e;
+    for (const bad of [31, 0.5, -1, 'soon', '1e3', true, Infinity]) {
+      assert.throws(() => requestedLength({ duration: bad }, limits), (err) => err instanceof CaptureError && err.code === 'BAD_LENGTH' && /^msg\.duration must be a number of seconds from 1 to 30/.test(err.message));
     }
+    assert.throws(() => requestedLength({ uplink: { requestedS: 'x' } }, limits), /^CaptureError: msg\.uplink\.requestedS must be/);
   });
 
   it('builds ffmpeg arguments that copy RTSP video into a fast-start MP4, with a socket timeout, never waiting on stdin', function () {
@@ -138,6 +138,7 @@ describe('clips: rules', function () {
     assert.strictEqual(ffprobePathFor('ffmpeg'), 'ffprobe');
     assert.strictEqual(ffprobePathFor('/opt/ff/bin/ffmpeg'), '/opt/ff/bin/ffprobe');
     assert.strictEqual(ffprobePathFor('/usr/local/bin/avconv'), 'ffprobe');
+    assert.strictEqual(ffprobePathFor('/opt/bin/FFmpeg'), '/opt/bin/ffprobe');
     assert.deepStrictEqual(parseProbeOutput('{"streams":[{"codec_name":"h264","width":640,"height":360}],"format":{"duration":"2.000000"}}'), {
       durationS: 2,
       codec: 'h264',
@@ -146,7 +147,11 @@ describe('clips: rules', function () {
     });
     assert.strictEqual(parseProbeOutput('{"streams":[],"format":{"duration":"2.0"}}'), undefined);
     assert.strictEqual(parseProbeOutput('{"streams":[{"codec_name":"h264","width":640,"height":360}],"format":{"duration":"N/A"}}'), undefined);
+    assert.strictEqual(parseProbeOutput('{"streams":[{"codec_name":"h264","width":0,"height":0}],"format":{"duration":"2.0"}}'), undefined);
     assert.strictEqual(parseProbeOutput('not json'), undefined);
+    assert.strictEqual(parseProbeOutput('null'), undefined);
+    // A container without a duration: the stream's.
+    assert.strictEqual(parseProbeOutput('{"streams":[{"codec_name":"h264","width":64,"height":48,"duration":"1.5"}],"format":{}}').durationS, 1.5);
   });
 
   it('reads metadata rows, lets msg.metadata override them, and copies free scalar names flat', function () {
@@ -237,9 +242,31 @@ describe('clips: recording with ffmpeg', function () {
     assert.deepStrictEqual([r.codec, r.width, r.height, r.camera, r.requestedS, r.partial], ['h264', 640, 360, 'court-3', 3, false]);
     assert.ok(Math.abs(r.durationS - 3) <= 1, `duration ${r.durationS}`);
     const p = probe(r.file);
-    assert.strictEqual(Number(p.format.duration), r.durationS);
+    assert.ok(Math.abs(Number(p.format.duration) - r.durationS) <= 0.005, `${p.format.duration} read back as ${r.durationS}`);
     assert.match(r.key, /^court-3\/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(\.\d{3})?_640_360\.mp4$/);
     assert.ok(!('partialReason' in r));
+  });
+
+  it('keeps a recording ffprobe cannot check in time, set aside, instead of deleting it', async function () {
+    // An ffprobe that hangs, beside the real ffmpeg (the source finds ffprobe next to ffmpeg).
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.symlinkSync(FFMPEG, path.join(bin, 'ffmpeg'));
+    fs.writeFileSync(path.join(bin, 'ffprobe'), '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
+    const src = new FfmpegSource(parseFfmpegSettings({ ffmpegPath: path.join(bin, 'ffmpeg'), input: 'lavfi:testsrc=size=160x120:rate=10', timeout: 5 }));
+    src.probeTimeoutMs = 500;
+    sources.push(src);
+    const rec = new ClipRecorder(src, { imagesFolder: path.join(dir, 'images'), nameTemplate: TEMPLATE, camera: 'court-3', minFreeBytes: 0 });
+    const e = await rec.record(new AbortController().signal, 1).then(
+      () => assert.fail('an unchecked clip must not pass as checked'),
+      (err) => err,
+    );
+    assert.strictEqual(e.code, 'UNCHECKED', e.message);
+    const kept = filesBelow(path.join(dir, 'images', 'unchecked'));
+    assert.strictEqual(kept.length, 1, 'kept');
+    assert.match(e.message, /kept at .*unchecked/);
+    assert.ok(decodes(path.join(dir, 'images', 'unchecked', kept[0])), 'the recording itself is fine');
+    assert.deepStrictEqual(filesBelow(path.join(dir, 'images')).filter((f) => f.includes('.part')), [], 'no temp file left');
   });
 
   it('records over UDP as well', async function () {

@@ -9,11 +9,10 @@ const vm = require('vm');
 const { SupabaseBackend, BUFFER_LIMIT_BYTES, TUS_CHUNK_BYTES } = require('../dist/lib/upload/supabase');
 const { Bandwidth } = require('../dist/lib/upload/body');
 const { UploadError } = require('../dist/lib/upload/types');
-const { SupabaseServer } = require('./support/supabase-server');
+const { SupabaseServer, TUS_PATH } = require('./support/supabase-server');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 const KEY = 'eyJhbGciOiJIUzI1NiJ9.test-service-role.tus-s3cr3t';
-const TUS_PATH = '/storage/v1/upload/resumable';
 const MB = 1024 * 1024;
 
 /** A full garbage collection, so memory figures show what is held, not what is waiting to be collected. */

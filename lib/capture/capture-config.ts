@@ -8,6 +8,8 @@ import { TriggerOptions } from './trigger';
 
 export interface CaptureConfig {
   camera: string;
+  /** The source kind (createSource in ./sources reads its own settings). */
+  source: string;
   imagesFolder: string;
   nameTemplate: string;
   minFreeBytes: number;
@@ -53,6 +55,7 @@ export function parseCaptureConfig(raw: Record<string, unknown>, userDir: string
   r.check();
   return {
     camera,
+    source,
     imagesFolder,
     nameTemplate,
     minFreeBytes: Math.round(minFreeMB * 1024 * 1024),

@@ -55,7 +55,7 @@ export class Capturer {
 
   async capture(signal: AbortSignal, given?: Buffer): Promise<CaptureResult> {
     const at = this.now();
-    await this.checkDiskSpace();
+    await prepareFolder(this.options.imagesFolder, this.options.minFreeBytes, (d) => this.ensureFolder(d));
     const data = given ?? (await this.source.grab(signal, this.options.maxBytes));
     if (data.length > this.options.maxBytes) {
       throw new CaptureError(`the image is ${data.length} bytes, over the limit of ${this.options.maxBytes}`, 'TOO_LARGE');
@@ -82,14 +82,6 @@ export class Capturer {
     };
   }
 
-  private async checkDiskSpace(): Promise<void> {
-    const folder = this.options.imagesFolder;
-    await this.ensureFolder(folder).catch((e: NodeJS.ErrnoException) => {
-      throw new CaptureError(`cannot create the images folder ${folder} (${e.code ?? e.message})`, 'FOLDER');
-    });
-    await checkFreeSpace(folder, this.options.minFreeBytes);
-  }
-
   private async writeAtomically(relative: string, data: Buffer): Promise<{ file: string; key: string }> {
     const root = path.resolve(this.options.imagesFolder);
     const wanted = pathInside(root, relative);
@@ -104,11 +96,8 @@ export class Capturer {
       } finally {
         await fh.close();
       }
-      const final = await linkWithoutOverwrite(temp, wanted);
-      await syncFolder(dir);
-      return { file: final, key: path.relative(root, final).split(path.sep).join('/') };
+      return await linkIntoPlace(root, temp, wanted);
     } catch (e) {
-      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
       throw saveError(e, root, dir, 'image');
     } finally {
       await fs.promises.rm(temp, { force: true }).catch(() => undefined);
@@ -123,8 +112,18 @@ export function pathInside(root: string, relative: string): string {
   return wanted;
 }
 
-/** Refuses to capture when the disk of `folder` has less than `minFreeBytes` free (0: no check). */
-export async function checkFreeSpace(folder: string, minFreeBytes: number): Promise<void> {
+/**
+ * Makes the images folder (with `mkdir`, which may remember folders it made), then refuses to capture when its disk
+ * has less than `minFreeBytes` free (0: no check).
+ */
+export async function prepareFolder(
+  folder: string,
+  minFreeBytes: number,
+  mkdir: (dir: string) => Promise<unknown> = (dir) => fs.promises.mkdir(dir, { recursive: true }),
+): Promise<void> {
+  await mkdir(folder).catch((e: NodeJS.ErrnoException) => {
+    throw new CaptureError(`cannot create the images folder ${folder} (${e.code ?? e.message})`, 'FOLDER');
+  });
   if (minFreeBytes <= 0) return;
   const st = await fs.promises.statfs(folder);
   const free = st.bavail * st.bsize;
@@ -148,10 +147,20 @@ export function saveError(e: unknown, root: string, dir: string, what: string): 
 }
 
 /**
+ * Puts the finished (synced) temp file in place under `wanted` below `root` and syncs its folder, so the name survives
+ * a power cut; returns the final path and its key (the path below `root`, with "/").
+ */
+export async function linkIntoPlace(root: string, temp: string, wanted: string): Promise<{ file: string; key: string }> {
+  const file = await linkWithoutOverwrite(temp, wanted);
+  await syncFolder(path.dirname(wanted));
+  return { file, key: path.relative(root, file).split(path.sep).join('/') };
+}
+
+/**
  * Puts the finished temp file in place under `wanted`, or `name_1.ext`, `name_2.ext`… when that name is taken (two
  * captures in one second): a hard link fails instead of replacing, so no earlier capture is ever overwritten.
  */
-export async function linkWithoutOverwrite(temp: string, wanted: string): Promise<string> {
+async function linkWithoutOverwrite(temp: string, wanted: string): Promise<string> {
   const ext = path.extname(wanted);
   const base = wanted.slice(0, wanted.length - ext.length);
   for (let i = 0; i < 1000; i++) {

@@ -1,11 +1,12 @@
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
-import { syncFolder } from '../fs-durable';
 import { renderKey } from '../object-key';
-import { CaptureOptions, CaptureResult, checkFreeSpace, linkWithoutOverwrite, pathInside, saveError } from './capture';
-import { ClipRun, FfmpegSource } from './ffmpeg-source';
-import { CaptureError } from './types';
+import { SettingsReader, text } from '../settings';
+import { CaptureOptions, CaptureResult, linkIntoPlace, pathInside, prepareFolder, saveError } from './capture';
+import { FfmpegSource } from './ffmpeg-source';
+import { CaptureError, CaptureSource } from './types';
+import { syncFolder } from '../fs-durable';
 
 export interface ClipLimits {
   /** The clip length when the trigger asks for none. */
@@ -14,7 +15,7 @@ export interface ClipLimits {
   maxLengthS: number;
 }
 
-export const MIN_CLIP_S = 1;
+const MIN_CLIP_S = 1;
 const TEMP_PREFIX = '.clip-';
 const TEMP_SUFFIX = '.mp4.part';
 /**
@@ -50,13 +51,17 @@ export function isPartial(durationS: number, requestedS: number): boolean {
  */
 export function requestedLength(msg: Record<string, unknown>, limits: ClipLimits): number {
   const uplink = msg.uplink && typeof msg.uplink === 'object' ? (msg.uplink as Record<string, unknown>) : {};
-  const [raw, from] = msg.duration !== undefined && msg.duration !== null && msg.duration !== '' ? [msg.duration, 'msg.duration'] : [uplink.requestedS, 'msg.uplink.requestedS'];
-  if (raw === undefined || raw === null || raw === '') return limits.lengthS;
-  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isFinite(n) || n < MIN_CLIP_S || n > limits.maxLengthS) {
-    throw new CaptureError(`${from} must be a number of seconds from ${MIN_CLIP_S} to ${limits.maxLengthS} (the longest clip set on the node); got ${JSON.stringify(raw)}`, 'BAD_LENGTH');
-  }
+  const [raw, from] = text(msg.duration) !== '' ? [msg.duration, 'msg.duration'] : [uplink.requestedS, 'msg.uplink.requestedS'];
+  const r = new SettingsReader({ length: raw });
+  const n = r.num('length', from, limits.lengthS, MIN_CLIP_S, limits.maxLengthS, { unit: 'seconds' });
+  if (r.errors.length > 0) throw new CaptureError(`${r.errors[0]}; ${limits.maxLengthS} s is the longest clip set on the node`, 'BAD_LENGTH');
   return n;
+}
+
+/** The clip recorder for a capture node in clip mode: clips are recorded with ffmpeg only. */
+export function createClipRecorder(source: CaptureSource, options: Omit<CaptureOptions, 'maxBytes'>): ClipRecorder {
+  if (!(source instanceof FfmpegSource)) throw new Error(`Clip mode records with ffmpeg: choose the ffmpeg source (got "${source.kind}")`);
+  return new ClipRecorder(source, options);
 }
 
 /**
@@ -92,14 +97,12 @@ export class ClipRecorder {
   private async recordOnce(signal: AbortSignal, requestedS: number): Promise<ClipResult> {
     const at = this.now();
     const root = path.resolve(this.options.imagesFolder);
-    await fs.promises.mkdir(root, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
-      throw new CaptureError(`cannot create the images folder ${root} (${e.code ?? e.message})`, 'FOLDER');
-    });
     if (!this.swept) {
+      // Before the free-space check: what it removes may be the space that is missing.
       this.swept = true;
       await sweepStaleTemps(root, this.now().getTime());
     }
-    await checkFreeSpace(root, this.options.minFreeBytes);
+    await prepareFolder(root, this.options.minFreeBytes);
     // A dot name nobody uploads or mistakes for a finished clip; same folder tree, so the final link is one syscall.
     const temp = path.join(root, `${TEMP_PREFIX}${crypto.randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
     try {
@@ -108,6 +111,11 @@ export class ClipRecorder {
       const bytes = await fileSize(temp);
       if (bytes === 0) throw this.source.clipFailure(run, signal);
       const probed = await this.source.probe(temp, signal);
+      if (!probed.info && probed.undecided) {
+        // Nothing says the recording is bad: keep it where a person can look, never delete it.
+        const kept = await setAside(root, temp);
+        throw new CaptureError(`the recording from ${this.source.describeInput()} could not be checked (${probed.problem}): kept at ${kept}`, 'UNCHECKED');
+      }
       if (!probed.info) {
         // ffmpeg's own failure (401, refused, timeout) says more than "not a video", when there is one.
         if (run.out.end !== 'exit' || run.out.code !== 0) throw this.source.clipFailure(run, signal);
@@ -130,7 +138,7 @@ export class ClipRecorder {
         durationS,
         requestedS,
         partial,
-        ...(partial ? { partialReason: this.whyShort(run) } : {}),
+        ...(partial ? { partialReason: this.source.clipShortReason(run) } : {}),
         camera: this.options.camera,
         capturedAt: at.toISOString(),
       };
@@ -139,32 +147,21 @@ export class ClipRecorder {
     }
   }
 
-  /** Why ffmpeg stopped before the length asked. */
-  private whyShort(run: ClipRun): string {
-    const { out } = run;
-    if (out.end === 'timeout') return `camera stopped sending (ffmpeg stopped after ${run.deadlineMs / 1000} s)`;
-    if (out.code === 0) return 'camera stopped sending';
-    const last = this.source.lastComplaint(out);
-    return `ffmpeg stopped${last ? `: ${last}` : ` (exit code ${String(out.code)})`}`;
-  }
-
-  /** fsync, checksum, then link into place under its final name (or name_1…), and fsync the folder. */
+  /** Checksum and fsync, then link into place under its final name (or name_1…), and fsync the folder. */
   private async place(root: string, relative: string, temp: string): Promise<{ file: string; key: string; sha256: string }> {
     const wanted = pathInside(root, relative);
     const dir = path.dirname(wanted);
     try {
-      const fh = await fs.promises.open(temp, 'r+');
+      const hash = crypto.createHash('sha256');
+      const fh = await fs.promises.open(temp, 'r');
       try {
+        for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
         await fh.sync();
       } finally {
         await fh.close();
       }
-      const hash = crypto.createHash('sha256');
-      for await (const chunk of fs.createReadStream(temp)) hash.update(chunk as Buffer);
       await fs.promises.mkdir(dir, { recursive: true });
-      const file = await linkWithoutOverwrite(temp, wanted);
-      await syncFolder(dir);
-      return { file, key: path.relative(root, file).split(path.sep).join('/'), sha256: hash.digest('hex') };
+      return { ...(await linkIntoPlace(root, temp, wanted)), sha256: hash.digest('hex') };
     } catch (e) {
       throw saveError(e, root, dir, 'clip');
     }
@@ -197,4 +194,24 @@ async function fileSize(file: string): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** Moves a recording that could not be checked to <folder>/unchecked/ under a free name; returns where it went. */
+async function setAside(root: string, temp: string): Promise<string> {
+  const dir = path.join(root, 'unchecked');
+  await fs.promises.mkdir(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  for (let i = 0; i < 100; i++) {
+    const to = path.join(dir, `clip_${stamp}${i ? `_${i}` : ''}.mp4`);
+    try {
+      await fs.promises.link(temp, to);
+      const fh = await fs.promises.open(to, 'r');
+      await fh.datasync().finally(() => fh.close());
+      await syncFolder(dir);
+      return to;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  throw new CaptureError(`cannot find a free name in ${dir}`, 'UNCHECKED');
 }

@@ -1,9 +1,8 @@
 import fs from 'fs';
-import path from 'path';
 import { guardedCommand } from '../child-guard';
 import { SettingsReader, text } from '../settings';
 import { abortedError, ChildOutcome, ChildRunner, lastLine } from './child-run';
-import { MediaInfo, parseProbeOutput, probeArgs } from './probe';
+import { ffprobePathFor, MediaInfo, parseProbeOutput, probeArgs } from './probe';
 import { CaptureError, CaptureSource } from './types';
 
 export type FfmpegInputKind = 'rtsp' | 'mjpeg' | 'v4l2' | 'lavfi';
@@ -45,11 +44,15 @@ const LAVFI_PREFIX = 'lavfi:';
  */
 const SOCKET_BACKSTOP_MS = 1000;
 /** A clip's kill timer is its length + the connect timeout + this (ffmpeg writing the MP4 index, a keyframe wait). */
-export const CLIP_GRACE_MS = 5000;
+const CLIP_GRACE_MS = 5000;
 /** ffprobe reads an MP4's index: seconds at most, even on a Pi's SD card. */
 const PROBE_TIMEOUT_MS = 15000;
 /** Exit codes of `setpriv` (lib/child-guard.ts) when it cannot execute the program it wraps. */
 const EXEC_FAILED = /failed to execute (.*): (No such file or directory|Permission denied)/;
+
+function clipClosed(): CaptureError {
+  return new CaptureError('the clip was stopped: the camera is closing (the flow is stopping)', 'ABORTED');
+}
 
 /** What kind of input a string looks like, or undefined. */
 export function guessInputKind(input: string): FfmpegInputKind | undefined {
@@ -128,14 +131,6 @@ export function parseFfmpegSettings(raw: Record<string, unknown>, credentials: R
   };
 }
 
-/** ffprobe beside the configured ffmpeg (/opt/ffmpeg/bin/ffmpeg -> /opt/ffmpeg/bin/ffprobe), else from PATH. */
-export function ffprobePathFor(ffmpegPath: string): string {
-  const base = path.basename(ffmpegPath);
-  if (!base.includes('ffmpeg')) return 'ffprobe';
-  const probe = base.replace('ffmpeg', 'ffprobe');
-  return ffmpegPath.includes('/') ? path.join(path.dirname(ffmpegPath), probe) : probe;
-}
-
 /** Replaces the password in `user:password@` of every URL in a text. */
 export function maskUrlCredentials(s: string): string {
   return s.replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):[^\s/?#@]*@/gi, '$1$2:***@');
@@ -186,7 +181,7 @@ export class FfmpegSource implements CaptureSource {
   }
 
   /** Whether a clip is re-encoded to H.264 rather than copied as the camera sends it. */
-  clipReencodes(): boolean {
+  private clipReencodes(): boolean {
     const v = this.settings.clipVideo ?? 'auto';
     return v === 'h264' || (v === 'auto' && this.settings.kind !== 'rtsp');
   }
@@ -253,14 +248,21 @@ export class FfmpegSource implements CaptureSource {
    * Reads a media file's real duration, video codec and size with ffprobe (beside ffmpeg). `undefined` when the file
    * is not a readable video; a CaptureError when ffprobe itself cannot run.
    */
-  async probe(file: string, signal: AbortSignal): Promise<{ info?: MediaInfo; problem?: string }> {
+  /** How long ffprobe may take to read a recording back. */
+  probeTimeoutMs = PROBE_TIMEOUT_MS;
+
+  /**
+   * Reads a recording back. `undecided` means ffprobe could not give an answer (it hung): that says nothing about the
+   * recording, which must then be kept, not deleted.
+   */
+  async probe(file: string, signal: AbortSignal): Promise<{ info?: MediaInfo; problem?: string; undecided?: boolean }> {
     const ffprobe = ffprobePathFor(this.settings.ffmpegPath);
-    const out = await this.runGuarded(ffprobe, probeArgs(file), PROBE_TIMEOUT_MS, signal, 'collect', 1024 * 1024);
+    const out = await this.runGuarded(ffprobe, probeArgs(file), this.probeTimeoutMs, signal, 'collect', 1024 * 1024);
     const launch = this.launchFailure(out, 'ffprobe', ffprobe);
     if (launch) throw launch;
-    if (out.end === 'closed') throw new CaptureError('the clip was stopped: the camera is closing (the flow is stopping)', 'ABORTED');
+    if (out.end === 'closed') throw clipClosed();
     if (out.end === 'aborted') throw abortedError(signal);
-    if (out.end === 'timeout') return { problem: `ffprobe could not read it within ${PROBE_TIMEOUT_MS / 1000} s` };
+    if (out.end === 'timeout') return { problem: `ffprobe gave no answer within ${this.probeTimeoutMs / 1000} s`, undecided: true };
     if (out.code !== 0) return { problem: `ffprobe: ${lastLine(out.stderr) || `exit code ${String(out.code)}`}` };
     const info = parseProbeOutput(out.stdout.toString('utf8'));
     return info ? { info } : { problem: 'it holds no video frames' };
@@ -283,7 +285,7 @@ export class FfmpegSource implements CaptureSource {
       case 'aborted':
         return abortedError(signal);
       case 'closed':
-        return new CaptureError('the clip was stopped: the camera is closing (the flow is stopping)', 'ABORTED');
+        return clipClosed();
       default:
         break;
     }
@@ -294,9 +296,13 @@ export class FfmpegSource implements CaptureSource {
     return this.classifyFailure(out, where, seconds);
   }
 
-  /** ffmpeg's last complaint, password masked, for a clip that was kept although ffmpeg did not end cleanly. */
-  lastComplaint(out: ChildOutcome): string {
-    return this.mask(lastLine(out.stderr));
+  /** Why ffmpeg stopped before the length asked, for a clip that was kept (never with the password in it). */
+  clipShortReason(run: ClipRun): string {
+    const { out } = run;
+    if (out.end === 'timeout') return `camera stopped sending (ffmpeg stopped after ${run.deadlineMs / 1000} s)`;
+    if (out.code === 0) return 'camera stopped sending';
+    const last = this.mask(lastLine(out.stderr));
+    return `ffmpeg stopped${last ? `: ${last}` : ` (exit code ${String(out.code)})`}`;
   }
 
   async close(): Promise<void> {

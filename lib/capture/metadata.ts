@@ -8,14 +8,14 @@ import { CaptureError } from './types';
 export type Metadata = Record<string, unknown>;
 
 /** A name a Supabase column mapping (`fields.metadata.<name>`) and an HTTP form field can both carry. */
-export const METADATA_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+const METADATA_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 const MAX_VALUE_CHARS = 1000;
 
 /**
  * Names in msg.uplink that the capture, the recorder, the queue or the uploader read or write: metadata never replaces them (it is
  * still in msg.uplink.metadata). Compared without case, so `Key` does not sit beside `key` to confuse a reader.
  */
-export const RESERVED_UPLINK_NAMES: ReadonlySet<string> = new Set(
+const RESERVED_UPLINK_NAMES: ReadonlySet<string> = new Set(
   [
     'file', 'bytes', 'sha256', 'contentType', 'width', 'height', 'camera', 'capturedAt', 'key', 'codec', 'durationS',
     'requestedS', 'partial', 'partialReason', 'metadata', 'item', 'ack', 'error', 'upload', 'name', 'id', 'url',

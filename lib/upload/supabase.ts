@@ -206,6 +206,21 @@ function tusAnswer(e: TusAnswerError): Answer {
   return { ...a, code };
 }
 
+/**
+ * The store no longer has the resumable upload (it expired, or was cleaned up): 404 or 410 on the upload's own URL, not
+ * a missing bucket. A new upload can still succeed.
+ */
+function uploadGone(e: unknown): boolean {
+  if (!(e instanceof TusAnswerError) || e.method === 'POST') return false;
+  const a = tusAnswer(e);
+  return (a.status === 404 || a.status === 410) && a.code !== 'NoSuchBucket';
+}
+
+/** The file is not the size it was queued with: it can never upload right, and is not worth retrying. */
+function sizeChanged(queued: number, now: number): UploadError {
+  return new UploadError(`the file changed size since it was queued (${queued} → ${now} bytes)`, 'permanent', 'FILE_CHANGED');
+}
+
 function resumeFailure(what: string, e: unknown): UploadError {
   const msg = e instanceof Error ? e.message : String(e);
   return new UploadError(`the upload's progress could not be ${what} in the queue's database: ${msg}`, 'retryable', 'RESUME_STATE');
@@ -369,16 +384,15 @@ export class SupabaseBackend implements StorageBackend {
         await this.sendChunks(item, tus, upload);
         break;
       } catch (e) {
-        const a = e instanceof TusAnswerError ? tusAnswer(e) : undefined;
         // The store forgot the upload mid-way (it expired or was cleaned up): once per attempt, start a new one.
-        if (a && e instanceof TusAnswerError && e.method !== 'POST' && (a.status === 404 || a.status === 410) && a.code !== 'NoSuchBucket' && !restarted) {
+        if (uploadGone(e) && !restarted) {
           restarted = true;
           await this.resumeClear(item);
           upload = undefined;
           continue;
         }
         // Storage checks the overwrite on every request, and again when the last chunk completes the object.
-        if (a?.code === 'KeyAlreadyExists') {
+        if (e instanceof TusAnswerError && tusAnswer(e).code === 'KeyAlreadyExists') {
           await this.resumeClear(item);
           return this.settleExisting(item, ex);
         }
@@ -395,9 +409,7 @@ export class SupabaseBackend implements StorageBackend {
   /** The file must still be what was queued: a changed size can never upload right, and is not worth retrying. */
   private async checkSource(item: UploadItem): Promise<void> {
     const size = item.file ? (await fs.promises.stat(item.file)).size : item.body!.length;
-    if (size !== item.bytes) {
-      throw new UploadError(`the file changed size since it was queued (${item.bytes} → ${size} bytes)`, 'permanent', 'FILE_CHANGED');
-    }
+    if (size !== item.bytes) throw sizeChanged(item.bytes, size);
   }
 
   /**
@@ -429,8 +441,7 @@ export class SupabaseBackend implements StorageBackend {
     try {
       held = await tus.head(state.tusUrl);
     } catch (e) {
-      const a = e instanceof TusAnswerError ? tusAnswer(e) : undefined;
-      if (a && (a.status === 404 || a.status === 410) && a.code !== 'NoSuchBucket') {
+      if (uploadGone(e)) {
         // Expired (Supabase forgets unfinished uploads) or cleaned up: nothing to continue.
         await this.resumeClear(item);
         return undefined;
@@ -596,9 +607,7 @@ export class SupabaseBackend implements StorageBackend {
     let data = item.body;
     if (!data && item.bytes <= BUFFER_LIMIT_BYTES) {
       data = await fs.promises.readFile(item.file!);
-      if (data.length !== item.bytes) {
-        throw new UploadError(`the file changed size since it was queued (${item.bytes} → ${data.length} bytes)`, 'permanent', 'FILE_CHANGED');
-      }
+      if (data.length !== item.bytes) throw sizeChanged(item.bytes, data.length);
     }
     const limited = !!this.bandwidth && this.bandwidth.bytesPerSecond > 0;
     if (data && !limited) return data;
@@ -739,7 +748,7 @@ export class SupabaseBackend implements StorageBackend {
     const a = tusAnswer(e);
     const said = a.message ? `: ${a.message.slice(0, 200)}` : '';
     if (a.status >= 200 && a.status < 300) return new UploadError(`the resumable upload answer broke the protocol${said}`, 'retryable', 'TUS_PROTOCOL', a.status);
-    if (e.method !== 'POST' && (a.status === 404 || a.status === 410) && a.code !== 'NoSuchBucket') {
+    if (uploadGone(e)) {
       return new UploadError(`the store no longer has the resumable upload (expired); the next attempt starts a new one (${a.status})`, 'retryable', 'TUS_UPLOAD_GONE', a.status);
     }
     if (a.code === 'OffsetConflict') return new UploadError(`the store holds another offset of the upload than expected${said}`, 'retryable', 'OffsetConflict', a.status);

@@ -9,7 +9,7 @@ import { Readable } from 'stream';
  */
 export const TUS_VERSION = '1.0.0';
 
-/** An answer the protocol did not expect (any status but the success of the request), with its text. */
+/** An answer the protocol did not expect (a status other than 2xx, or a 2xx missing a header it needs), with its text. */
 export class TusAnswerError extends Error {
   constructor(
     readonly method: string,
@@ -79,7 +79,7 @@ interface Answer {
 const MAX_ANSWER_TEXT = 64 * 1024;
 
 /** `Upload-Metadata`: comma-separated `key base64(value)` pairs; empty values are left out. */
-export function encodeMetadata(meta: Record<string, string | undefined>): string {
+function encodeMetadata(meta: Record<string, string | undefined>): string {
   return Object.entries(meta)
     .filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== '')
     .map(([k, v]) => {
@@ -99,6 +99,11 @@ function header(h: http.IncomingHttpHeaders, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** The protocol names one success status per request (201, 200, 204, 204); any 2xx is taken as it. */
+function ok(a: Answer): boolean {
+  return a.status >= 200 && a.status < 300;
+}
+
 function nonNegativeInt(v: string | undefined): number | undefined {
   return v !== undefined && /^\d{1,16}$/.test(v.trim()) ? Number(v.trim()) : undefined;
 }
@@ -109,7 +114,7 @@ export class TusClient {
   /** POST: creates an upload of `length` bytes and returns its URL (the Location, resolved against the endpoint). */
   async create(endpoint: string, length: number, metadata: Record<string, string | undefined>): Promise<string> {
     const a = await this.request('POST', endpoint, { 'Upload-Length': String(length), 'Upload-Metadata': encodeMetadata(metadata) });
-    if (a.status !== 201 && !(a.status >= 200 && a.status < 300)) throw new TusAnswerError('POST', a.status, a.body, a.headers);
+    if (!ok(a)) throw new TusAnswerError('POST', a.status, a.body, a.headers);
     const location = header(a.headers, 'location');
     if (!location) throw new TusAnswerError('POST', a.status, 'the answer to the creation has no Location header', a.headers);
     return new URL(location, endpoint).href;
@@ -118,7 +123,7 @@ export class TusClient {
   /** HEAD: how many bytes of the upload the server holds, and its length. */
   async head(url: string): Promise<TusOffset> {
     const a = await this.request('HEAD', url, {});
-    if (a.status < 200 || a.status >= 300) throw new TusAnswerError('HEAD', a.status, a.body, a.headers);
+    if (!ok(a)) throw new TusAnswerError('HEAD', a.status, a.body, a.headers);
     const offset = nonNegativeInt(header(a.headers, 'upload-offset'));
     if (offset === undefined) throw new TusAnswerError('HEAD', a.status, 'the answer has no valid Upload-Offset header', a.headers);
     return { offset, length: nonNegativeInt(header(a.headers, 'upload-length')) };
@@ -135,7 +140,7 @@ export class TusClient {
       { 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' },
       { stream: body, length },
     );
-    if (a.status !== 204 && !(a.status >= 200 && a.status < 300)) throw new TusAnswerError('PATCH', a.status, a.body, a.headers);
+    if (!ok(a)) throw new TusAnswerError('PATCH', a.status, a.body, a.headers);
     const next = nonNegativeInt(header(a.headers, 'upload-offset'));
     if (next === undefined) throw new TusAnswerError('PATCH', a.status, 'the answer has no valid Upload-Offset header', a.headers);
     return next;
@@ -144,7 +149,7 @@ export class TusClient {
   /** DELETE (termination): the server forgets the upload and its bytes. */
   async terminate(url: string): Promise<void> {
     const a = await this.request('DELETE', url, {});
-    if (a.status < 200 || a.status >= 300) throw new TusAnswerError('DELETE', a.status, a.body, a.headers);
+    if (!ok(a)) throw new TusAnswerError('DELETE', a.status, a.body, a.headers);
   }
 
   /**

@@ -1,8 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { Capturer, CaptureResult } from '../../lib/capture/capture';
 import { parseCaptureConfig } from '../../lib/capture/capture-config';
-import { ClipRecorder, ClipResult, requestedLength } from '../../lib/capture/clip';
-import { FfmpegSource } from '../../lib/capture/ffmpeg-source';
+import { ClipRecorder, ClipResult, createClipRecorder, requestedLength } from '../../lib/capture/clip';
 import { mergeMetadata, uplinkWithMetadata } from '../../lib/capture/metadata';
 import { createSource } from '../../lib/capture/sources';
 import { TriggerGate } from '../../lib/capture/trigger';
@@ -27,13 +26,9 @@ export = function (RED: NodeAPI) {
     let source: CaptureSource;
     try {
       config = parseCaptureConfig(def, userDir);
-      source = createSource(String(def.source || 'test-pattern'), def, (node.credentials ?? {}) as Record<string, unknown>, config.camera);
-      if (config.mode === 'clip') {
-        if (!(source instanceof FfmpegSource)) throw new Error('Clip mode records with ffmpeg: choose the ffmpeg source');
-        clips = new ClipRecorder(source, config);
-      } else {
-        capturer = new Capturer(source, config);
-      }
+      source = createSource(config.source, def, (node.credentials ?? {}) as Record<string, unknown>, config.camera);
+      if (config.mode === 'clip') clips = createClipRecorder(source, config);
+      else capturer = new Capturer(source, config);
     } catch (e) {
       node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
       node.error(`configuration error: ${(e as Error).message}`);

@@ -107,9 +107,10 @@ function spawnServer({ port, user, password }) {
     child.on('error', (e) => fail(e.code === 'ENOENT' ? `${PYTHON} not found` : e.message));
     child.on('exit', (code, signal) => fail(`exited with ${signal || `code ${code}`}`));
     child.stdout.on('data', (d) => {
+      if (settled) return;
       out += d;
       const nl = out.indexOf('\n');
-      if (nl < 0 || settled) return;
+      if (nl < 0) return;
       let announced;
       try {
         announced = JSON.parse(out.slice(0, nl)).port;
