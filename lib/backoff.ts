@@ -11,8 +11,41 @@ export interface BackoffPolicy {
  * sending them back in synchronised waves.
  */
 export function backoffDelay(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
-  const exp = Math.min(policy.capMs, policy.baseMs * Math.pow(2, Math.max(0, attempt - 1)));
-  return Math.floor(random() * exp);
+  return Math.floor(random() * exponentialDelay(policy, attempt));
+}
+
+/** The delay without jitter: min(cap, base * 2^(attempt-1)). */
+export function exponentialDelay(policy: BackoffPolicy, attempt: number): number {
+  return Math.min(policy.capMs, policy.baseMs * Math.pow(2, Math.max(0, attempt - 1)));
+}
+
+export interface ReconnectPolicy extends BackoffPolicy {
+  /** A run that lasted this long was healthy: the next failure starts the waits from the beginning again. */
+  stableMs: number;
+}
+
+export const DEFAULT_RECONNECT: ReconnectPolicy = { baseMs: 1000, capMs: 30_000, stableMs: 60_000 };
+
+/**
+ * How long to wait before restarting something long-running that ended (the recorder's ffmpeg): 1 s, 2 s, 4 s… up to
+ * 30 s while it keeps failing, back to 1 s once a run has lasted a stable minute. No jitter: one recorder talks to one
+ * camera, there is no herd.
+ */
+export class ReconnectBackoff {
+  private failures = 0;
+
+  constructor(readonly policy: ReconnectPolicy = DEFAULT_RECONNECT) {}
+
+  /** The wait after a run that lasted `runMs`. */
+  next(runMs: number): number {
+    if (runMs >= this.policy.stableMs) this.failures = 0;
+    this.failures++;
+    return exponentialDelay(this.policy, this.failures);
+  }
+
+  reset(): void {
+    this.failures = 0;
+  }
 }
 
 /** Longest Retry-After we obey; a server asking for more than a day is treated as asking for a day. */

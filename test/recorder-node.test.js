@@ -197,6 +197,9 @@ describe('recorder node', function () {
     n.rec.receive({ payload: 'status' });
     await waitFor(() => n.events.some((e) => e.topic === 'stats'), { what: 'stats' });
     assert.strictEqual(n.events.find((e) => e.topic === 'stats').payload.state, 'stopped');
+    n.rec.receive({ payload: 'record please' });
+    await waitFor(() => n.caught.length === 1, { what: 'the refused message' });
+    assert.match(n.caught[0].error.message, /the recorder takes "start", "stop" or "status"/);
     n.rec.receive({ payload: 'start' });
     await waitFor(() => n.out.length > stopped, { timeout: 20000, what: 'recording again' });
     assert.ok(n.events.some((e) => e.topic === 'stopped') && n.events.filter((e) => e.topic === 'started').length === 2);

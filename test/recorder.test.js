@@ -4,20 +4,21 @@ const { execFileSync, spawn } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
-const { parseRecorderConfig, ffprobeBeside } = require('../dist/lib/recorder/config');
+const { parseRecorderConfig } = require('../dist/lib/recorder/config');
 const { recordingArgs, FRAGMENTED_MP4 } = require('../dist/lib/recorder/args');
 const { planBudget } = require('../dist/lib/recorder/budget');
-const { ReconnectBackoff } = require('../dist/lib/recorder/backoff');
+const { ReconnectBackoff } = require('../dist/lib/backoff');
 const { describeEnd } = require('../dist/lib/recorder/ffmpeg-reason');
 const { renderFileName, validateFileTemplate } = require('../dist/lib/recorder/file-name');
 const { Journal } = require('../dist/lib/recorder/journal');
 const { parseListLine, parseList, ListTail } = require('../dist/lib/recorder/segment-list');
 const { Recorder } = require('../dist/lib/recorder/recorder');
+const { classifyRecorderInput } = require('../dist/lib/recorder/input');
 const { STATE_DIR } = require('../dist/lib/recorder/store');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { alive } = require('./support/procs');
 
-const FAST_RECONNECT = { reconnect: { firstMs: 200, maxMs: 1000, stableMs: 60000 }, pausePollMs: 200, killGraceMs: 3000 };
+const FAST_RECONNECT = { reconnect: { baseMs: 200, capMs: 1000, stableMs: 60000 }, pausePollMs: 200, killGraceMs: 3000 };
 
 function sha256(file) {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -164,6 +165,24 @@ describe('recorder: pieces', function () {
     assert.match(other.text, /^ffmpeg exited with code 1: /);
     assert.ok(!other.text.includes('hunter2'), other.text);
     assert.strictEqual(describeEnd({ code: 1, signal: null, stderr: 'Cannot open video device /dev/video9: No such file or directory' }, { kind: 'v4l2', input: '/dev/video9' }).code, 'NO_DEVICE');
+    // ffmpeg started through setpriv (lib/child-guard.ts): setpriv itself says that ffmpeg is missing.
+    const wrapped = describeEnd({ code: 127, signal: null, stderr: 'setpriv: failed to execute /opt/ff/ffmpeg: No such file or directory' }, { kind: 'v4l2', input: '/dev/video0' });
+    assert.deepStrictEqual([wrapped.code, wrapped.fatal], ['FFMPEG_MISSING', true]);
+    assert.match(wrapped.text, /^ffmpeg not found at "\/opt\/ff\/ffmpeg": install it/);
+    const notRunnable = describeEnd({ code: 126, signal: null, stderr: 'setpriv: failed to execute /opt/ff/ffmpeg: Permission denied' });
+    assert.match(notRunnable.text, /cannot be run \(permission denied\)/);
+  });
+
+  it('reads what a message asks: a command, or an uploader result for one of its files', function () {
+    assert.deepStrictEqual(classifyRecorderInput({ topic: 'Stop' }), { type: 'command', command: 'stop' });
+    assert.deepStrictEqual(classifyRecorderInput({ payload: ' start ' }), { type: 'command', command: 'start' });
+    const file = '/rec/gate_1.mp4';
+    assert.deepStrictEqual(classifyRecorderInput({ topic: 'gate', payload: file, uplink: { file, ack: true, upload: { backend: 's3' } } }), { type: 'uploaded', file });
+    // A failed upload, even one carrying an earlier attempt's upload facts, never marks the segment uploaded.
+    assert.deepStrictEqual(classifyRecorderInput({ payload: file, uplink: { file, ack: false, upload: { backend: 's3' }, error: { message: '503' } } }), { type: 'upload-failed' });
+    const other = classifyRecorderInput({ payload: 'record', uplink: { file } });
+    assert.strictEqual(other.type, 'invalid');
+    assert.match(other.error, /"start", "stop" or "status"/);
   });
 
   it('names segments from a strftime-like template, cleaned, always inside the folder and ending in .mp4', function () {
@@ -195,8 +214,6 @@ describe('recorder: pieces', function () {
       () => parseRecorderConfig({ input: 'rtsp://admin:secret@cam/x', segmentSeconds: 0, nameTemplate: '{camera}.mp4', budget: 99, budgetUnit: '%' }, {}, '/u'),
       (e) => /must not contain a user name or password/.test(e.message) && /Segment length/.test(e.message) && /File name/.test(e.message) && /at most 95 %/.test(e.message) && !e.message.includes('secret'),
     );
-    assert.strictEqual(ffprobeBeside('/opt/ff/bin/ffmpeg'), '/opt/ff/bin/ffprobe');
-    assert.strictEqual(ffprobeBeside('ffmpeg'), 'ffprobe');
   });
 
   it("builds ffmpeg's segment muxer command: fragmented MP4 inside the segments, -timeout in µs, no stdin", function () {
@@ -348,6 +365,32 @@ describe('recorder: recording with ffmpeg', function () {
     await rec.close();
   });
 
+  it('keeps a segment that ffprobe could not run on where it is, and sends it once ffprobe works', async function () {
+    // ffmpeg from a folder of its own, beside an ffprobe that cannot be run: the recorder finds ffprobe there.
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.symlinkSync(execFileSync('sh', ['-c', 'command -v ffmpeg']).toString().trim(), path.join(bin, 'ffmpeg'));
+    fs.writeFileSync(path.join(bin, 'ffprobe'), '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+    const config = lavfiConfig(dir, { ffmpegPath: path.join(bin, 'ffmpeg') });
+    const got = recorderEvents();
+    const rec = await start(config, got);
+    await waitFor(() => got.warnings.some((w) => /ffprobe at .* could not be run/.test(w)), { timeout: 20000, what: 'ffprobe to fail on a segment' });
+    await rec.close();
+    assert.deepStrictEqual(got.segments, []);
+    assert.deepStrictEqual(fs.readdirSync(path.join(config.folder, STATE_DIR, 'unreadable')), [], 'nothing set aside');
+    const waiting = workingFiles(config.folder).length;
+    assert.ok(waiting >= 1, 'the segments wait in the state folder');
+
+    fs.rmSync(path.join(bin, 'ffprobe'));
+    fs.symlinkSync(execFileSync('sh', ['-c', 'command -v ffprobe']).toString().trim(), path.join(bin, 'ffprobe'));
+    const again = recorderEvents();
+    const rec2 = await start({ ...config, autoStart: false }, again);
+    assert.strictEqual(again.segments.length, waiting, 'each waiting segment is sent at the next start');
+    assert.ok(again.segments.every((m) => m.uplink.durationS > 0 && readable(m.uplink.file)));
+    assert.strictEqual(workingFiles(config.folder).length, 0);
+    await rec2.close();
+  });
+
   it('survives Node itself being SIGKILLed: ffmpeg dies with it, and every closed segment is sent exactly once', async function () {
     const config = lavfiConfig(dir, { segmentSeconds: 1 });
     const script = `
@@ -425,6 +468,11 @@ describe('recorder: recording with ffmpeg', function () {
     // About 4 of these small segments fit.
     const config = lavfiConfig(dir, { budget: 0.07, budgetUnit: 'MB' });
     const limit = config.budget.bytes;
+    // A leftover without video, set aside at the start: it waits for a person, the budget never deletes it.
+    const state = path.join(config.folder, STATE_DIR);
+    fs.mkdirSync(state, { recursive: true });
+    const junk = `r${Date.now().toString(36).padStart(9, '0')}beef-000000.mp4`;
+    fs.writeFileSync(path.join(state, junk), Buffer.from('not a video at all'));
     const got = recorderEvents();
     const rec = await start(config, got);
     await waitFor(() => rec.currentState === 'paused', { timeout: 30000, what: 'the budget pause' });
@@ -456,6 +504,7 @@ describe('recorder: recording with ffmpeg', function () {
     const resumed = got.events.filter((e) => e.event === 'resumed').length;
     for (const m of kept) fs.unlinkSync(m.uplink.file);
     await waitFor(() => got.events.filter((e) => e.event === 'resumed').length > resumed, { timeout: 20000, what: 'recording to resume once the files are gone' });
+    assert.ok(fs.existsSync(path.join(state, 'unreadable', junk)), 'the file set aside is still there');
   });
 
   it('under "drop oldest unsent" deletes the oldest segments not uploaded, with a warning, and never pauses', async function () {

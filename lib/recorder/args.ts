@@ -21,7 +21,7 @@ export interface RecordingArgsOptions {
 }
 
 /** The input part: how to reach the camera, with the login put into the URL only here (never log the result). */
-export function inputArgs(s: FfmpegSettings): string[] {
+function inputArgs(s: FfmpegSettings): string[] {
   const timeoutUs = String(Math.round(s.timeoutMs * 1000));
   switch (s.kind) {
     case 'rtsp':
@@ -64,7 +64,7 @@ export function recordingArgs(o: RecordingArgsOptions): string[] {
   return args;
 }
 
-export function urlWithCredentials(s: FfmpegSettings): string {
+function urlWithCredentials(s: FfmpegSettings): string {
   if (!s.username) return s.input;
   const url = new URL(s.input);
   // Percent-encoded here, decoded by ffmpeg: a password with @ : / % # survives the trip.

@@ -24,7 +24,6 @@ export interface RecorderBudget {
 export interface RecorderConfig {
   camera: string;
   source: FfmpegSettings;
-  ffprobePath: string;
   segmentSeconds: number;
   /** Every file the recorder writes or deletes is below this folder. */
   folder: string;
@@ -37,14 +36,6 @@ export interface RecorderConfig {
   metadata: Record<string, string>;
   /** Record from deploy (otherwise only after a "start" message). */
   autoStart: boolean;
-}
-
-/** ffprobe sits beside ffmpeg: /opt/ffmpeg/bin/ffmpeg gives /opt/ffmpeg/bin/ffprobe. */
-export function ffprobeBeside(ffmpegPath: string): string {
-  const base = path.basename(ffmpegPath);
-  if (!/ffmpeg/i.test(base)) return 'ffprobe';
-  const probe = base.replace(/ffmpeg/i, 'ffprobe');
-  return ffmpegPath === base ? probe : path.join(path.dirname(ffmpegPath), probe);
 }
 
 /**
@@ -83,8 +74,6 @@ export function parseRecorderConfig(raw: Record<string, unknown>, credentials: R
   const keepFreeMB = r.num('keepFreeMB', 'Keep free', 500, 0, 1024 * 1024, { unit: 'MB' });
   const policy = r.choice('budgetPolicy', 'When the budget is reached', ['keep-unsent', 'drop-oldest-unsent'] as const, 'keep-unsent');
   const metadata = parseMetadataSetting(raw.metadata, (m) => r.error(m));
-  const ffprobePath = r.str('ffprobePath') || ffprobeBeside(source?.ffmpegPath ?? 'ffmpeg');
-  if (/[\0\r\n]/.test(ffprobePath)) r.error('The ffprobe path must be one line');
   r.check();
   const s = source!;
   const video: VideoCodec = videoChoice !== 'auto' ? videoChoice : s.kind === 'lavfi' || s.kind === 'v4l2' ? 'libx264' : 'copy';
@@ -92,7 +81,6 @@ export function parseRecorderConfig(raw: Record<string, unknown>, credentials: R
   return {
     camera,
     source: s,
-    ffprobePath,
     segmentSeconds,
     folder,
     nameTemplate,

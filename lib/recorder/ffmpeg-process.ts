@@ -4,13 +4,14 @@ import { ProcessEnd } from './ffmpeg-reason';
 
 /** Kept from the end of stderr: the last lines say why ffmpeg stopped; a chatty camera must not grow memory. */
 const STDERR_TAIL = 8192;
+/** A process stuck in the kernel (a wedged USB camera) may not even die of SIGKILL: stop waiting for it after this. */
+const GONE_AFTER_KILL_MS = 2000;
 
 export interface ProcessExit extends ProcessEnd {
   /** From spawn to exit. */
   runMs: number;
-  /** We asked it to stop (SIGTERM), and whether it had to be killed after that. */
+  /** We asked it to stop (SIGTERM). */
   stopped: boolean;
-  killed: boolean;
 }
 
 /**
@@ -21,17 +22,16 @@ export interface ProcessExit extends ProcessEnd {
  */
 export class RecordingProcess {
   readonly exited: Promise<ProcessExit>;
-  readonly guarded: boolean;
   private readonly child: ChildProcess;
   private stopRequested = false;
   private killed = false;
   private done = false;
   private killTimer: NodeJS.Timeout | undefined;
+  private finish: (code: number | null, signal: NodeJS.Signals | null) => void = () => undefined;
 
   constructor(file: string, args: string[], readonly killGraceMs = 5000) {
     const started = Date.now();
     const cmd = guardedCommand(file, args, 'TERM');
-    this.guarded = cmd.guarded;
     let stderr = '';
     let spawnError: NodeJS.ErrnoException | undefined;
     this.child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, windowsHide: true });
@@ -42,20 +42,20 @@ export class RecordingProcess {
     });
     this.child.stderr?.on('error', () => undefined);
     this.exited = new Promise<ProcessExit>((resolve) => {
-      const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      this.finish = (code, signal) => {
         if (this.done) return;
         this.done = true;
         if (this.killTimer) clearTimeout(this.killTimer);
-        resolve({ code, signal, stderr, spawnError, runMs: Date.now() - started, stopped: this.stopRequested, killed: this.killed });
+        resolve({ code, signal, stderr, spawnError, runMs: Date.now() - started, stopped: this.stopRequested });
       };
       this.child.on('error', (err: NodeJS.ErrnoException) => {
         if (this.child.pid === undefined) {
           spawnError = err;
-          finish(null, null);
+          this.finish(null, null);
         }
       });
       // 'close' waits for stderr to be read to its end, so the reason is complete.
-      this.child.on('close', (code, signal) => finish(code, signal));
+      this.child.on('close', (code, signal) => this.finish(code, signal));
     });
   }
 
@@ -75,9 +75,11 @@ export class RecordingProcess {
 
   /** SIGKILL now: what a crash or power cut looks like to the files (tests use it). */
   kill(): Promise<ProcessExit> {
-    if (!this.done) {
+    if (!this.done && !this.killed) {
       this.killed = true;
+      if (this.killTimer) clearTimeout(this.killTimer);
       this.signal('SIGKILL');
+      this.killTimer = setTimeout(() => this.finish(null, 'SIGKILL'), GONE_AFTER_KILL_MS);
     }
     return this.exited;
   }

@@ -32,8 +32,11 @@ export interface ProcessEnd {
   spawnError?: NodeJS.ErrnoException;
 }
 
+/** setpriv's complaint (lib/child-guard.ts, exit 127 or 126) when the program it wraps cannot be run. */
+const EXEC_FAILED = /failed to execute (.*): (No such file or directory|Permission denied)/;
+
 /** The last few non-empty lines of a program's stderr. */
-export function lastLines(stderr: string, n = 3): string[] {
+function lastLines(stderr: string, n = 3): string[] {
   return stderr
     .split(/\r?\n|\r/)
     .map((l) => l.trim())
@@ -63,12 +66,13 @@ const RULES: Array<[RegExp, EndReason['code'], string, boolean]> = [
  */
 export function describeEnd(end: ProcessEnd, opts: { input?: string; kind?: string; mask?: (s: string) => string } = {}): EndReason {
   const mask = opts.mask ?? maskUrlCredentials;
-  if (end.spawnError) {
-    const c = end.spawnError.code;
-    if (c === 'ENOENT') return { code: 'FFMPEG_MISSING', text: 'ffmpeg not found: install it (sudo apt install ffmpeg) or set its path', fatal: true };
-    if (c === 'EACCES') return { code: 'FFMPEG_MISSING', text: 'ffmpeg cannot be run (permission denied)', fatal: true };
-    return { code: 'FFMPEG_ERROR', text: `ffmpeg could not be started: ${mask(end.spawnError.message)}`, fatal: true };
-  }
+  // ffmpeg that cannot be run shows as spawn's own error, or as setpriv's when setpriv wraps it: both read the same.
+  const execFailed = end.code === 127 || end.code === 126 ? EXEC_FAILED.exec(end.stderr) : null;
+  const cannotRun = end.spawnError?.code ?? (execFailed ? (execFailed[2] === 'Permission denied' ? 'EACCES' : 'ENOENT') : undefined);
+  const at = (end.spawnError as { path?: string } | undefined)?.path ?? execFailed?.[1] ?? 'ffmpeg';
+  if (cannotRun === 'ENOENT') return { code: 'FFMPEG_MISSING', text: `ffmpeg not found at "${at}": install it (sudo apt install ffmpeg) or set its path`, fatal: true };
+  if (cannotRun === 'EACCES') return { code: 'FFMPEG_MISSING', text: `ffmpeg at "${at}" cannot be run (permission denied): check the path`, fatal: true };
+  if (end.spawnError) return { code: 'FFMPEG_ERROR', text: `ffmpeg could not be started: ${mask(end.spawnError.message)}`, fatal: true };
   const tail = lastLines(end.stderr, 6).join('\n');
   if (opts.kind === 'v4l2' && /No such file or directory/i.test(tail)) {
     return { code: 'NO_DEVICE', text: `no video device ${opts.input ?? ''}: is the camera connected?`.replace(' :', ':'), fatal: false };

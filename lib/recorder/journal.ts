@@ -49,7 +49,7 @@ export class Journal {
   private constructor(readonly file: string) {}
 
   /** Opens (or creates) the journal and returns its records, the torn last line (if any) removed. */
-  static async open(file: string): Promise<{ journal: Journal; records: JournalRecord[]; torn: boolean }> {
+  static async open(file: string): Promise<{ journal: Journal; records: JournalRecord[] }> {
     const j = new Journal(file);
     let text = '';
     try {
@@ -58,8 +58,7 @@ export class Journal {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     const cut = text.lastIndexOf('\n') + 1;
-    const torn = cut < text.length;
-    if (torn) await fs.promises.truncate(file, Buffer.byteLength(text.slice(0, cut)));
+    if (cut < text.length) await fs.promises.truncate(file, Buffer.byteLength(text.slice(0, cut)));
     const records: JournalRecord[] = [];
     for (const line of text.slice(0, cut).split('\n')) {
       if (line.trim() === '') continue;
@@ -73,7 +72,7 @@ export class Journal {
     j.lines = records.length;
     j.fh = await fs.promises.open(file, 'a');
     if (text === '') await syncFolder(path.dirname(file));
-    return { journal: j, records, torn };
+    return { journal: j, records };
   }
 
   /** Appends records in one write and syncs them to disk; resolves once they are durable. */

@@ -1,23 +1,29 @@
 import { execFile } from 'child_process';
+import { MediaInfo, ProbedStream, probeArgs, readProbeJson } from '../capture/probe';
 
-export interface VideoInfo {
-  durationS: number;
-  codec: string;
-  width: number;
-  height: number;
-}
+export type VideoInfo = MediaInfo;
 
 const PROBE_TIMEOUT_MS = 20_000;
+
+/**
+ * ffprobe ran and found no readable video in the file: the file may be set aside. Any other failure (ffprobe missing,
+ * not runnable, too slow on a busy Pi) says nothing about the file, which must then be tried again later.
+ */
+export class NoVideoError extends Error {}
 
 /** Runs ffprobe on a file and resolves with its stdout, or rejects with the reason (stderr's last line). */
 function run(ffprobe: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(ffprobe, args, { timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024, windowsHide: true }, (err, stdout, stderr) => {
       if (err) {
-        const code = (err as NodeJS.ErrnoException).code;
+        const code = (err as NodeJS.ErrnoException).code as unknown;
         if (code === 'ENOENT') return reject(new Error(`ffprobe was not found at "${ffprobe}": it comes with ffmpeg (sudo apt install ffmpeg)`));
+        if (code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return reject(new NoVideoError('ffprobe said far more about it than a segment holds'));
+        if (typeof code === 'string') return reject(new Error(`ffprobe at "${ffprobe}" could not be run: ${err.message}`));
+        if (err.killed) return reject(new Error(`ffprobe did not finish within ${PROBE_TIMEOUT_MS / 1000} s`));
+        if (err.signal) return reject(new Error(`ffprobe was stopped by ${err.signal}`));
         const last = String(stderr).trim().split('\n').pop() ?? '';
-        return reject(new Error(last || err.message));
+        return reject(new NoVideoError(last || err.message));
       }
       resolve(String(stdout));
     });
@@ -26,25 +32,21 @@ function run(ffprobe: string, args: string[]): Promise<string> {
 
 /**
  * The first video stream of a recording: codec, size and duration. A fragmented MP4 cut short is read up to its last
- * complete fragment. Rejects when the file holds no readable video at all.
+ * complete fragment. Rejects with a NoVideoError when the file holds no readable video at all.
  */
 export async function probeVideo(ffprobe: string, file: string): Promise<VideoInfo> {
-  const out = await run(ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,duration:format=duration', '-of', 'json', file]);
-  let parsed: { streams?: Array<Record<string, unknown>>; format?: Record<string, unknown> };
+  const out = await run(ffprobe, probeArgs(file));
+  let st: ProbedStream | undefined;
   try {
-    parsed = JSON.parse(out) as typeof parsed;
+    st = readProbeJson(out);
   } catch {
-    throw new Error('ffprobe gave no readable answer');
+    throw new NoVideoError('ffprobe gave no readable answer');
   }
-  const st = parsed.streams?.[0];
-  if (!st) throw new Error('no video stream in the file');
-  const width = Number(st.width);
-  const height = Number(st.height);
-  let durationS = Number(parsed.format?.duration ?? st.duration);
-  if (!Number.isFinite(durationS) || durationS <= 0) durationS = Number(st.duration);
+  if (!st) throw new NoVideoError('no video stream in the file');
+  let durationS = st.durationS;
   if (!Number.isFinite(durationS) || durationS <= 0) durationS = await durationFromPackets(ffprobe, file);
-  if (!(durationS > 0)) throw new Error('no video frames in the file');
-  return { durationS: Math.round(durationS * 1000) / 1000, codec: String(st.codec_name ?? 'unknown'), width: width > 0 ? width : 0, height: height > 0 ? height : 0 };
+  if (!(durationS > 0)) throw new NoVideoError('no video frames in the file');
+  return { durationS: Math.round(durationS * 1000) / 1000, codec: st.codec ?? 'unknown', width: st.width > 0 ? st.width : 0, height: st.height > 0 ? st.height : 0 };
 }
 
 /** When the container states no duration: the end of the last video packet. */

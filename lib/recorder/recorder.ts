@@ -2,13 +2,14 @@ import fs from 'fs';
 import path from 'path';
 import { maskUrlCredentials } from '../capture/ffmpeg-source';
 import { uplinkWithMetadata } from '../capture/metadata';
+import { ffprobePathFor } from '../capture/probe';
+import { ReconnectBackoff, ReconnectPolicy } from '../backoff';
 import { renderKey } from '../object-key';
 import { recordingArgs } from './args';
 import { planBudget } from './budget';
 import { RecorderConfig } from './config';
-import { describeEnd, EndReason } from './ffmpeg-reason';
+import { describeEnd } from './ffmpeg-reason';
 import { ProcessExit, RecordingProcess } from './ffmpeg-process';
-import { ReconnectBackoff, ReconnectPolicy } from './backoff';
 import { ListTail } from './segment-list';
 import { Segment, SegmentStore } from './store';
 
@@ -82,7 +83,7 @@ interface Run {
   poked: boolean;
 }
 
-const fmtS = (ms: number): string => `${Math.round(ms / 100) / 10} s`.replace('.0 s', ' s');
+const fmtS = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
 
 /**
  * Records one camera for as long as it is open: ffmpeg's segment muxer writes fragmented MP4 segments, each closed
@@ -110,8 +111,8 @@ export class Recorder {
   private freeBytes: number | undefined;
 
   private constructor(
-    readonly config: RecorderConfig,
-    readonly store: SegmentStore,
+    private readonly config: RecorderConfig,
+    private readonly store: SegmentStore,
     private readonly events: RecorderEvents,
     private readonly options: RecorderOptions,
   ) {
@@ -127,7 +128,7 @@ export class Recorder {
       folder: config.folder,
       camera: config.camera,
       nameTemplate: config.nameTemplate,
-      ffprobePath: config.ffprobePath,
+      ffprobePath: ffprobePathFor(config.source.ffmpegPath),
       requestedS: config.segmentSeconds,
       warn: (t) => events.warn(t),
     });
@@ -163,12 +164,7 @@ export class Recorder {
       clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
     }
-    if (this.budgetPaused) {
-      void this.serial(async () => {
-        if (await this.checkBudget()) this.launch();
-      }).catch((e: Error) => this.fail(e));
-      return;
-    }
+    // Launching weighs the disk budget first: this also ends a budget pause once there is room.
     this.launch();
   }
 
@@ -191,11 +187,7 @@ export class Recorder {
     const resolved = path.resolve(file);
     if (!resolved.startsWith(path.resolve(this.config.folder) + path.sep)) return false;
     const seg = await this.serial(() => this.store.markUploaded(resolved));
-    if (seg && this.budgetPaused) {
-      void this.serial(async () => {
-        if (await this.checkBudget()) this.launch();
-      }).catch((e: Error) => this.fail(e));
-    }
+    if (seg && this.budgetPaused) this.launch();
     return seg !== undefined;
   }
 
@@ -275,14 +267,12 @@ export class Recorder {
   private async recover(): Promise<void> {
     for (const seg of await this.store.unsent()) {
       if (this.closed) return;
-      this.emit(seg, true);
-      await this.store.markSent(seg.id);
+      await this.handOn(seg, true);
     }
     for (const run of await this.store.runsOnDisk()) {
       for (const seg of await this.store.settleRun(run)) {
         if (this.closed) return;
-        this.emit(seg, true);
-        await this.store.markSent(seg.id);
+        await this.handOn(seg, true);
       }
     }
   }
@@ -346,8 +336,7 @@ export class Recorder {
         });
         if (!seg || this.closed) continue;
         if (this.state === 'starting') this.enterRecording();
-        this.emit(seg, false);
-        await this.store.markSent(seg.id);
+        await this.handOn(seg, false);
         await this.afterSegment();
       }
     }).catch((e: Error) => this.fail(e));
@@ -375,14 +364,12 @@ export class Recorder {
         // What the last reads missed, and the segment a killed ffmpeg left unlisted.
         for (const seg of await this.store.settleRun(cur.run)) {
           if (this.closed) return;
-          this.emit(seg, false);
-          await this.store.markSent(seg.id);
+          await this.handOn(seg, false);
         }
         this.current = undefined;
         await this.afterSegment();
       });
     } catch (e) {
-      this.current = undefined;
       this.events.warn(`after the recording ended: ${(e as Error).message}`);
     }
     this.current = undefined;
@@ -417,6 +404,12 @@ export class Recorder {
   }
 
   // ---- messages ------------------------------------------------------------------------------------------
+
+  /** Sends a closed segment on, then journals that it was sent. */
+  private async handOn(seg: Segment, recovered: boolean): Promise<void> {
+    this.emit(seg, recovered);
+    await this.store.markSent(seg.id);
+  }
 
   private emit(seg: Segment, recovered: boolean): void {
     const c = this.config;
@@ -571,10 +564,7 @@ export class Recorder {
     if (this.pauseTimer || this.closed) return;
     this.pauseTimer = setTimeout(() => {
       this.pauseTimer = undefined;
-      if (this.closed || !this.budgetPaused) return;
-      void this.serial(async () => {
-        if (await this.checkBudget()) this.launch();
-      }).catch((e: Error) => this.fail(e));
+      if (!this.closed && this.budgetPaused) this.launch();
     }, this.options.pausePollMs ?? 5000);
     this.pauseTimer.unref();
   }

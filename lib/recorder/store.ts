@@ -5,26 +5,25 @@ import { syncFolder } from '../fs-durable';
 import { BudgetItem } from './budget';
 import { renderFileName } from './file-name';
 import { ClosedRecord, Journal, JournalRecord } from './journal';
-import { probeVideo, VideoInfo } from './probe';
+import { NoVideoError, probeVideo, VideoInfo } from './probe';
 import { ListEntry, parseList } from './segment-list';
 
 /** The recorder's own folder inside the recordings folder: journal, per-run segment lists, files being written. */
 export const STATE_DIR = '.uplink-recorder';
-export const JOURNAL_FILE = 'journal';
+const JOURNAL_FILE = 'journal';
+const LOCK_FILE = 'lock';
 const QUARANTINE_DIR = 'unreadable';
 /** Less than this between one segment's end and the next one's start is jitter of the clocks, not a gap. */
-export const GAP_MIN_S = 0.5;
-const RUN_RE = /^r[0-9a-z]{9}[0-9a-f]{4}$/;
-const WORKING_RE = /^(r[0-9a-z]{9}[0-9a-f]{4})-(\d{6,})\.mp4$/;
-
-export type SegmentState = 'closed' | 'sent' | 'uploaded';
+const GAP_MIN_S = 0.5;
+/** A run id (see newRun), and ffmpeg's numbered name for one of its segments. */
+const RUN = 'r[0-9a-z]{9}[0-9a-f]{4}';
+const RUN_RE = new RegExp(`^${RUN}$`);
+const WORKING_RE = new RegExp(`^(${RUN})-(\\d{6,})\\.mp4$`);
 
 export interface Segment extends Omit<ClosedRecord, 'state'> {
   /** Absolute path of the file. */
   path: string;
-  state: SegmentState;
-  /** Handed on by a later start than the one that recorded it (after a crash, a stop or a redeploy). */
-  recovered?: boolean;
+  state: 'closed' | 'sent' | 'uploaded';
 }
 
 export interface StoreOptions {
@@ -117,7 +116,7 @@ export class SegmentStore {
   private readonly runsSeen = new Set<string>();
   private lastN = 0;
   private lastEndMs: number | undefined;
-  private lockFile: string;
+  private readonly lockFile: string;
   private released = false;
 
   private constructor(
@@ -125,7 +124,7 @@ export class SegmentStore {
     private readonly journal: Journal,
   ) {
     this.stateDir = path.join(options.folder, STATE_DIR);
-    this.lockFile = path.join(this.stateDir, 'lock');
+    this.lockFile = path.join(this.stateDir, LOCK_FILE);
   }
 
   /** Claims the folder (one recorder per folder), creates it, and reads the journal. */
@@ -142,14 +141,14 @@ export class SegmentStore {
       return store;
     } catch (e) {
       claimed.delete(stateDir);
-      await fs.promises.rm(path.join(stateDir, 'lock'), { force: true }).catch(() => undefined);
+      await fs.promises.rm(path.join(stateDir, LOCK_FILE), { force: true }).catch(() => undefined);
       throw e;
     }
   }
 
   /** A lock file naming this process (and boot), so that a second Node-RED on the same folder is refused. */
   private static async lock(stateDir: string, folder: string): Promise<void> {
-    const file = path.join(stateDir, 'lock');
+    const file = path.join(stateDir, LOCK_FILE);
     const me = JSON.stringify({ pid: process.pid, boot: bootId() });
     try {
       const old = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { pid?: number; boot?: string };
@@ -217,12 +216,21 @@ export class SegmentStore {
     const run = `r${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(2).toString('hex')}`;
     // ffmpeg reads % in the whole path as a number format: a folder called "100%" must not become one.
     const dir = this.stateDir.replace(/%/g, '%%');
-    return { run, listFile: path.join(this.stateDir, `${run}.csv`), pattern: path.join(dir, `${run}-%06d.mp4`) };
+    return { run, listFile: this.listFile(run), pattern: path.join(dir, `${run}-%06d.mp4`) };
   }
 
   /** The file ffmpeg is writing (or wrote) for a run's segment number. */
   workingFile(run: string, index: number): string {
-    return path.join(this.stateDir, `${run}-${String(index).padStart(6, '0')}.mp4`);
+    return this.working(`${run}-${String(index).padStart(6, '0')}`);
+  }
+
+  /** The file ffmpeg writes a segment into, by the segment's id. */
+  private working(id: string): string {
+    return path.join(this.stateDir, `${id}.mp4`);
+  }
+
+  private listFile(run: string): string {
+    return path.join(this.stateDir, `${run}.csv`);
   }
 
   /** Bytes of the files ffmpeg is writing or left behind in the state folder. */
@@ -258,7 +266,7 @@ export class SegmentStore {
    */
   async settleRun(run: string): Promise<Segment[]> {
     const out: Segment[] = [];
-    const listFile = path.join(this.stateDir, `${run}.csv`);
+    const listFile = this.listFile(run);
     let entries: ListEntry[] = [];
     try {
       entries = parseList(await fs.promises.readFile(listFile, 'utf8'));
@@ -325,7 +333,7 @@ export class SegmentStore {
   }
 
   private async finalize(run: string, id: string, where: { start: number; end?: number; partial?: boolean }): Promise<Segment | undefined> {
-    const working = path.join(this.stateDir, `${id}.mp4`);
+    const working = this.working(id);
     const st = await exists(working);
     if (!st) {
       if (!where.partial) this.options.warn(`segment ${id}.mp4 is in the segment list but its file is gone`);
@@ -344,8 +352,9 @@ export class SegmentStore {
         if (!where.partial) this.runStream.set(run, { codec: info.codec, width: info.width, height: info.height });
       }
     } catch (e) {
-      if (/ffprobe was not found/.test((e as Error).message)) throw e;
-      await this.quarantine(id, working, st.size, (e as Error).message);
+      // ffprobe missing or too slow says nothing about the file: it stays where it is, to be tried again.
+      if (!(e instanceof NoVideoError)) throw e;
+      await this.quarantine(id, working, st.size, e.message);
       return undefined;
     }
     const sha256 = await hashAndSync(working);
@@ -418,7 +427,7 @@ export class SegmentStore {
 
   /** Links the working file to the segment's final name and removes the working name; false when neither exists. */
   private async place(seg: Segment): Promise<boolean> {
-    const working = path.join(this.stateDir, `${seg.id}.mp4`);
+    const working = this.working(seg.id);
     const [w, f] = await Promise.all([exists(working), exists(seg.path)]);
     if (f) {
       if (w && (w.ino !== f.ino || w.dev !== f.dev)) {
@@ -427,7 +436,7 @@ export class SegmentStore {
         this.byPath.delete(seg.path);
         Object.assign(seg, { file, path: this.abs(file) });
         this.byPath.set(seg.path, seg.id);
-        const { path: _p, state: _s, recovered: _r, ...record } = seg;
+        const { path: _p, state: _s, ...record } = seg;
         await this.journal.append(record);
         return this.place(seg);
       }
@@ -480,19 +489,16 @@ export class SegmentStore {
   /** Deletes recordings the budget chose (only files this journal names, only inside the folder). */
   async remove(ids: string[], why: 'budget' | 'dropped'): Promise<Segment[]> {
     const gone: Segment[] = [];
+    const root = path.resolve(this.options.folder) + path.sep;
     for (const id of ids) {
-      const q = this.quarantined.get(id);
       const seg = this.segments.get(id);
-      const file = seg ? seg.path : q ? this.abs(q.file) : undefined;
-      if (!file) continue;
-      const root = path.resolve(this.options.folder) + path.sep;
-      if (!path.resolve(file).startsWith(root)) continue;
+      if (!seg || !path.resolve(seg.path).startsWith(root)) continue;
       // The file first, then the journal: a crash between leaves a record of a missing file, never an orphan file.
-      await fs.promises.unlink(file).catch((e: NodeJS.ErrnoException) => {
+      await fs.promises.unlink(seg.path).catch((e: NodeJS.ErrnoException) => {
         if (e.code !== 'ENOENT') throw e;
       });
       await this.forget(id, why);
-      if (seg) gone.push(seg);
+      gone.push(seg);
     }
     return gone;
   }
@@ -524,19 +530,19 @@ export class SegmentStore {
     return gone;
   }
 
-  /** What the budget weighs: set-aside files first (unreadable, deletable), then recordings oldest first. */
+  /**
+   * What the budget weighs: the recordings it may delete, oldest first, and the bytes it may not (segments not handed
+   * on yet, and files set aside, which wait for a person).
+   */
   budgetItems(): { items: BudgetItem[]; pendingBytes: number } {
-    const items: BudgetItem[] = [...this.quarantined].map(([id, q]) => ({ id, bytes: q.bytes, uploaded: true }));
+    const items: BudgetItem[] = [];
     let pendingBytes = 0;
+    for (const q of this.quarantined.values()) pendingBytes += q.bytes;
     for (const seg of [...this.segments.values()].sort((a, b) => a.n - b.n)) {
       if (seg.state === 'closed') pendingBytes += seg.bytes;
       else items.push({ id: seg.id, bytes: seg.bytes, uploaded: seg.state === 'uploaded' });
     }
     return { items, pendingBytes };
-  }
-
-  get(id: string): Segment | undefined {
-    return this.segments.get(id);
   }
 
   counts(): { onDisk: number; uploaded: number; notUploaded: number; bytes: number; unreadable: number } {
@@ -563,15 +569,15 @@ export class SegmentStore {
    * Rewrites the journal with only what is still needed once it has grown well past that: the segments on disk,
    * files set aside, and the ids of runs whose lists are still on disk (so none of their entries is sent twice).
    */
-  async compactIfDue(force = false): Promise<boolean> {
+  async compactIfDue(): Promise<boolean> {
     const live = this.segments.size + this.quarantined.size;
-    if (!force && this.journal.lines < 2 * live + 500) return false;
+    if (this.journal.lines < 2 * live + 500) return false;
     // Files the queue (or a person) deleted need no record any more.
     await this.refresh();
     const runs = new Set(await this.runsOnDisk());
     const records: JournalRecord[] = [{ t: 'meta', lastN: this.lastN, ...(this.lastEndMs !== undefined ? { lastEndMs: this.lastEndMs } : {}) }];
     for (const seg of [...this.segments.values()].sort((a, b) => a.n - b.n)) {
-      const { path: _p, state, recovered: _r, ...record } = seg;
+      const { path: _p, state, ...record } = seg;
       records.push({ ...record, ...(state !== 'closed' ? { state } : {}) });
     }
     for (const [id, q] of this.quarantined) records.push({ t: 'quarantined', id, file: q.file });
@@ -582,10 +588,6 @@ export class SegmentStore {
     }
     await this.journal.rewrite(records);
     return true;
-  }
-
-  get journalLines(): number {
-    return this.journal.lines;
   }
 
   async close(): Promise<void> {

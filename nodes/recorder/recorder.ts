@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'events';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { parseRecorderConfig, RecorderConfig } from '../../lib/recorder/config';
+import { classifyRecorderInput } from '../../lib/recorder/input';
 import { Recorder, RecorderEvents } from '../../lib/recorder/recorder';
 
 type Msg = Record<string, unknown>;
@@ -11,20 +12,6 @@ interface RecorderNode extends Node {
 }
 
 const TYPE = 'uplink-recorder';
-const COMMANDS = ['start', 'stop', 'status'] as const;
-
-function obj(v: unknown): Msg | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) ? (v as Msg) : undefined;
-}
-
-/** "start" / "stop" / "status" in msg.topic or msg.payload. */
-function commandOf(msg: Msg): (typeof COMMANDS)[number] | undefined {
-  for (const v of [msg.topic, msg.payload]) {
-    const t = typeof v === 'string' ? v.trim().toLowerCase() : '';
-    if ((COMMANDS as readonly string[]).includes(t)) return t as (typeof COMMANDS)[number];
-  }
-  return undefined;
-}
 
 export = function (RED: NodeAPI) {
   function RecorderNodeCtor(this: RecorderNode, def: NodeDef & Record<string, unknown>) {
@@ -50,6 +37,7 @@ export = function (RED: NodeAPI) {
     };
 
     let closing = false;
+    let notStarted = 'the recorder has not started yet';
     const begin = (): void => {
       if (closing || node.ready) return;
       node.ready = Recorder.open(config, events).then(
@@ -58,8 +46,9 @@ export = function (RED: NodeAPI) {
           return rec;
         },
         (e: Error) => {
+          notStarted = `cannot start recording: ${e.message}`;
           node.status({ fill: 'red', shape: 'ring', text: e.message.slice(0, 80) });
-          node.error(`cannot start recording: ${e.message}`);
+          node.error(notStarted);
           return undefined;
         },
       );
@@ -72,28 +61,17 @@ export = function (RED: NodeAPI) {
 
     node.on('input', (m, send, done) => {
       const msg = m as unknown as Msg;
+      const input = classifyRecorderInput(msg);
+      if (input.type === 'invalid') return done(new Error(input.error));
+      if (input.type === 'upload-failed') return done();
       void (async () => {
         const rec = await (node.ready ?? Promise.resolve(undefined));
-        if (!rec) return done(new Error('not recording: the recorder did not start (see its status)'));
+        if (!rec) return done(new Error(`not recording: ${notStarted}`));
         try {
-          const uplink = obj(msg.uplink);
-          if (uplink && obj(uplink.upload) && typeof uplink.file === 'string') {
-            await rec.uploaded(uplink.file);
-            return done();
-          }
-          switch (commandOf(msg)) {
-            case 'start':
-              rec.start();
-              break;
-            case 'stop':
-              await rec.stop();
-              break;
-            case 'status':
-              send([null, { topic: 'stats', payload: rec.snapshot() } as unknown as NodeMessage]);
-              break;
-            default:
-              break;
-          }
+          if (input.type === 'uploaded') await rec.uploaded(input.file);
+          else if (input.command === 'start') rec.start();
+          else if (input.command === 'stop') await rec.stop();
+          else send([null, { topic: 'stats', payload: rec.snapshot() } as unknown as NodeMessage]);
           done();
         } catch (e) {
           done(e instanceof Error ? e : new Error(String(e)));
