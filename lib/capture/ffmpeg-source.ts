@@ -136,6 +136,25 @@ export function maskUrlCredentials(s: string): string {
   return s.replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):[^\s/?#@]*@/gi, '$1$2:***@');
 }
 
+/** A text ffmpeg printed about this camera, with its password taken out in every form ffmpeg might print it. */
+export function maskCredentials(s: string, settings: Pick<FfmpegSettings, 'password'>): string {
+  let out = maskUrlCredentials(s);
+  const pw = settings.password;
+  if (pw) for (const form of new Set([pw, encodeURIComponent(pw)])) out = out.split(form).join('***');
+  return out;
+}
+
+/** The camera URL with its login in it, for ffmpeg's argv only (never log it). */
+export function urlWithCredentials(settings: Pick<FfmpegSettings, 'input' | 'username' | 'password'>): string {
+  const { input, username, password } = settings;
+  if (!username) return input;
+  const url = new URL(input);
+  // Percent-encoded here, decoded by ffmpeg: a password with @ : / % # in it survives the trip.
+  url.username = encodeURIComponent(username);
+  if (password) url.password = encodeURIComponent(password);
+  return url.toString();
+}
+
 /** Grabs one JPEG frame with ffmpeg from an RTSP camera, an MJPEG-over-HTTP stream, a V4L2 device or a lavfi graph. */
 export class FfmpegSource implements CaptureSource {
   readonly kind = 'ffmpeg';
@@ -339,23 +358,11 @@ export class FfmpegSource implements CaptureSource {
   }
 
   private urlWithCredentials(): string {
-    const { input, username, password } = this.settings;
-    if (!username) return input;
-    const url = new URL(input);
-    // Percent-encoded here, decoded by ffmpeg: a password with @ : / % # in it survives the trip.
-    url.username = encodeURIComponent(username);
-    if (password) url.password = encodeURIComponent(password);
-    return url.toString();
+    return urlWithCredentials(this.settings);
   }
 
-  /** Removes the password from a text in every form ffmpeg might print it. */
   private mask(s: string): string {
-    let out = maskUrlCredentials(s);
-    const pw = this.settings.password;
-    if (pw) {
-      for (const form of new Set([pw, encodeURIComponent(pw)])) out = out.split(form).join('***');
-    }
-    return out;
+    return maskCredentials(s, this.settings);
   }
 
   private result(out: ChildOutcome, signal: AbortSignal, maxBytes: number): Buffer {

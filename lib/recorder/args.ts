@@ -1,4 +1,4 @@
-import { FfmpegSettings } from '../capture/ffmpeg-source';
+import { FfmpegSettings, urlWithCredentials } from '../capture/ffmpeg-source';
 import { AudioMode, VideoCodec } from './config';
 
 /**
@@ -62,13 +62,4 @@ export function recordingArgs(o: RecordingArgsOptions): string[] {
     o.segmentPattern,
   );
   return args;
-}
-
-function urlWithCredentials(s: FfmpegSettings): string {
-  if (!s.username) return s.input;
-  const url = new URL(s.input);
-  // Percent-encoded here, decoded by ffmpeg: a password with @ : / % # survives the trip.
-  url.username = encodeURIComponent(s.username);
-  if (s.password) url.password = encodeURIComponent(s.password);
-  return url.toString();
 }

@@ -1,6 +1,6 @@
 import fs from 'fs';
 import path from 'path';
-import { maskUrlCredentials } from '../capture/ffmpeg-source';
+import { maskCredentials, maskUrlCredentials } from '../capture/ffmpeg-source';
 import { uplinkWithMetadata } from '../capture/metadata';
 import { ffprobePathFor } from '../capture/probe';
 import { ReconnectBackoff, ReconnectPolicy } from '../backoff';
@@ -470,10 +470,7 @@ export class Recorder {
   }
 
   private mask(s: string): string {
-    let out = maskUrlCredentials(s);
-    const pw = this.config.source.password;
-    if (pw) for (const form of new Set([pw, encodeURIComponent(pw)])) out = out.split(form).join('***');
-    return out;
+    return maskCredentials(s, this.config.source);
   }
 
   // ---- disk budget -----------------------------------------------------------------------------------------
