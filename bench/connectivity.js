@@ -1,5 +1,5 @@
 'use strict';
-// Benchmark of the connectivity monitor (lib/connectivity.ts) against the design it replaces: a script that checks the
+// Benchmark of the connectivity monitor (lib/connectivity/monitor.ts) against the design it replaces: a script that checks the
 // target once a minute. Real timers, real probes (runProbe, HTTP HEAD) against a local HTTP server on 127.0.0.1 that
 // the bench stops (connection refused) and starts again on the same port, over a fixed list of outages.
 //

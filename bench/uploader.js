@@ -269,7 +269,7 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
     }, 1000);
     lastProgress = Date.now();
     if (prof) {
-      // The store's one connection (lib/db.ts), from here on (not the enqueues): each write batch is one
+      // The store's one connection (lib/queue/db.ts), from here on (not the enqueues): each write batch is one
       // BEGIN IMMEDIATE … COMMIT, each read runs alone.
       const db = queue.store.db;
       const runBatch = db.runBatch.bind(db);

@@ -5,7 +5,7 @@
  */
 import fs from 'fs';
 import path from 'path';
-import { ITEM_STATES, ItemState, QueueStore, fmtBytes } from '../lib/queue-store';
+import { ITEM_STATES, ItemState, QueueStore, fmtBytes } from '../lib/queue/store';
 
 const USAGE = `usage: uplink-queue <command> <database> [options]
 

@@ -2,7 +2,7 @@
 const assert = require('assert');
 const https = require('https');
 const net = require('net');
-const { HttpCameraSource, parseHttpCameraSettings, reolinkUrl } = require('../dist/lib/capture/http-source');
+const { HttpCameraSource, parseHttpCameraSettings, reolinkUrl } = require('../dist/lib/capture/sources/http');
 const { inspectImage } = require('../dist/lib/capture/image-info');
 const { CaptureError } = require('../dist/lib/capture/types');
 const { startCamera, selfSignedCert, authParams } = require('./support/camera-server');

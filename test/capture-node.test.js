@@ -6,7 +6,7 @@ const helper = require('node-red-node-test-helper');
 const captureNode = require('../dist/nodes/capture/capture.js');
 const queueNode = require('../dist/nodes/offline-queue/offline-queue.js');
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
-const { TestPatternSource } = require('../dist/lib/capture/test-pattern');
+const { TestPatternSource } = require('../dist/lib/capture/sources/test-pattern');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 helper.init(require.resolve('node-red'));

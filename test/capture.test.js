@@ -3,10 +3,10 @@ const assert = require('assert');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
-const { Capturer } = require('../dist/lib/capture/capture');
+const { Capturer } = require('../dist/lib/capture/still');
 const { TriggerGate, gpioLevel } = require('../dist/lib/capture/trigger');
-const { TestPatternSource } = require('../dist/lib/capture/test-pattern');
-const { parseCaptureConfig } = require('../dist/lib/capture/capture-config');
+const { TestPatternSource } = require('../dist/lib/capture/sources/test-pattern');
+const { parseCaptureConfig } = require('../dist/lib/capture/config');
 const { inspectImage } = require('../dist/lib/capture/image-info');
 const { tmpDir, rmrf } = require('./support/tmp');
 

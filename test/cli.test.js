@@ -7,8 +7,8 @@ const os = require('os');
 const path = require('path');
 const { execFile } = require('child_process');
 const sqlite3 = require('sqlite3');
-const { QueueStore, ITEM_STATES } = require('../dist/lib/queue-store.js');
-const { encodeMessage } = require('../dist/lib/message-codec.js');
+const { QueueStore, ITEM_STATES } = require('../dist/lib/queue/store.js');
+const { encodeMessage } = require('../dist/lib/message/codec.js');
 
 const CLI = path.join(__dirname, '..', 'dist', 'bin', 'uplink-queue.js');
 

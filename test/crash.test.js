@@ -10,8 +10,8 @@ const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
 const sqlite3 = require('sqlite3');
-const { QueueStore, ITEM_STATES } = require('../dist/lib/queue-store.js');
-const { decodeMessage } = require('../dist/lib/message-codec.js');
+const { QueueStore, ITEM_STATES } = require('../dist/lib/queue/store.js');
+const { decodeMessage } = require('../dist/lib/message/codec.js');
 
 const CHILD = path.join(__dirname, 'fixtures', 'crash-child.js');
 const ITERATIONS = 57;

@@ -1,10 +1,10 @@
 'use strict';
 const assert = require('assert');
-const { backoffDelay, parseRetryAfter, MAX_RETRY_AFTER_MS } = require('../dist/lib/backoff');
-const { classifyInput } = require('../dist/lib/queue-input');
-const { encodeMessage, decodeMessage, payloadBytes } = require('../dist/lib/message-codec');
-const { parseQueueConfig } = require('../dist/lib/queue-config');
-const { statusOf } = require('../dist/lib/offline-queue');
+const { backoffDelay, parseRetryAfter, MAX_RETRY_AFTER_MS } = require('../dist/lib/util/backoff');
+const { classifyInput } = require('../dist/lib/queue/input');
+const { encodeMessage, decodeMessage, payloadBytes } = require('../dist/lib/message/codec');
+const { parseQueueConfig } = require('../dist/lib/queue/config');
+const { statusOf } = require('../dist/lib/queue/engine');
 
 describe('backoff', function () {
   it('doubles the ceiling per attempt up to the cap', function () {

@@ -3,7 +3,7 @@ const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
 const sqlite3 = require('sqlite3');
-const { QueueStore, QueueFullError } = require('../dist/lib/queue-store');
+const { QueueStore, QueueFullError } = require('../dist/lib/queue/store');
 const { tmpDir, rmrf } = require('./support/tmp');
 
 function clock(start = 1_700_000_000_000) {
@@ -166,7 +166,7 @@ describe('QueueStore', function () {
     const file = path.join(dir, 'q.db');
     // Another process leases two items and dies without closing anything.
     const script = `
-      const { QueueStore } = require(${JSON.stringify(path.resolve(__dirname, '../dist/lib/queue-store'))});
+      const { QueueStore } = require(${JSON.stringify(path.resolve(__dirname, '../dist/lib/queue/store'))});
       (async () => {
         const s = await QueueStore.open(${JSON.stringify(file)}, {}, { recoverLeases: true });
         await s.enqueue({ kind: 'inline', bytes: 1, msg: '{}' });

@@ -7,12 +7,12 @@ const path = require('path');
 const { parseRecorderConfig } = require('../dist/lib/recorder/config');
 const { recordingArgs, FRAGMENTED_MP4 } = require('../dist/lib/recorder/args');
 const { planBudget } = require('../dist/lib/recorder/budget');
-const { ReconnectBackoff } = require('../dist/lib/backoff');
-const { describeEnd } = require('../dist/lib/recorder/ffmpeg-reason');
+const { ReconnectBackoff } = require('../dist/lib/util/backoff');
+const { describeEnd } = require('../dist/lib/media/ffmpeg-reason');
 const { renderFileName, validateFileTemplate } = require('../dist/lib/recorder/file-name');
 const { Journal } = require('../dist/lib/recorder/journal');
 const { parseListLine, parseList, ListTail } = require('../dist/lib/recorder/segment-list');
-const { Recorder } = require('../dist/lib/recorder/recorder');
+const { Recorder } = require('../dist/lib/recorder/supervisor');
 const { classifyRecorderInput } = require('../dist/lib/recorder/input');
 const { STATE_DIR } = require('../dist/lib/recorder/store');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
@@ -165,7 +165,7 @@ describe('recorder: pieces', function () {
     assert.match(other.text, /^ffmpeg exited with code 1: /);
     assert.ok(!other.text.includes('hunter2'), other.text);
     assert.strictEqual(describeEnd({ code: 1, signal: null, stderr: 'Cannot open video device /dev/video9: No such file or directory' }, { kind: 'v4l2', input: '/dev/video9' }).code, 'NO_DEVICE');
-    // ffmpeg started through setpriv (lib/child-guard.ts): setpriv itself says that ffmpeg is missing.
+    // ffmpeg started through setpriv (lib/util/child-guard.ts): setpriv itself says that ffmpeg is missing.
     const wrapped = describeEnd({ code: 127, signal: null, stderr: 'setpriv: failed to execute /opt/ff/ffmpeg: No such file or directory' }, { kind: 'v4l2', input: '/dev/video0' });
     assert.deepStrictEqual([wrapped.code, wrapped.fatal], ['FFMPEG_MISSING', true]);
     assert.match(wrapped.text, /^ffmpeg not found at "\/opt\/ff\/ffmpeg": install it/);
@@ -395,7 +395,7 @@ describe('recorder: recording with ffmpeg', function () {
     const config = lavfiConfig(dir, { segmentSeconds: 1 });
     const script = `
       const { parseRecorderConfig } = require(${JSON.stringify(path.resolve(__dirname, '../dist/lib/recorder/config'))});
-      const { Recorder } = require(${JSON.stringify(path.resolve(__dirname, '../dist/lib/recorder/recorder'))});
+      const { Recorder } = require(${JSON.stringify(path.resolve(__dirname, '../dist/lib/recorder/supervisor'))});
       const config = parseRecorderConfig(${JSON.stringify({ input: 'lavfi:testsrc=size=160x120:rate=10', camera: 'gate', segmentSeconds: 1, folder: config.folder, keepFreeMB: 0 })}, {}, '/');
       let rec;
       const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');

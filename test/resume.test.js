@@ -5,15 +5,15 @@
 const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
-const { S3Backend, parseS3Settings } = require('../dist/lib/upload/s3');
+const { S3Backend, parseS3Settings } = require('../dist/lib/upload/backends/s3');
 const { UploadTarget } = require('../dist/lib/upload/target');
-const { Uploader } = require('../dist/lib/uploader');
-const { QueueStore } = require('../dist/lib/queue-store');
-const { OfflineQueue } = require('../dist/lib/offline-queue');
-const { encodeMessage } = require('../dist/lib/message-codec');
+const { Uploader } = require('../dist/lib/upload/uploader');
+const { QueueStore } = require('../dist/lib/queue/store');
+const { OfflineQueue } = require('../dist/lib/queue/engine');
+const { encodeMessage } = require('../dist/lib/message/codec');
 const { S3Server } = require('./support/s3-server');
 const { startTarget } = require('./support/http-target');
-const { HttpBackend, parseHttpSettings } = require('../dist/lib/upload/http');
+const { HttpBackend, parseHttpSettings } = require('../dist/lib/upload/backends/http');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 const MB = 1024 * 1024;
@@ -314,7 +314,7 @@ describe('the queue keeps upload progress and lanes for large items', function (
     const q = await OfflineQueue.start(
       {
         dbFile: path.join(dir, 'q.db'), createFolder: true, synchronous: 'FULL', concurrency: 1, maxInlineBytes: MB, statsIntervalMs: 10,
-        startOnline: true, policy: { ...require('../dist/lib/queue-store').DEFAULT_POLICY, leaseMs: 60_000 },
+        startOnline: true, policy: { ...require('../dist/lib/queue/store').DEFAULT_POLICY, leaseMs: 60_000 },
       },
       events,
       'test',
@@ -336,7 +336,7 @@ describe('the queue keeps upload progress and lanes for large items', function (
     await waitFor(async () => (await q.store.list({ states: ['leased'] }))[0].leaseUntil > leaseBefore, { timeout: 5000, what: 'the lease to be extended' });
     const s = await q.stats();
     assert.deepStrictEqual(s.uploading, [{ id: m.uplink.item.id, bytes: 200, sent: 50, percent: 25 }]);
-    assert.match(require('../dist/lib/offline-queue').statusOf(s).text, /25% of 200 B/);
+    assert.match(require('../dist/lib/queue/engine').statusOf(s).text, /25% of 200 B/);
     // A stale attempt cannot extend the lease.
     assert.strictEqual(await q.store.extendLease(m.uplink.item.id, 99), false);
     provider.finished(m.uplink.item.id);
@@ -367,7 +367,7 @@ describe('the uploader with a queue: resume across attempts and abort of purged 
     const events = { deliver: () => undefined, stats() {}, status() {}, warn() {}, log() {} };
     const delivered = [];
     events.deliver = (m) => delivered.push(m);
-    const store = require('../dist/lib/queue-store');
+    const store = require('../dist/lib/queue/store');
     const q = await OfflineQueue.start(
       {
         dbFile: path.join(dir, 'q.db'), createFolder: true, synchronous: 'FULL', concurrency: 2, maxInlineBytes: MB, statsIntervalMs: 50,

@@ -1,7 +1,7 @@
 'use strict';
 const assert = require('assert');
 const zlib = require('zlib');
-const { TestPatternSource, encodePng } = require('../dist/lib/capture/test-pattern');
+const { TestPatternSource, encodePng } = require('../dist/lib/capture/sources/test-pattern');
 const { inspectImage } = require('../dist/lib/capture/image-info');
 
 const MAX = 10 * 1024 * 1024;

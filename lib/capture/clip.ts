@@ -1,12 +1,12 @@
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
-import { renderKey } from '../object-key';
-import { SettingsReader, text } from '../settings';
-import { CaptureOptions, CaptureResult, linkIntoPlace, pathInside, prepareFolder, saveError } from './capture';
-import { FfmpegSource } from './ffmpeg-source';
+import { renderKey } from '../message/object-key';
+import { SettingsReader, text } from '../util/settings';
+import { CaptureOptions, CaptureResult, linkIntoPlace, pathInside, prepareFolder, saveError } from './still';
+import { FfmpegSource } from './sources/ffmpeg';
 import { CaptureError, CaptureSource } from './types';
-import { syncFolder } from '../fs-durable';
+import { syncFolder } from '../util/fs-durable';
 
 export interface ClipLimits {
   /** The clip length when the trigger asks for none. */

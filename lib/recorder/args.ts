@@ -1,4 +1,4 @@
-import { FfmpegSettings, urlWithCredentials } from '../capture/ffmpeg-source';
+import { FfmpegSettings, urlWithCredentials } from '../capture/sources/ffmpeg';
 import { AudioMode, VideoCodec } from './config';
 
 /**

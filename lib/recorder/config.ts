@@ -1,8 +1,8 @@
 import path from 'path';
-import { FfmpegSettings, parseFfmpegSettings } from '../capture/ffmpeg-source';
-import { validateKeyTemplate } from '../object-key';
-import { parseMetadataSetting } from '../capture/metadata';
-import { SettingsReader } from '../settings';
+import { FfmpegSettings, parseFfmpegSettings } from '../capture/sources/ffmpeg';
+import { validateKeyTemplate } from '../message/object-key';
+import { parseMetadataSetting } from '../message/metadata';
+import { SettingsReader } from '../util/settings';
 import { BudgetPolicy } from './budget';
 import { DEFAULT_FILE_TEMPLATE, validateFileTemplate } from './file-name';
 

@@ -1,4 +1,4 @@
-import { sanitizeSegment } from '../object-key';
+import { sanitizeSegment } from '../message/object-key';
 
 export const DEFAULT_FILE_TEMPLATE = '{camera}_%Y%m%d_%H%M%S.mp4';
 

@@ -1,6 +1,6 @@
 import fs from 'fs';
 import path from 'path';
-import { syncFolder } from '../fs-durable';
+import { syncFolder } from '../util/fs-durable';
 
 /** A closed segment, as it was handed on: what its message said, and where it came from. */
 export interface ClosedRecord {

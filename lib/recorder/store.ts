@@ -1,11 +1,11 @@
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
-import { syncFolder } from '../fs-durable';
+import { syncFolder } from '../util/fs-durable';
 import { BudgetItem } from './budget';
 import { renderFileName } from './file-name';
 import { ClosedRecord, Journal, JournalRecord } from './journal';
-import { NoVideoError, probeVideo, VideoInfo } from './probe';
+import { NoVideoError, probeVideo, VideoInfo } from '../media/probe-video';
 import { ListEntry, parseList } from './segment-list';
 
 /** The recorder's own folder inside the recordings folder: journal, per-run segment lists, files being written. */

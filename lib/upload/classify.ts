@@ -1,4 +1,4 @@
-import { parseRetryAfter } from '../backoff';
+import { parseRetryAfter } from '../util/backoff';
 import { FailureClass, UploadError } from './types';
 
 const NETWORK_CODES: Record<string, string> = {

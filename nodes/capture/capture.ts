@@ -1,12 +1,12 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { Capturer, CaptureResult } from '../../lib/capture/capture';
-import { parseCaptureConfig } from '../../lib/capture/capture-config';
+import { Capturer, CaptureResult } from '../../lib/capture/still';
+import { parseCaptureConfig } from '../../lib/capture/config';
 import { ClipRecorder, ClipResult, createClipRecorder, requestedLength } from '../../lib/capture/clip';
-import { mergeMetadata, uplinkWithMetadata } from '../../lib/capture/metadata';
-import { createSource } from '../../lib/capture/sources';
+import { mergeMetadata, uplinkWithMetadata } from '../../lib/message/metadata';
+import { createSource } from '../../lib/capture/sources/index';
 import { TriggerGate } from '../../lib/capture/trigger';
 import { CaptureError, CaptureSource } from '../../lib/capture/types';
-import { fmtBytes } from '../../lib/queue-store';
+import { fmtBytes } from '../../lib/queue/store';
 
 type Msg = Record<string, unknown>;
 

@@ -1,7 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { Request, Response } from 'express';
-import { ConnectivityMonitor, ConnectivityState, connectivityStatus } from '../../lib/connectivity';
-import { describeProbe, parseConnectivityConfig, targetProbeSettings } from '../../lib/connectivity-config';
+import { ConnectivityMonitor, ConnectivityState, connectivityStatus } from '../../lib/connectivity/monitor';
+import { describeProbe, parseConnectivityConfig, targetProbeSettings } from '../../lib/connectivity/config';
 import type { TargetConfigNode } from '../common/target-config';
 
 interface ConnectivityNode extends Node {

@@ -1,6 +1,6 @@
 import type { NodeAPI } from 'node-red';
 import { registerTargetConfig } from '../common/target-config';
-import { FolderBackend, parseFolderSettings } from '../../lib/upload/folder';
+import { FolderBackend, parseFolderSettings } from '../../lib/upload/backends/folder';
 import { UploadTarget, parseBandwidth } from '../../lib/upload/target';
 
 export = function (RED: NodeAPI) {

@@ -1,6 +1,6 @@
 import type { NodeAPI } from 'node-red';
 import { registerTargetConfig } from '../common/target-config';
-import { HttpBackend, parseHttpSettings } from '../../lib/upload/http';
+import { HttpBackend, parseHttpSettings } from '../../lib/upload/backends/http';
 import { UploadTarget, parseBandwidth } from '../../lib/upload/target';
 
 export = function (RED: NodeAPI) {

@@ -1,9 +1,9 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { Request, Response } from 'express';
-import { parseQueueConfig } from '../../lib/queue-config';
-import { InputError, OfflineQueue } from '../../lib/offline-queue';
-import { describeDbError } from '../../lib/offline-queue';
-import { COMMANDS, Command, classifyInput } from '../../lib/queue-input';
+import { parseQueueConfig } from '../../lib/queue/config';
+import { InputError, OfflineQueue } from '../../lib/queue/engine';
+import { describeDbError } from '../../lib/queue/engine';
+import { COMMANDS, Command, classifyInput } from '../../lib/queue/input';
 
 interface QueueNode extends Node {
   queue?: OfflineQueue;

@@ -2,7 +2,7 @@ import type { EventEmitter } from 'events';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { parseRecorderConfig, RecorderConfig } from '../../lib/recorder/config';
 import { classifyRecorderInput } from '../../lib/recorder/input';
-import { Recorder, RecorderEvents } from '../../lib/recorder/recorder';
+import { Recorder, RecorderEvents } from '../../lib/recorder/supervisor';
 
 type Msg = Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 import type { NodeAPI } from 'node-red';
 import { registerTargetConfig } from '../common/target-config';
-import { S3Backend, parseS3Settings } from '../../lib/upload/s3';
+import { S3Backend, parseS3Settings } from '../../lib/upload/backends/s3';
 import { UploadTarget, parseBandwidth } from '../../lib/upload/target';
 
 export = function (RED: NodeAPI) {

@@ -1,5 +1,5 @@
 import { execFile } from 'child_process';
-import { MediaInfo, ProbedStream, probeArgs, readProbeJson } from '../capture/probe';
+import { MediaInfo, ProbedStream, probeArgs, readProbeJson } from './ffprobe';
 
 export type VideoInfo = MediaInfo;
 

@@ -2,10 +2,10 @@ import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
 import { pipeline } from 'stream/promises';
-import { Bandwidth, openBody } from './body';
-import { classifyThrown } from './classify';
-import { StorageBackend, UploadError, UploadItem, UploadResult } from './types';
-import { syncFolder } from '../fs-durable';
+import { Bandwidth, openBody } from '../body';
+import { classifyThrown } from '../classify';
+import { StorageBackend, UploadError, UploadItem, UploadResult } from '../types';
+import { syncFolder } from '../../util/fs-durable';
 
 export interface FolderSettings {
   /** A mounted NAS share or USB disk. */

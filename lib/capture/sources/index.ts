@@ -1,8 +1,8 @@
-import { CommandSource, parseCommandSettings } from './command-source';
-import { FfmpegSource, parseFfmpegSettings } from './ffmpeg-source';
-import { HttpCameraSource, parseHttpCameraSettings } from './http-source';
+import { CommandSource, parseCommandSettings } from './command';
+import { FfmpegSource, parseFfmpegSettings } from './ffmpeg';
+import { HttpCameraSource, parseHttpCameraSettings } from './http';
 import { TestPatternSource } from './test-pattern';
-import { CaptureError, CaptureSource } from './types';
+import { CaptureError, CaptureSource } from '../types';
 
 export const SOURCE_KINDS = ['auto', 'test-pattern', 'http', 'reolink', 'ffmpeg', 'command', 'message'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];

@@ -1,9 +1,9 @@
 import path from 'path';
-import { validateKeyTemplate } from '../object-key';
-import { SettingsReader } from '../settings';
-import { DEFAULT_NAME_TEMPLATE } from './capture';
+import { validateKeyTemplate } from '../message/object-key';
+import { SettingsReader } from '../util/settings';
+import { DEFAULT_NAME_TEMPLATE } from './still';
 import { ClipLimits } from './clip';
-import { parseMetadataSetting } from './metadata';
+import { parseMetadataSetting } from '../message/metadata';
 import { TriggerOptions } from './trigger';
 
 export interface CaptureConfig {

@@ -1,6 +1,6 @@
 import path from 'path';
-import { DEFAULT_POLICY, QueuePolicy } from './queue-store';
-import { SettingsReader } from './settings';
+import { DEFAULT_POLICY, QueuePolicy } from './store';
+import { SettingsReader } from '../util/settings';
 
 export interface QueueConfig {
   dbFile: string;

@@ -1,10 +1,10 @@
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
-import { renderKey } from '../object-key';
+import { renderKey } from '../message/object-key';
 import { inspectImage } from './image-info';
 import { CaptureError, CaptureSource } from './types';
-import { syncFolder } from '../fs-durable';
+import { syncFolder } from '../util/fs-durable';
 
 export interface CaptureOptions {
   /** Every file goes below this folder; nothing a name or template says can leave it. */

@@ -1,10 +1,10 @@
 import fs from 'fs';
 import path from 'path';
-import { KeyFields, renderKey, sanitizeKey, KeyTemplateError } from './object-key';
-import { UploadTarget } from './upload/target';
-import { timeoutError } from './upload/classify';
-import { UploadError, UploadItem, UploadResult } from './upload/types';
-import { resumeHandle, resumeProvider, ResumeProvider } from './upload/resume';
+import { KeyFields, renderKey, sanitizeKey, KeyTemplateError } from '../message/object-key';
+import { UploadTarget } from './target';
+import { timeoutError } from './classify';
+import { UploadError, UploadItem, UploadResult } from './types';
+import { resumeHandle, resumeProvider, ResumeProvider } from './resume';
 
 type Msg = Record<string, unknown>;
 

@@ -1,15 +1,15 @@
 import fs from 'fs';
 import path from 'path';
-import { maskCredentials, maskUrlCredentials } from '../capture/ffmpeg-source';
-import { uplinkWithMetadata } from '../capture/metadata';
-import { ffprobePathFor } from '../capture/probe';
-import { ReconnectBackoff, ReconnectPolicy } from '../backoff';
-import { renderKey } from '../object-key';
+import { maskCredentials, maskUrlCredentials } from '../capture/sources/ffmpeg';
+import { uplinkWithMetadata } from '../message/metadata';
+import { ffprobePathFor } from '../media/ffprobe';
+import { ReconnectBackoff, ReconnectPolicy } from '../util/backoff';
+import { renderKey } from '../message/object-key';
 import { recordingArgs } from './args';
 import { planBudget } from './budget';
 import { RecorderConfig } from './config';
-import { describeEnd } from './ffmpeg-reason';
-import { ProcessExit, RecordingProcess } from './ffmpeg-process';
+import { describeEnd } from '../media/ffmpeg-reason';
+import { ProcessExit, RecordingProcess } from '../media/ffmpeg-process';
 import { ListTail } from './segment-list';
 import { Segment, SegmentStore } from './store';
 

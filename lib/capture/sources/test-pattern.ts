@@ -1,5 +1,5 @@
 import * as zlib from 'zlib';
-import { CaptureError, CaptureSource } from './types';
+import { CaptureError, CaptureSource } from '../types';
 
 /**
  * The embedded default source, needing no hardware: every grab draws colour bars and a grey ramp with the camera's

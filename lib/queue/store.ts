@@ -1,7 +1,7 @@
 import fs from 'fs';
 import path from 'path';
 import { Database, Tx, SqlValue, OPEN_READWRITE } from './db';
-import { BackoffPolicy, backoffDelay } from './backoff';
+import { BackoffPolicy, backoffDelay } from '../util/backoff';
 
 /**
  * pending: ready to deliver · waiting: in backoff until due_at · leased: delivered, waiting for ack/nack

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'child_process';
-import { guardedCommand } from '../child-guard';
+import { guardedCommand } from '../util/child-guard';
 import { ProcessEnd } from './ffmpeg-reason';
 
 /** Kept from the end of stderr: the last lines say why ffmpeg stopped; a chatty camera must not grow memory. */

@@ -1,6 +1,6 @@
 import net from 'net';
-import { SettingsReader, text } from './settings';
-import { ConnectivityTiming, DEFAULT_TIMING } from './connectivity';
+import { SettingsReader, text } from '../util/settings';
+import { ConnectivityTiming, DEFAULT_TIMING } from './monitor';
 import { ProbeSpec } from './probes';
 
 export interface ConnectivityConfig {

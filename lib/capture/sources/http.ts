@@ -1,8 +1,8 @@
 import crypto from 'crypto';
 import http from 'http';
 import https from 'https';
-import { SettingsReader, text } from '../settings';
-import { CaptureError, CaptureSource } from './types';
+import { SettingsReader, text } from '../../util/settings';
+import { CaptureError, CaptureSource } from '../types';
 
 export interface HttpCameraSettings {
   /**

@@ -1,13 +1,13 @@
-import { SettingsReader, text } from '../settings';
+import { SettingsReader, text } from '../../util/settings';
 import crypto from 'crypto';
 import fs from 'fs';
 import http from 'http';
 import https from 'https';
 import { Readable, pipeline } from 'stream';
-import { parseStatusList } from '../connectivity-config';
-import { Bandwidth, openBody } from './body';
-import { classifyThrown, networkCode, statusError } from './classify';
-import { StorageBackend, UploadError, UploadItem, UploadResult } from './types';
+import { parseStatusList } from '../../connectivity/config';
+import { Bandwidth, openBody } from '../body';
+import { classifyThrown, networkCode, statusError } from '../classify';
+import { StorageBackend, UploadError, UploadItem, UploadResult } from '../types';
 
 export interface HttpSettings {
   /** http(s) URL; may contain `{key}` in its path (a PUT to a WebDAV folder or a bucket-like API). */

@@ -15,10 +15,10 @@ import {
   ServerSideEncryption,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { Bandwidth, openBody } from './body';
-import { classifyThrown, statusError } from './classify';
-import { ResumeState, StorageBackend, UploadError, UploadItem, UploadResult } from './types';
-import { SettingsReader, text } from '../settings';
+import { Bandwidth, openBody } from '../body';
+import { classifyThrown, statusError } from '../classify';
+import { ResumeState, StorageBackend, UploadError, UploadItem, UploadResult } from '../types';
+import { SettingsReader, text } from '../../util/settings';
 
 export interface S3Settings {
   /** Blank = AWS. */

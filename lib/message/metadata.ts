@@ -1,4 +1,4 @@
-import { CaptureError } from './types';
+import { CaptureError } from '../capture/types';
 
 /**
  * What the user tells about a capture (session, arena, court…): the node's metadata rows, overridden per trigger by

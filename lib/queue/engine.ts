@@ -1,11 +1,11 @@
 import fs from 'fs';
 import path from 'path';
-import { QueueConfig } from './queue-config';
-import { classifyInput, Command } from './queue-input';
-import { decodeMessage, encodeMessage, payloadBytes } from './message-codec';
-import { fmtBytes, ItemRow, LeasedItem, QueueFullError, QueueStore, StoreStats } from './queue-store';
-import { registerResumeProvider, ResumeProvider } from './upload/resume';
-import { ResumeState } from './upload/types';
+import { QueueConfig } from './config';
+import { classifyInput, Command } from './input';
+import { decodeMessage, encodeMessage, payloadBytes } from '../message/codec';
+import { fmtBytes, ItemRow, LeasedItem, QueueFullError, QueueStore, StoreStats } from './store';
+import { registerResumeProvider, ResumeProvider } from '../upload/resume';
+import { ResumeState } from '../upload/types';
 
 type Msg = Record<string, unknown>;
 

@@ -1,8 +1,8 @@
 import fs from 'fs';
 import path from 'path';
-import { SettingsReader } from '../settings';
-import { abortedError, ChildRunner, lastLine, splitCommandLine } from './child-run';
-import { CaptureError, CaptureSource } from './types';
+import { SettingsReader } from '../../util/settings';
+import { abortedError, ChildRunner, lastLine, splitCommandLine } from '../child-run';
+import { CaptureError, CaptureSource } from '../types';
 
 export interface CommandSettings {
   /** A program and its arguments, e.g. `rpicam-still -n -o -`. Run without a shell. */

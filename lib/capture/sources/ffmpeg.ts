@@ -1,9 +1,9 @@
 import fs from 'fs';
-import { guardedCommand } from '../child-guard';
-import { SettingsReader, text } from '../settings';
-import { abortedError, ChildOutcome, ChildRunner, lastLine } from './child-run';
-import { ffprobePathFor, MediaInfo, parseProbeOutput, probeArgs } from './probe';
-import { CaptureError, CaptureSource } from './types';
+import { guardedCommand } from '../../util/child-guard';
+import { SettingsReader, text } from '../../util/settings';
+import { abortedError, ChildOutcome, ChildRunner, lastLine } from '../child-run';
+import { ffprobePathFor, MediaInfo, parseProbeOutput, probeArgs } from '../../media/ffprobe';
+import { CaptureError, CaptureSource } from '../types';
 
 export type FfmpegInputKind = 'rtsp' | 'mjpeg' | 'v4l2' | 'lavfi';
 

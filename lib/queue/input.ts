@@ -1,5 +1,5 @@
-import { parseRetryAfter } from './backoff';
-import { NackInfo } from './queue-store';
+import { parseRetryAfter } from '../util/backoff';
+import { NackInfo } from './store';
 
 export const COMMANDS = ['pause', 'resume', 'retry-failed', 'purge-failed', 'stats'] as const;
 export type Command = (typeof COMMANDS)[number];

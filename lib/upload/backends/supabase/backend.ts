@@ -1,12 +1,12 @@
-import { text } from '../settings';
+import { text } from '../../../util/settings';
 import fs from 'fs';
 import { Readable } from 'stream';
 import { PostgrestClient } from '@supabase/postgrest-js';
 import { StorageApiError, StorageClient, StorageError, isStorageError } from '@supabase/storage-js';
-import { Bandwidth, openBody } from './body';
-import { classifyStatus, classifyThrown, networkCode, statusError } from './classify';
-import { TUS_VERSION, TusAgents, TusAnswerError, TusBodyLengthError, TusClient } from './tus';
-import { ResumeState, StorageBackend, UploadError, UploadItem, UploadResult } from './types';
+import { Bandwidth, openBody } from '../../body';
+import { classifyStatus, classifyThrown, networkCode, statusError } from '../../classify';
+import { TUS_VERSION, TusAgents, TusAnswerError, TusBodyLengthError, TusClient } from './resumable';
+import { ResumeState, StorageBackend, UploadError, UploadItem, UploadResult } from '../../types';
 
 export interface SupabaseSettings {
   /** The project URL, e.g. https://xyz.supabase.co (no trailing slash). */
