@@ -7,8 +7,8 @@ const path = require('path');
 const sqlite3 = require('sqlite3');
 
 const DIST = path.join(__dirname, '..', 'dist', 'lib');
-const { QueueStore } = require(path.join(DIST, 'queue-store.js'));
-const { encodeMessage, payloadBytes } = require(path.join(DIST, 'message-codec.js'));
+const { QueueStore } = require(path.join(DIST, 'queue', 'store.js'));
+const { encodeMessage, payloadBytes } = require(path.join(DIST, 'message', 'codec.js'));
 
 const now = () => performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

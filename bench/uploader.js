@@ -31,10 +31,10 @@ const { NodeHttpHandler } = require('@smithy/node-http-handler');
 const h = require('./helpers');
 
 const DIST = path.join(__dirname, '..', 'dist', 'lib');
-const { OfflineQueue } = require(path.join(DIST, 'offline-queue.js'));
-const { parseQueueConfig } = require(path.join(DIST, 'queue-config.js'));
-const { Uploader } = require(path.join(DIST, 'uploader.js'));
-const { S3Backend, parseS3Settings } = require(path.join(DIST, 'upload', 's3.js'));
+const { OfflineQueue } = require(path.join(DIST, 'queue', 'engine.js'));
+const { parseQueueConfig } = require(path.join(DIST, 'queue', 'config.js'));
+const { Uploader } = require(path.join(DIST, 'upload', 'uploader.js'));
+const { S3Backend, parseS3Settings } = require(path.join(DIST, 'upload', 'backends', 's3.js'));
 const { UploadTarget } = require(path.join(DIST, 'upload', 'target.js'));
 
 const FILE_BYTES = 100 * 1024;

@@ -21,7 +21,7 @@ const ANSWER_MS = 2000;
 const FAST = { timeoutMs: TIMEOUT_MS, onlineIntervalMs: 300, offlineMinMs: 30, offlineMaxMs: 120, growth: 1.3, failuresToOffline: 2 };
 /** Long enough that no timer-driven probe can happen during a test that drives probes itself. */
 const NEVER = 60_000;
-const MONITOR_JS = path.join(__dirname, '..', 'dist', 'lib', 'connectivity.js');
+const MONITOR_JS = path.join(__dirname, '..', 'dist', 'lib', 'connectivity', 'monitor.js');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Lets every pending promise continuation run. */

@@ -217,14 +217,14 @@ describe('offline queue in a real Node-RED process', function () {
       assert.strictEqual(def.outputs, 3);
 
       // Every setting the runtime reads must be in the editor's defaults, or the editor never saves it.
-      const configSource = fs.readFileSync(path.join(PACKAGE_DIR, 'dist', 'lib', 'queue-config.js'), 'utf8');
+      const configSource = fs.readFileSync(path.join(PACKAGE_DIR, 'dist', 'lib', 'queue', 'config.js'), 'utf8');
       const runtimeKeys = new Set([...configSource.matchAll(/\b(?:num|choice)\('(\w+)'/g), ...configSource.matchAll(/\braw\.(\w+)/g)].map((m) => m[1]));
       assert.ok(runtimeKeys.size > 10, `found only ${[...runtimeKeys]} in queue-config.js`);
       const missing = [...runtimeKeys].filter((k) => !(k in def.defaults));
       assert.deepStrictEqual(missing, [], 'settings the runtime reads but the editor does not save');
 
       // A node dropped from the palette, untouched, behaves as the runtime's own defaults say.
-      const { parseQueueConfig } = require(path.join(PACKAGE_DIR, 'dist', 'lib', 'queue-config.js'));
+      const { parseQueueConfig } = require(path.join(PACKAGE_DIR, 'dist', 'lib', 'queue', 'config.js'));
       const editorDefaults = Object.fromEntries(Object.entries(def.defaults).map(([k, v]) => [k, v.value]));
       assert.deepStrictEqual(parseQueueConfig(editorDefaults, '/u'), parseQueueConfig({}, '/u'));
     });
