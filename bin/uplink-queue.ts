@@ -5,7 +5,8 @@
  */
 import fs from 'fs';
 import path from 'path';
-import { ITEM_STATES, ItemState, QueueStore, fmtBytes } from '../lib/queue/store';
+import { ITEM_STATES, ItemState, QueueStore } from '../lib/queue/store';
+import { fmtBytes } from '../lib/util/format';
 
 const USAGE = `usage: uplink-queue <command> <database> [options]
 

@@ -5,6 +5,7 @@ import { renderKey } from '../message/object-key';
 import { inspectImage } from './image-info';
 import { CaptureError, CaptureSource } from './types';
 import { syncFolder } from '../util/fs-durable';
+import { fmtMegabytes } from '../util/format';
 
 export interface CaptureOptions {
   /** Every file goes below this folder; nothing a name or template says can leave it. */
@@ -129,7 +130,7 @@ export async function prepareFolder(
   const free = st.bavail * st.bsize;
   if (free < minFreeBytes) {
     throw new CaptureError(
-      `only ${mb(free)} free on the disk of ${folder}, below the ${mb(minFreeBytes)} kept free: not capturing (make room, or upload and delete old files)`,
+      `only ${fmtMegabytes(free)} free on the disk of ${folder}, below the ${fmtMegabytes(minFreeBytes)} kept free: not capturing (make room, or upload and delete old files)`,
       'DISK_FULL',
     );
   }
@@ -183,7 +184,3 @@ async function linkWithoutOverwrite(temp: string, wanted: string): Promise<strin
   throw new CaptureError(`1000 files already share the name ${path.basename(wanted)}: add {time} or {id} to the name template`, 'BAD_NAME');
 }
 
-
-function mb(n: number): string {
-  return `${Math.round(n / (1024 * 1024))} MB`;
-}

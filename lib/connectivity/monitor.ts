@@ -1,4 +1,5 @@
 import { ProbeResult, ProbeSpec, runProbe } from './probes';
+import { fmtAge } from '../util/format';
 
 export interface ConnectivityTiming {
   timeoutMs: number;
@@ -231,14 +232,6 @@ export class ConnectivityMonitor {
       this.probeNow();
     }, delay);
   }
-}
-
-export function fmtAge(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}`;
-  return `${Math.floor(s / 86400)}d`;
 }
 
 /** The node status for a state: "online 23 ms", "offline 4m (connection refused)". */

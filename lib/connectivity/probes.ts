@@ -3,6 +3,7 @@ import http from 'http';
 import https from 'https';
 import net from 'net';
 import { Resolver } from 'dns/promises';
+import { fmtSeconds } from '../util/format';
 
 export type ProbeSpec =
   | { kind: 'http'; url: string; method: 'HEAD' | 'GET'; expect?: number[] }
@@ -153,6 +154,3 @@ export function describeNetworkError(e: unknown, timeoutMs: number): string {
   }
 }
 
-function fmtSeconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
-}

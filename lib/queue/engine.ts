@@ -3,7 +3,8 @@ import path from 'path';
 import { QueueConfig } from './config';
 import { classifyInput, Command } from './input';
 import { decodeMessage, encodeMessage, payloadBytes } from '../message/codec';
-import { fmtBytes, ItemRow, LeasedItem, QueueFullError, QueueStore, StoreStats } from './store';
+import { ItemRow, LeasedItem, QueueFullError, QueueStore, StoreStats } from './store';
+import { fmtBytes } from '../util/format';
 import { registerResumeProvider, ResumeProvider } from '../upload/resume';
 import { ResumeState } from '../upload/types';
 

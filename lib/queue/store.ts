@@ -2,6 +2,7 @@ import fs from 'fs';
 import path from 'path';
 import { Database, Tx, SqlValue, OPEN_READWRITE } from './db';
 import { BackoffPolicy, backoffDelay } from '../util/backoff';
+import { fmtBytes, fmtDuration } from '../util/format';
 
 /**
  * pending: ready to deliver · waiting: in backoff until due_at · leased: delivered, waiting for ack/nack
@@ -909,19 +910,4 @@ function holderAlive(pid: number, started: string | undefined): boolean {
   }
   const now = processStartTime(pid);
   return started === undefined || started === '-' || now === undefined || now === started;
-}
-
-export function fmtBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GB`;
-}
-
-export function fmtDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 120) return `${s} s`;
-  if (s < 7200) return `${Math.round(s / 60)} min`;
-  if (s < 172800) return `${Math.round(s / 3600)} h`;
-  return `${Math.round(s / 86400)} days`;
 }

@@ -6,7 +6,7 @@ import { mergeMetadata, uplinkWithMetadata } from '../../lib/message/metadata';
 import { createSource } from '../../lib/capture/sources/index';
 import { TriggerGate } from '../../lib/capture/trigger';
 import { CaptureError, CaptureSource } from '../../lib/capture/types';
-import { fmtBytes } from '../../lib/queue/store';
+import { fmtBytes } from '../../lib/util/format';
 
 type Msg = Record<string, unknown>;
 

@@ -1,7 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { DEFAULT_KEY_TEMPLATE, KeyTemplateError, validateKeyTemplate } from '../../lib/message/object-key';
 import { Uploader } from '../../lib/upload/uploader';
-import { fmtBytes } from '../../lib/queue/store';
+import { fmtBytes } from '../../lib/util/format';
 import type { TargetConfigNode } from '../common/target-config';
 
 const TYPE = 'uplink-uploader';

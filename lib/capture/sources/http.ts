@@ -3,6 +3,7 @@ import http from 'http';
 import https from 'https';
 import { SettingsReader, text } from '../../util/settings';
 import { CaptureError, CaptureSource } from '../types';
+import { fmtBytesExact } from '../../util/format';
 
 export interface HttpCameraSettings {
   /**
@@ -483,7 +484,7 @@ export class HttpCameraSource implements CaptureSource {
         const image = status >= 200 && status < 300;
         const declared = Number(res.headers['content-length']);
         if (image && Number.isFinite(declared) && declared > maxBytes) {
-          finish(tooLarge(`the camera's answer is ${formatBytes(declared)}, over the limit of ${formatBytes(maxBytes)}`, 0));
+          finish(tooLarge(`the camera's answer is ${fmtBytesExact(declared)}, over the limit of ${fmtBytesExact(maxBytes)}`, 0));
           return;
         }
         const chunks: Buffer[] = [];
@@ -500,7 +501,7 @@ export class HttpCameraSource implements CaptureSource {
           if (settled) return;
           read += chunk.length;
           if (image && got + chunk.length > maxBytes) {
-            finish(tooLarge(`the camera sent more than the limit of ${formatBytes(maxBytes)}: stopped reading`, read));
+            finish(tooLarge(`the camera sent more than the limit of ${fmtBytesExact(maxBytes)}: stopped reading`, read));
             return;
           }
           if (!image && got + chunk.length > ERROR_BODY_LIMIT) {
@@ -607,11 +608,6 @@ function tooLarge(message: string, bytesRead: number): CaptureError {
   return Object.assign(new CaptureError(message, 'TOO_LARGE'), { bytesRead });
 }
 
-function formatBytes(n: number): string {
-  if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MB (${n} bytes)`;
-  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KB (${n} bytes)`;
-  return `${n} bytes`;
-}
 
 function formatSeconds(ms: number): string {
   return ms < 10000 ? `${+(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
