@@ -324,7 +324,7 @@ describe('the queue keeps upload progress and lanes for large items', function (
     await waitFor(() => delivered.length === 1, { timeout: 5000, what: 'delivery' });
     const m = delivered[0];
     assert.strictEqual(m.uplink.item.queue, q.token);
-    const provider = require('../dist/lib/upload/resume').resumeProvider(m.uplink.item.queue);
+    const provider = q.itemProgress();
     assert.ok(provider, 'the queue offers its rows to the uploader');
     const leaseBefore = (await q.store.list({ states: ['leased'] }))[0].leaseUntil;
     // Early progress costs no write: the lease has most of its time left.
@@ -342,7 +342,7 @@ describe('the queue keeps upload progress and lanes for large items', function (
     provider.finished(m.uplink.item.id);
     assert.deepStrictEqual((await q.stats()).uploading, []);
     await q.close();
-    assert.strictEqual(require('../dist/lib/upload/resume').resumeProvider(q.token), undefined, 'unregistered on close');
+    assert.strictEqual(q.isOpen, false, 'no longer offered once closed');
   });
 });
 
@@ -379,6 +379,7 @@ describe('the uploader with a queue: resume across attempts and abort of purged 
     const t = target(s3);
     let clock = 1_000_000;
     const u = new Uploader(t, 'v/{name}', () => clock);
+    u.findQueue = (token) => (token === q.token ? q.itemProgress() : undefined);
     const { file: f1, buf: b1 } = writeFile(dir, 'one.mp4', 16 * MB, 5);
     const { file: f2 } = writeFile(dir, 'two.mp4', 16 * MB, 6);
     await q.handle({ uplink: { file: f1 } });

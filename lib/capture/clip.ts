@@ -2,6 +2,7 @@ import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
 import { renderKey } from '../message/object-key';
+import { uplinkRecord } from '../message/uplink';
 import { SettingsReader, text } from '../util/settings';
 import { CaptureOptions, CaptureResult, linkIntoPlace, pathInside, prepareFolder, saveError } from './still';
 import { FfmpegSource } from './sources/ffmpeg';
@@ -50,7 +51,7 @@ export function isPartial(durationS: number, requestedS: number): boolean {
  * different clip.
  */
 export function requestedLength(msg: Record<string, unknown>, limits: ClipLimits): number {
-  const uplink = msg.uplink && typeof msg.uplink === 'object' ? (msg.uplink as Record<string, unknown>) : {};
+  const uplink = uplinkRecord(msg) ?? {};
   const [raw, from] = text(msg.duration) !== '' ? [msg.duration, 'msg.duration'] : [uplink.requestedS, 'msg.uplink.requestedS'];
   const r = new SettingsReader({ length: raw });
   const n = r.num('length', from, limits.lengthS, MIN_CLIP_S, limits.maxLengthS, { unit: 'seconds' });

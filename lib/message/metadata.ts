@@ -1,4 +1,10 @@
-import { CaptureError } from '../capture/types';
+import { isRecord } from './uplink';
+
+
+/** msg.metadata that is not an object of names and values. */
+export class MetadataError extends Error {
+  readonly code = 'BAD_METADATA';
+}
 
 /**
  * What the user tells about a capture (session, arena, court…): the node's metadata rows, overridden per trigger by
@@ -65,7 +71,7 @@ export function parseMetadataSetting(raw: unknown, error: (message: string) => v
 export function mergeMetadata(configured: Record<string, string>, fromMessage: unknown): Metadata {
   if (fromMessage === undefined || fromMessage === null) return { ...configured };
   if (typeof fromMessage !== 'object' || Array.isArray(fromMessage) || Buffer.isBuffer(fromMessage)) {
-    throw new CaptureError(`msg.metadata must be an object like {"session": "S-12"} (got ${Array.isArray(fromMessage) ? 'an array' : typeof fromMessage})`, 'BAD_METADATA');
+    throw new MetadataError(`msg.metadata must be an object like {"session": "S-12"} (got ${Array.isArray(fromMessage) ? 'an array' : typeof fromMessage})`, );
   }
   const out: Metadata = { ...configured };
   for (const [k, v] of Object.entries(fromMessage as Record<string, unknown>)) {
@@ -90,7 +96,7 @@ export function flatMetadata(metadata: Metadata): Record<string, string | number
  * metadata replaces), and the metadata itself when there is any.
  */
 export function uplinkWithMetadata(previous: unknown, facts: object, metadata: Metadata): Record<string, unknown> {
-  const base = previous && typeof previous === 'object' && !Array.isArray(previous) ? (previous as Record<string, unknown>) : {};
+  const base = isRecord(previous) ? previous : {};
   const hasMetadata = Object.keys(metadata).length > 0;
   return { ...base, ...(hasMetadata ? flatMetadata(metadata) : {}), ...facts, ...(hasMetadata ? { metadata } : {}) };
 }

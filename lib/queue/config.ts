@@ -14,6 +14,8 @@ export interface QueueConfig {
   /** Files may be deleted by the retention policy only inside this folder. */
   deleteFolder?: string;
   policy: QueuePolicy;
+  /** Names the queue in the messages it delivers (msg.uplink.item.queue); the database file when not set. */
+  token?: string;
 }
 
 export const DEFAULT_DB = 'uplink/queue.db';

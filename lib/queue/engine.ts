@@ -5,10 +5,8 @@ import { classifyInput, Command } from './input';
 import { decodeMessage, encodeMessage, payloadBytes } from '../message/codec';
 import { ItemRow, LeasedItem, QueueFullError, QueueStore, StoreStats } from './store';
 import { fmtBytes } from '../util/format';
-import { registerResumeProvider, ResumeProvider } from '../upload/resume';
-import { ResumeState } from '../upload/types';
-
-type Msg = Record<string, unknown>;
+import { ItemProgress, ProgressState } from './item-progress';
+import { Msg, QueueItemRef, uplinkRecord } from '../message/uplink';
 
 export interface QueueStatus {
   fill: 'green' | 'yellow' | 'red';
@@ -89,7 +87,8 @@ export class OfflineQueue {
   private progressOf = new Map<number, { sent: number; bytes: number; attempt: number; touchedAt: number; at: number }>();
   /** When each item in flight was delivered (its lease started), so progress can tell when the lease needs extending. */
   private deliveredAt = new Map<number, number>();
-  private unregister?: () => void;
+  /** The one ItemProgress this queue hands out (the uploader keys its clean-up timer by it). */
+  private offered?: ItemProgress;
 
   private constructor(
     readonly store: QueueStore,
@@ -112,7 +111,6 @@ export class OfflineQueue {
     if (store.movedAside) {
       q.lastError = `the queue database was corrupt: moved to ${store.movedAside}, ${store.salvaged} items recovered into a fresh one`;
     }
-    q.unregister = registerResumeProvider(q.token, q.resumeProvider());
     q.paused = (await store.getMeta('paused')) === 'true';
     q.dataVersion = await store.dataVersion();
     q.watchForOtherWriters();
@@ -324,19 +322,26 @@ export class OfflineQueue {
     return this.store.list({ states: ['dead', 'expired'], limit, afterId });
   }
 
-  /** Names this queue in the messages it delivers, so an uploader can keep upload progress in the item's row. */
+  /** Names this queue in the messages it delivers (msg.uplink.item.queue), so an uploader can keep upload progress in the item's row. */
   get token(): string {
-    return this.store.file;
+    return this.config.token ?? this.store.file;
   }
 
-  private resumeProvider(): ResumeProvider {
+  /** False once closed: a deliverer must not use its ItemProgress any more. */
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Upload progress kept in the items' rows, for whoever delivers them (see ItemProgress). */
+  itemProgress(): ItemProgress {
+    if (this.offered) return this.offered;
     const store = this.store;
-    return {
+    this.offered = {
       load: async (id, target) => {
         const r = await store.getUploadState(id, target);
         if (!r) return undefined;
         try {
-          return JSON.parse(r.state) as ResumeState;
+          return JSON.parse(r.state) as ProgressState;
         } catch {
           return undefined;
         }
@@ -364,19 +369,19 @@ export class OfflineQueue {
       abandoned: async (target, limit) =>
         (await store.abandonedUploads(target, limit)).flatMap((r) => {
           try {
-            return [{ id: r.id, state: JSON.parse(r.state) as ResumeState }];
+            return [{ id: r.id, state: JSON.parse(r.state) as ProgressState }];
           } catch {
             return [{ id: r.id, state: {} }];
           }
         }),
       forgetAbandoned: (ids) => store.forgetAbandoned(ids),
     };
+    return this.offered;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.unregister?.();
     for (const t of [this.wakeTimer, this.houseTimer, this.refreshTimer, this.retryTimer, this.watchTimer]) if (t) clearTimeout(t);
     this.watcher?.close();
     // Items in flight keep their lease in the file: the next start releases them, so none is lost or doubled.
@@ -437,14 +442,13 @@ export class OfflineQueue {
         .then(() => this.afterChange(), () => undefined);
       return;
     }
-    const uplink = msg.uplink !== null && typeof msg.uplink === 'object' && !Array.isArray(msg.uplink) ? (msg.uplink as Msg) : {};
-    msg.uplink = {
-      ...uplink,
-      item: { id: item.id, attempt: item.attempts, priority: item.priority, queuedAt: new Date(item.createdAt).toISOString(), queue: this.token },
-    };
-    if (item.file && uplink.file === undefined) (msg.uplink as Msg).file = item.file;
-    delete (msg.uplink as Msg).ack;
-    delete (msg.uplink as Msg).error;
+    const uplink: Msg = { ...uplinkRecord(msg) };
+    const ref: QueueItemRef = { id: item.id, attempt: item.attempts, priority: item.priority, queuedAt: new Date(item.createdAt).toISOString(), queue: this.token };
+    uplink.item = ref;
+    if (item.file && uplink.file === undefined) uplink.file = item.file;
+    delete uplink.ack;
+    delete uplink.error;
+    msg.uplink = uplink;
     this.deliveredAt.set(item.id, this.now());
     this.events.deliver(msg);
   }

@@ -1,5 +1,6 @@
 import { parseRetryAfter } from '../util/backoff';
 import { NackInfo } from './store';
+import { fileOf, isRecord, Msg, uplinkRecord } from '../message/uplink';
 
 export const COMMANDS = ['pause', 'resume', 'retry-failed', 'purge-failed', 'stats'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -12,10 +13,8 @@ export type QueueInput =
   | { type: 'item'; file?: string; priority?: number }
   | { type: 'invalid'; error: string };
 
-type Msg = Record<string, unknown>;
-
 function obj(v: unknown): Msg | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) ? (v as Msg) : undefined;
+  return isRecord(v) ? v : undefined;
 }
 
 function positiveInt(v: unknown): number | undefined {
@@ -32,7 +31,7 @@ function positiveInt(v: unknown): number | undefined {
  */
 export function classifyInput(msg: Msg): QueueInput {
   const topic = typeof msg.topic === 'string' ? msg.topic.trim() : '';
-  const uplink = obj(msg.uplink);
+  const uplink = uplinkRecord(msg);
   const item = obj(uplink?.item);
 
   if (topic === 'ack' || topic === 'nack' || (item && typeof uplink?.ack === 'boolean')) {
@@ -84,7 +83,7 @@ export function classifyInput(msg: Msg): QueueInput {
     priority = p;
   }
 
-  const file = typeof uplink?.file === 'string' && uplink.file !== '' ? uplink.file : typeof msg.filename === 'string' && msg.filename !== '' ? msg.filename : undefined;
+  const file = fileOf(msg);
   if (file !== undefined) return { type: 'item', file, priority };
 
   if (msg.payload === undefined || msg.payload === null || msg.payload === '') {

@@ -1,6 +1,5 @@
-// What a message sent to the recorder node means: Node-RED-free, as lib/queue-input.ts is for the queue.
-
-type Msg = Record<string, unknown>;
+// What a message sent to the recorder node means: Node-RED-free, as lib/queue/input.ts is for the queue.
+import { Msg, readUplink } from '../message/uplink';
 
 /** What a message sent to the recorder asks for. */
 export type RecorderInput =
@@ -12,20 +11,16 @@ export type RecorderInput =
 
 const COMMANDS = ['start', 'stop', 'status'] as const;
 
-function obj(v: unknown): Msg | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) ? (v as Msg) : undefined;
-}
-
 /**
  * Reads a message sent to the recorder: the uploader's result for a file (`msg.uplink.upload` on success,
  * `msg.uplink.ack` false on failure), else "start" / "stop" / "status" in msg.topic or msg.payload.
  */
 export function classifyRecorderInput(msg: Msg): RecorderInput {
-  const uplink = obj(msg.uplink);
-  if (uplink && typeof uplink.file === 'string') {
+  const uplink = readUplink(msg);
+  if (uplink.file !== undefined) {
     // Only a success may mark a segment uploaded: the budget deletes uploaded segments first.
     if (uplink.ack === false) return { type: 'upload-failed' };
-    if (obj(uplink.upload)) return { type: 'uploaded', file: uplink.file };
+    if (uplink.upload) return { type: 'uploaded', file: uplink.file };
   }
   for (const v of [msg.topic, msg.payload]) {
     const t = typeof v === 'string' ? v.trim().toLowerCase() : '';

@@ -3,8 +3,9 @@ import path from 'path';
 import { KeyFields, renderKey, sanitizeKey, KeyTemplateError } from '../message/object-key';
 import { UploadTarget } from './target';
 import { timeoutError } from './classify';
-import { UploadError, UploadItem, UploadResult } from './types';
-import { resumeHandle, resumeProvider, ResumeProvider } from './resume';
+import { ResumeHandle, UploadError, UploadItem, UploadResult } from './types';
+import { ItemProgress, QueueFinder } from '../queue/item-progress';
+import { readUplink } from '../message/uplink';
 
 type Msg = Record<string, unknown>;
 
@@ -67,12 +68,17 @@ export interface UploadProgress {
 export class Uploader {
   private inFlight = 0;
   private readonly moving = new Map<UploadItem, UploadProgress>();
-  private sweptAt = new WeakMap<ResumeProvider, number>();
+  private sweptAt = new WeakMap<ItemProgress, number>();
   private sweeping = false;
   /** Told whenever bytes of an upload go out (the node shows the largest one in its status). */
   onProgress?: (p: UploadProgress) => void;
   /** Told when cleaning up abandoned uploads fails, so the node can say so. */
   onWarning?: (text: string) => void;
+  /**
+   * Finds the offline queue that delivered an item (by `msg.uplink.item.queue`), whose rows keep a large upload's
+   * progress between attempts. Without it, or for a message no queue delivered, uploads start from the beginning.
+   */
+  findQueue?: QueueFinder;
 
   constructor(
     readonly target: UploadTarget,
@@ -93,10 +99,10 @@ export class Uploader {
   async upload(msg: Msg, closing: AbortSignal): Promise<UploadOutcome> {
     const started = Date.now();
     this.inFlight++;
-    const queued = obj(obj(msg.uplink)?.item) ?? {};
-    const provider = resumeProvider(queued.queue);
-    const itemId = typeof queued.id === 'number' ? queued.id : undefined;
-    const attempt = typeof queued.attempt === 'number' ? queued.attempt : 0;
+    const queued = readUplink(msg).item ?? {};
+    const provider = queued.queue !== undefined ? this.findQueue?.(queued.queue) : undefined;
+    const itemId = queued.id;
+    const attempt = queued.attempt ?? 0;
     let item: UploadItem | undefined;
     try {
       const backend = this.target.backend;
@@ -171,7 +177,7 @@ export class Uploader {
   }
 
   /** Aborts, on the store, the half uploads that items which left the queue (purged, dropped) left behind. */
-  private sweepAbandoned(provider: ResumeProvider, scope: string): void {
+  private sweepAbandoned(provider: ItemProgress, scope: string): void {
     const t = this.now();
     if (this.sweeping || t - (this.sweptAt.get(provider) ?? -Infinity) < ABANDONED_SWEEP_MS) return;
     this.sweeping = true;
@@ -268,4 +274,13 @@ export class Uploader {
     const topLevel = Object.fromEntries(Object.entries(msg).filter(([k]) => !['payload', 'uplink', 'req', 'res', '_msgid'].includes(k)));
     return { key, file, body, bytes, contentType, sha256: fields.sha256, metadata, fields: { ...topLevel, ...uplink, ...fields }, signal };
   }
+}
+
+/** The handle one upload attempt uses: the queue's row storage, narrowed to one item on one store. */
+function resumeHandle(queue: ItemProgress, itemId: number, target: string): ResumeHandle {
+  return {
+    load: () => queue.load(itemId, target),
+    save: (state, confirmed) => queue.save(itemId, target, state, confirmed),
+    clear: () => queue.clear(itemId, target),
+  };
 }

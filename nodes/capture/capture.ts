@@ -1,43 +1,40 @@
-import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import { Capturer, CaptureResult } from '../../lib/capture/still';
 import { parseCaptureConfig } from '../../lib/capture/config';
 import { ClipRecorder, ClipResult, createClipRecorder, requestedLength } from '../../lib/capture/clip';
-import { mergeMetadata, uplinkWithMetadata } from '../../lib/message/metadata';
+import { MetadataError, mergeMetadata, uplinkWithMetadata } from '../../lib/message/metadata';
 import { createSource } from '../../lib/capture/sources/index';
 import { TriggerGate } from '../../lib/capture/trigger';
 import { CaptureError, CaptureSource } from '../../lib/capture/types';
 import { fmtBytes } from '../../lib/util/format';
+import type { Msg } from '../../lib/message/uplink';
+import { CAMERA_LOGIN, CameraLogin, Done, EditorConfig, refuseMisconfigured, registerNode, userDirOf } from '../common/node';
 
-type Msg = Record<string, unknown>;
-
-interface CaptureNode extends Node {
+interface CaptureNode extends Node<CameraLogin> {
   capturer?: Capturer;
   clipRecorder?: ClipRecorder;
 }
 
 export = function (RED: NodeAPI) {
-  function CaptureNodeCtor(this: CaptureNode, def: NodeDef & Record<string, unknown>) {
+  function CaptureNodeCtor(this: CaptureNode, def: EditorConfig) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
     let config;
     let capturer: Capturer | undefined;
     let clips: ClipRecorder | undefined;
     let source: CaptureSource;
     try {
-      config = parseCaptureConfig(def, userDir);
-      source = createSource(config.source, def, (node.credentials ?? {}) as Record<string, unknown>, config.camera);
+      config = parseCaptureConfig(def, userDirOf(RED));
+      source = createSource(config.source, def, node.credentials ?? {}, config.camera);
       if (config.mode === 'clip') clips = createClipRecorder(source, config);
       else capturer = new Capturer(source, config);
     } catch (e) {
-      node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
-      node.error(`configuration error: ${(e as Error).message}`);
-      node.on('input', (_msg, _send, done) => done(new Error(`not capturing: configuration error: ${(e as Error).message}`)));
+      refuseMisconfigured(node, (e as Error).message, 'not capturing');
       return;
     }
     node.capturer = capturer;
     node.clipRecorder = clips;
-    type Job = { msg: Msg; send: (m: NodeMessage) => void; done: (err?: Error) => void };
+    type Job = { msg: Msg; send: (m: NodeMessage) => void; done: Done };
     const gate = new TriggerGate<Job>(config.trigger);
     const closing = new AbortController();
     const fromMessage = source.kind === 'message';
@@ -45,12 +42,12 @@ export = function (RED: NodeAPI) {
 
     const output = (trigger: Msg, r: CaptureResult, metadata: Msg, data?: Buffer): NodeMessage => {
       const uplink = uplinkWithMetadata(trigger.uplink, r, metadata);
-      return { ...trigger, payload: config.includeBuffer && data ? data : r.file, uplink } as NodeMessage;
+      return { ...trigger, payload: config.includeBuffer && data ? data : r.file, uplink };
     };
 
     const fail = (e: unknown, signal: AbortSignal | undefined, done: (err?: Error) => void): void => {
       if (closing.signal.aborted) return done();
-      const err = e instanceof CaptureError ? e : new CaptureError((e as Error).message, 'ERROR');
+      const err = e instanceof CaptureError ? e : new CaptureError((e as Error).message, e instanceof MetadataError ? e.code : 'ERROR');
       const why = signal?.aborted && err.code !== 'TIMEOUT' ? `no image within ${config.timeoutMs / 1000} s (${err.message})` : err.message;
       node.status({ fill: 'red', shape: 'ring', text: why.slice(0, 60) });
       done(Object.assign(new Error(`${clips ? 'clip' : 'capture'} failed: ${why}`), { code: err.code }));
@@ -108,7 +105,7 @@ export = function (RED: NodeAPI) {
     };
 
     node.on('input', (msg, send, done) => {
-      const job: Job = { msg: msg as unknown as Msg, send: send as (m: NodeMessage) => void, done };
+      const job: Job = { msg, send, done };
       const verdict = gate.offer(job.msg, Date.now(), job);
       if (verdict === 'capture') start(job);
       else if (verdict !== 'queued') {
@@ -127,7 +124,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType('uplink-capture', CaptureNodeCtor as unknown as Parameters<NodeAPI['nodes']['registerType']>[1], {
-    credentials: { username: { type: 'text' }, password: { type: 'password' } },
-  } as never);
+  registerNode(RED, 'uplink-capture', CaptureNodeCtor, CAMERA_LOGIN);
 };

@@ -1,30 +1,29 @@
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { Node, NodeAPI } from 'node-red';
 import { UploadTarget } from '../../lib/upload/target';
+import { Credentials, EditorConfig, registerNode } from './node';
 
 /** A storage config node at runtime: the target it owns, or why it could not be made. */
-export interface TargetConfigNode extends Node {
+export interface TargetConfigNode<TCreds extends object = object> extends Node<TCreds> {
   target?: UploadTarget;
   configError?: string;
 }
-
-type Raw = NodeDef & Record<string, unknown>;
 
 /**
  * Registers a storage config node. The node owns one UploadTarget (client, kept-alive connections, concurrency slots,
  * bandwidth budget) shared by every uploader that uses it, and releases it on close. Secrets arrive through
  * `credentials` only, declared here for the runtime as well as in the editor.
  */
-export function registerTargetConfig(
+export function registerTargetConfig<TCreds extends Record<string, unknown>>(
   RED: NodeAPI,
   type: string,
-  credentials: Record<string, { type: 'text' | 'password' }>,
-  build: (def: Raw, creds: Record<string, unknown>) => UploadTarget,
+  credentials: Credentials<TCreds>,
+  build: (def: EditorConfig, creds: Partial<TCreds>) => UploadTarget,
 ): void {
-  function TargetConfig(this: TargetConfigNode, def: Raw) {
+  function TargetConfig(this: TargetConfigNode<TCreds>, def: EditorConfig) {
     RED.nodes.createNode(this, def);
     const node = this;
     try {
-      node.target = build(def, (node.credentials ?? {}) as Record<string, unknown>);
+      node.target = build(def, node.credentials ?? {});
     } catch (e) {
       node.configError = (e as Error).message;
       node.error(`configuration error: ${node.configError}`);
@@ -36,5 +35,5 @@ export function registerTargetConfig(
       else done();
     });
   }
-  RED.nodes.registerType(type, TargetConfig as unknown as Parameters<NodeAPI['nodes']['registerType']>[1], { credentials } as never);
+  registerNode(RED, type, TargetConfig, credentials);
 }

@@ -1,8 +1,10 @@
-import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import type { Request, Response } from 'express';
 import { ConnectivityMonitor, ConnectivityState, connectivityStatus } from '../../lib/connectivity/monitor';
 import { describeProbe, parseConnectivityConfig, targetProbeSettings } from '../../lib/connectivity/config';
 import type { TargetConfigNode } from '../common/target-config';
+import { readUplink } from '../../lib/message/uplink';
+import { EditorConfig, refuseMisconfigured, registerNode } from '../common/node';
 
 interface ConnectivityNode extends Node {
   monitor?: ConnectivityMonitor;
@@ -11,17 +13,15 @@ interface ConnectivityNode extends Node {
 
 const TYPE = 'uplink-connectivity';
 
-type Msg = Record<string, unknown>;
-
 function stateMessage(state: ConnectivityState, target: string): NodeMessage {
   return {
     topic: 'connectivity',
     payload: { online: state.online, since: new Date(state.since).toISOString(), latency: state.latencyMs, reason: state.reason, target },
-  } as NodeMessage;
+  };
 }
 
 export = function (RED: NodeAPI) {
-  function ConnectivityNodeCtor(this: ConnectivityNode, def: NodeDef & Record<string, unknown>) {
+  function ConnectivityNodeCtor(this: ConnectivityNode, def: EditorConfig<{ probeType: string; targetType: string }>) {
     RED.nodes.createNode(this, def);
     const node = this;
     let config;
@@ -29,7 +29,7 @@ export = function (RED: NodeAPI) {
       let raw: Record<string, unknown> = def;
       if (String(def.probeType ?? 'target') === 'target') {
         // Probe what the uploads will use: the endpoint of the chosen storage config node.
-        const kind = String(def.targetType || 's3');
+        const kind = def.targetType || 's3';
         const target = RED.nodes.getNode(String(def[kind] ?? '')) as TargetConfigNode | null;
         if (!target) throw new Error(`choose the ${kind} target whose endpoint to probe`);
         if (!target.target) throw new Error(`the ${kind} target "${target.name || target.id}" is not usable: ${target.configError ?? 'see its error'}`);
@@ -37,9 +37,7 @@ export = function (RED: NodeAPI) {
       }
       config = parseConnectivityConfig(raw);
     } catch (e) {
-      node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
-      node.error(`configuration error: ${(e as Error).message}`);
-      node.on('input', (_msg, _send, done) => done(new Error(`not running: configuration error: ${(e as Error).message}`)));
+      refuseMisconfigured(node, (e as Error).message, 'not running');
       return;
     }
     const gate = config.gate;
@@ -60,16 +58,15 @@ export = function (RED: NodeAPI) {
     monitor.start();
 
     node.on('input', (msg, send, done) => {
-      const m = msg as unknown as Msg;
-      const uplink = m.uplink !== null && typeof m.uplink === 'object' ? (m.uplink as Msg) : undefined;
-      if (m.topic === 'probe') {
+      const uplink = readUplink(msg);
+      if (msg.topic === 'probe') {
         monitor.probeNow();
-      } else if (m.topic === 'history') {
-        send(toState({ topic: 'connectivity/history', payload: { target, state: monitor.current(), history: monitor.history(), uptime: monitor.uptime() } } as NodeMessage));
-      } else if (uplink && typeof uplink.ack === 'boolean') {
+      } else if (msg.topic === 'history') {
+        send(toState({ topic: 'connectivity/history', payload: { target, state: monitor.current(), history: monitor.history(), uptime: monitor.uptime() } }));
+      } else if (uplink.ack !== undefined) {
         // An upload's outcome is evidence: a success proves the target answers; a failure that is not the item's own
         // fault (a network error, a timeout, a 5xx) is worth checking at once.
-        const error = (uplink.error ?? {}) as Msg;
+        const error = uplink.error ?? {};
         if (uplink.ack) monitor.report(true, 'upload succeeded');
         else if (error.class !== 'permanent' && error.permanent !== true) monitor.report(false, String(error.message ?? 'upload failed'));
       } else if (gate) {
@@ -87,7 +84,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType(TYPE, ConnectivityNodeCtor as unknown as Parameters<NodeAPI['nodes']['registerType']>[1]);
+  registerNode(RED, TYPE, ConnectivityNodeCtor);
 
   RED.httpAdmin.get('/uplink/connectivity/:id/history', RED.auth.needsPermission(`${TYPE}.read`), (req: Request, res: Response) => {
     const node = RED.nodes.getNode(String(req.params.id)) as ConnectivityNode | null;

@@ -1,39 +1,31 @@
-import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { Request, Response } from 'express';
-import { parseQueueConfig } from '../../lib/queue/config';
-import { InputError, OfflineQueue } from '../../lib/queue/engine';
-import { describeDbError } from '../../lib/queue/engine';
+import { parseQueueConfig, QueueConfig } from '../../lib/queue/config';
+import { describeDbError, InputError, OfflineQueue } from '../../lib/queue/engine';
 import { COMMANDS, Command, classifyInput } from '../../lib/queue/input';
-
-interface QueueNode extends Node {
-  queue?: OfflineQueue;
-  ready?: Promise<OfflineQueue | undefined>;
-}
+import { Done, EditorConfig, refuseMisconfigured, registerNode, Send, toNodeMessage, userDirOf } from '../common/node';
+import type { QueueNode } from '../common/queue-node';
 
 const TYPE = 'uplink-offline-queue';
 
 export = function (RED: NodeAPI) {
-  function OfflineQueueNode(this: QueueNode, def: NodeDef & Record<string, unknown>) {
+  function OfflineQueueNode(this: QueueNode, def: EditorConfig) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
 
     // While the queue cannot run, an item is handed back on output 2 with the reason, like any item not queued.
-    const refuse = (msg: NodeMessage, send: (m: (NodeMessage | null)[]) => void, done: (err?: Error) => void, why: string) => {
-      const err = new Error(why);
-      if (classifyInput(msg as unknown as Record<string, unknown>).type === 'item') {
-        send([null, { ...msg, error: { message: err.message, source: { id: node.id, type: TYPE } } } as NodeMessage, null]);
-      }
+    const refuse = (msg: NodeMessageInFlow, send: Send, done: Done, err: Error) => {
+      if (classifyInput(msg).type === 'item') send([null, rejected(msg, err), null]);
       done(err);
     };
+    const rejected = (msg: NodeMessage, err: Error): NodeMessage => ({ ...msg, error: { message: err.message, source: { id: node.id, type: TYPE } } });
 
-    let config;
+    let config: QueueConfig;
     try {
-      config = parseQueueConfig(def, userDir);
+      // The uploader finds this queue by its node id, which each delivered message carries.
+      config = { ...parseQueueConfig(def, userDirOf(RED)), token: node.id };
     } catch (e) {
-      node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
-      node.error(`configuration error: ${(e as Error).message}`);
-      node.on('input', (msg, send, done) => refuse(msg, send, done, `not running: configuration error: ${(e as Error).message}`));
+      refuseMisconfigured(node, (e as Error).message, 'not running', { refuse });
       return;
     }
 
@@ -41,8 +33,8 @@ export = function (RED: NodeAPI) {
     node.ready = OfflineQueue.start(
       config,
       {
-        deliver: (msg) => node.send([msg as NodeMessage, null, null]),
-        stats: (stats) => node.send([null, null, { topic: 'stats', payload: stats } as NodeMessage]),
+        deliver: (msg) => node.send([toNodeMessage(msg), null, null]),
+        stats: (stats) => node.send([null, null, { topic: 'stats', payload: stats }]),
         status: (s) => node.status(s),
         warn: (text) => node.warn(text),
         log: (text) => node.log(text),
@@ -65,16 +57,16 @@ export = function (RED: NodeAPI) {
       void (async () => {
         const queue = await node.ready;
         if (!queue) {
-          refuse(msg, send, done, 'not running: the queue database could not be opened (see the error at deploy)');
+          refuse(msg, send, done, new Error('not running: the queue database could not be opened (see the error at deploy)'));
           return;
         }
         try {
-          await queue.handle(msg as unknown as Record<string, unknown>);
+          await queue.handle(msg);
           done();
         } catch (e) {
           const err = e instanceof Error ? e : new Error(String(e));
           if (e instanceof InputError && e.rejectedMsg) {
-            send([null, { ...msg, error: { message: err.message, source: { id: node.id, type: TYPE } } } as NodeMessage, null]);
+            send([null, rejected(msg, err), null]);
           }
           done(err);
         }
@@ -94,7 +86,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType(TYPE, OfflineQueueNode as unknown as Parameters<NodeAPI['nodes']['registerType']>[1]);
+  registerNode(RED, TYPE, OfflineQueueNode);
 
   // Admin endpoints, behind Node-RED's admin permissions (read for looking, write for changing).
   const read = RED.auth.needsPermission(`${TYPE}.read`);

@@ -1,12 +1,10 @@
-import type { EventEmitter } from 'events';
-import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { Node, NodeAPI } from 'node-red';
 import { parseRecorderConfig, RecorderConfig } from '../../lib/recorder/config';
 import { classifyRecorderInput } from '../../lib/recorder/input';
 import { Recorder, RecorderEvents } from '../../lib/recorder/supervisor';
+import { CAMERA_LOGIN, CameraLogin, EditorConfig, refuseMisconfigured, registerNode, toNodeMessage, userDirOf } from '../common/node';
 
-type Msg = Record<string, unknown>;
-
-interface RecorderNode extends Node {
+interface RecorderNode extends Node<CameraLogin> {
   recorder?: Recorder;
   ready?: Promise<Recorder | undefined>;
 }
@@ -14,24 +12,21 @@ interface RecorderNode extends Node {
 const TYPE = 'uplink-recorder';
 
 export = function (RED: NodeAPI) {
-  function RecorderNodeCtor(this: RecorderNode, def: NodeDef & Record<string, unknown>) {
+  function RecorderNodeCtor(this: RecorderNode, def: EditorConfig) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
     let config: RecorderConfig;
     try {
-      config = parseRecorderConfig(def, (node.credentials ?? {}) as Msg, userDir);
+      config = parseRecorderConfig(def, node.credentials ?? {}, userDirOf(RED));
     } catch (e) {
-      node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
-      node.error(`configuration error: ${(e as Error).message}`);
-      node.on('input', (_msg, _send, done) => done(new Error(`not recording: configuration error: ${(e as Error).message}`)));
+      refuseMisconfigured(node, (e as Error).message, 'not recording');
       return;
     }
 
     const events: RecorderEvents = {
-      segment: (m) => node.send([m as unknown as NodeMessage, null]),
+      segment: (m) => node.send([toNodeMessage(m), null]),
       status: (s) => node.status(s),
-      event: (e) => node.send([null, { topic: e.event, payload: e } as unknown as NodeMessage]),
+      event: (e) => node.send([null, { topic: e.event, payload: e }]),
       warn: (t) => node.warn(t),
       log: (t) => node.log(t),
     };
@@ -55,12 +50,11 @@ export = function (RED: NodeAPI) {
     };
     // Segments left by an earlier run are sent as soon as the recorder opens: wait until every flow has started, or
     // a message could reach a node that does not exist yet (the queue on another tab) and be lost.
-    const runtimeEvents = (RED as unknown as { events: EventEmitter }).events;
+    const runtimeEvents = RED.events;
     runtimeEvents.once('flows:started', begin);
     node.status({ fill: 'grey', shape: 'ring', text: 'starting…' });
 
-    node.on('input', (m, send, done) => {
-      const msg = m as unknown as Msg;
+    node.on('input', (msg, send, done) => {
       const input = classifyRecorderInput(msg);
       if (input.type === 'invalid') return done(new Error(input.error));
       if (input.type === 'upload-failed') return done();
@@ -71,7 +65,7 @@ export = function (RED: NodeAPI) {
           if (input.type === 'uploaded') await rec.uploaded(input.file);
           else if (input.command === 'start') rec.start();
           else if (input.command === 'stop') await rec.stop();
-          else send([null, { topic: 'stats', payload: rec.snapshot() } as unknown as NodeMessage]);
+          else send([null, { topic: 'stats', payload: rec.snapshot() }]);
           done();
         } catch (e) {
           done(e instanceof Error ? e : new Error(String(e)));
@@ -94,7 +88,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType(TYPE, RecorderNodeCtor as unknown as Parameters<NodeAPI['nodes']['registerType']>[1], {
-    credentials: { username: { type: 'text' }, password: { type: 'password' } },
-  } as never);
+  registerNode(RED, TYPE, RecorderNodeCtor, CAMERA_LOGIN);
 };

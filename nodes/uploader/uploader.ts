@@ -1,8 +1,10 @@
-import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { Node, NodeAPI } from 'node-red';
 import { DEFAULT_KEY_TEMPLATE, KeyTemplateError, validateKeyTemplate } from '../../lib/message/object-key';
 import { Uploader } from '../../lib/upload/uploader';
 import { fmtBytes } from '../../lib/util/format';
 import type { TargetConfigNode } from '../common/target-config';
+import type { QueueNode } from '../common/queue-node';
+import { EditorConfig, refuseMisconfigured, registerNode, toNodeMessage } from '../common/node';
 
 const TYPE = 'uplink-uploader';
 const BACKENDS = ['s3', 'supabase', 'http', 'folder'] as const;
@@ -11,15 +13,13 @@ interface UploaderNode extends Node {
   uploader?: Uploader;
 }
 
+type UploaderConfig = EditorConfig<{ backend: string; keyTemplate: string }>;
+
 export = function (RED: NodeAPI) {
-  function UploaderNodeCtor(this: UploaderNode, def: NodeDef & Record<string, unknown>) {
+  function UploaderNodeCtor(this: UploaderNode, def: UploaderConfig) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const fail = (why: string) => {
-      node.status({ fill: 'red', shape: 'ring', text: why.slice(0, 60) });
-      node.error(`configuration error: ${why}`);
-      node.on('input', (_msg, _send, done) => done(new Error(`not uploading: configuration error: ${why}`)));
-    };
+    const fail = (why: string) => refuseMisconfigured(node, why, 'not uploading', { status: why.slice(0, 60) });
 
     const backend = (BACKENDS as readonly string[]).includes(String(def.backend)) ? String(def.backend) : 's3';
     const config = RED.nodes.getNode(String(def[backend] ?? '')) as TargetConfigNode | null;
@@ -34,6 +34,11 @@ export = function (RED: NodeAPI) {
 
     const uploader = new Uploader(config.target, template);
     node.uploader = uploader;
+    // The queue that delivered an item keeps its upload progress: found by the id it put into msg.uplink.item.queue.
+    uploader.findQueue = (id) => {
+      const queue = (RED.nodes.getNode(id) as QueueNode | null)?.queue;
+      return queue?.isOpen ? queue.itemProgress() : undefined;
+    };
     const closing = new AbortController();
     let last = 'ready';
     let lastFill: 'green' | 'yellow' | 'red' | 'grey' = 'grey';
@@ -55,7 +60,7 @@ export = function (RED: NodeAPI) {
     uploader.onWarning = (text) => node.warn(text);
 
     node.on('input', (msg, send, done) => {
-      const p = uploader.upload(msg as unknown as Record<string, unknown>, closing.signal);
+      const p = uploader.upload(msg, closing.signal);
       show();
       void p.then((out) => {
         if (closing.signal.aborted) {
@@ -66,13 +71,13 @@ export = function (RED: NodeAPI) {
         if (out.ok && out.result) {
           last = `${out.result.key.split('/').pop()} · ${fmtBytes(out.result.bytes)}`;
           lastFill = 'green';
-          send([out.msg as NodeMessage, null]);
+          send([toNodeMessage(out.msg), null]);
           done();
         } else {
           const e = out.error!;
           last = `${e.errorClass === 'permanent' ? 'failed' : 'will retry'}: ${e.message}`;
           lastFill = e.errorClass === 'permanent' ? 'red' : 'yellow';
-          send([null, out.msg as NodeMessage]);
+          send([null, toNodeMessage(out.msg)]);
           // Routine, retryable failures (the link is down) are for the queue; a permanent one needs a person.
           if (e.errorClass === 'permanent') done(new Error(`upload failed: ${e.message}`));
           else done();
@@ -88,5 +93,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType(TYPE, UploaderNodeCtor as unknown as Parameters<NodeAPI['nodes']['registerType']>[1]);
+  registerNode(RED, TYPE, UploaderNodeCtor);
 };

@@ -1,0 +1,127 @@
+/**
+ * `msg.uplink`: the part of a message that Uplink's nodes read and write, in one place.
+ *
+ * The capture and the recorder describe the file they wrote; the offline-queue adds `item` when it delivers; the
+ * uploader adds `ack` and `upload` (success) or `error` (failure). Any node of the user's may sit in between, so a
+ * reader trusts nothing: `readUplink` hands back only the fields whose type is right, and `uplinkRecord` the object
+ * as it came, for code that passes it on.
+ */
+
+export type Msg = Record<string, unknown>;
+
+/** Where the queue delivered an item from: the answer (ack or nack) names the same id and attempt. */
+export interface QueueItemRef {
+  id: number;
+  attempt: number;
+  priority: number;
+  queuedAt: string;
+  /** Names the queue that delivered the item, for the uploader to keep upload progress in the item's row. */
+  queue: string;
+}
+
+/** The uploader's verdict on a failure: retryable ones go back into the queue, permanent ones to the failed items. */
+export interface UploadFailureInfo {
+  class: 'retryable' | 'permanent';
+  permanent: boolean;
+  code: string;
+  status?: number;
+  message: string;
+  retryAfterMs?: number;
+  backend: string;
+}
+
+/** What a successful upload stored. */
+export interface UploadDoneInfo {
+  backend: string;
+  key: string;
+  url?: string;
+  etag?: string;
+  bytes: number;
+  durationMs: number;
+  status?: number;
+  response?: unknown;
+}
+
+/** The facts of a capture, a clip or a recorded segment. */
+export interface CapturedFile {
+  file: string;
+  bytes: number;
+  sha256: string;
+  contentType: string;
+  camera: string;
+  capturedAt: string;
+  key: string;
+  width?: number;
+  height?: number;
+  codec?: string;
+  durationS?: number;
+  requestedS?: number;
+  partial?: boolean;
+  metadata?: Record<string, unknown>;
+}
+
+/** msg.uplink as a reader sees it: each field present only when it has the right type. */
+export interface Uplink extends Partial<CapturedFile> {
+  /** A name for an inline payload, whose extension picks the content type and the key's `{ext}`. */
+  name?: string;
+  item?: Partial<QueueItemRef>;
+  ack?: boolean;
+  /** The uploader's UploadDoneInfo, as it came. */
+  upload?: Msg;
+  /** A failure as the uploader (or any node) described it; read leniently, it may come from a user's own node. */
+  error?: Msg;
+}
+
+/** A plain object: not null, not an array, not a Buffer. */
+export function isRecord(v: unknown): v is Msg {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
+
+/** msg.uplink as it came (any fields a user's node added kept), or undefined when it is not an object. */
+export function uplinkRecord(msg: Msg): Msg | undefined {
+  return isRecord(msg.uplink) ? msg.uplink : undefined;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
+
+/** The typed view of msg.uplink. Fields of the wrong type are left out, never coerced. */
+export function readUplink(msg: Msg): Uplink {
+  const u = uplinkRecord(msg);
+  if (!u) return {};
+  const out: Uplink = {};
+  const strings = ['file', 'sha256', 'contentType', 'camera', 'capturedAt', 'key', 'codec', 'name'] as const;
+  for (const k of strings) {
+    const v = str(u[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  const numbers = ['bytes', 'width', 'height', 'durationS', 'requestedS'] as const;
+  for (const k of numbers) {
+    const v = num(u[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  if (bool(u.partial) !== undefined) out.partial = u.partial as boolean;
+  if (bool(u.ack) !== undefined) out.ack = u.ack as boolean;
+  if (isRecord(u.metadata)) out.metadata = u.metadata;
+  if (isRecord(u.error)) out.error = u.error;
+  if (isRecord(u.upload)) out.upload = u.upload;
+  if (isRecord(u.item)) {
+    const i = u.item;
+    const item: Partial<QueueItemRef> = {};
+    if (num(i.id) !== undefined) item.id = i.id as number;
+    if (num(i.attempt) !== undefined) item.attempt = i.attempt as number;
+    if (num(i.priority) !== undefined) item.priority = i.priority as number;
+    if (str(i.queuedAt) !== undefined) item.queuedAt = i.queuedAt as string;
+    if (str(i.queue) !== undefined) item.queue = i.queue as string;
+    out.item = item;
+  }
+  return out;
+}
+
+/** The file a message names for upload or queueing: `msg.uplink.file`, else `msg.filename`; empty strings do not count. */
+export function fileOf(msg: Msg): string | undefined {
+  const u = uplinkRecord(msg);
+  if (typeof u?.file === 'string' && u.file !== '') return u.file;
+  return typeof msg.filename === 'string' && msg.filename !== '' ? msg.filename : undefined;
+}
