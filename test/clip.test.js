@@ -347,7 +347,7 @@ describe('clips: recording with ffmpeg', function () {
     needRtsp(this);
     server = await startRtspServer();
     const script = `
-      const { FfmpegSource, parseFfmpegSettings } = require(${JSON.stringify(path.join(__dirname, '..', 'dist/lib/capture/ffmpeg-source'))});
+      const { FfmpegSource, parseFfmpegSettings } = require(${JSON.stringify(path.join(__dirname, '..', 'dist/lib/capture/sources/ffmpeg'))});
       const { ClipRecorder } = require(${JSON.stringify(path.join(__dirname, '..', 'dist/lib/capture/clip'))});
       const src = new FfmpegSource(parseFfmpegSettings({ input: ${JSON.stringify(server.url)}, ffmpegPath: ${JSON.stringify(FFMPEG)}, timeout: 5 }));
       const rec = new ClipRecorder(src, { imagesFolder: ${JSON.stringify(path.join(dir, 'images'))}, nameTemplate: '{camera}/{time}.{ext}', camera: 'c', minFreeBytes: 0 });
