@@ -7,7 +7,8 @@ const crypto = require('crypto');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const { FfmpegSource, parseFfmpegSettings } = require('../dist/lib/capture/sources/ffmpeg');
+const { FfmpegSource } = require('../dist/lib/capture/sources/ffmpeg');
+const { parseFfmpegSettings } = require('../dist/lib/media/ffmpeg-input');
 const { ClipRecorder, isPartial, requestedLength } = require('../dist/lib/capture/clip');
 const { parseProbeOutput, ffprobePathFor } = require('../dist/lib/media/ffprobe');
 const { parseMetadataSetting, mergeMetadata, flatMetadata, uplinkWithMetadata } = require('../dist/lib/message/metadata');
@@ -347,7 +348,8 @@ describe('clips: recording with ffmpeg', function () {
     needRtsp(this);
     server = await startRtspServer();
     const script = `
-      const { FfmpegSource, parseFfmpegSettings } = require(${JSON.stringify(path.join(__dirname, '..', 'dist/lib/capture/sources/ffmpeg'))});
+      const { FfmpegSource } = require(${JSON.stringify(path.join(__dirname, '..', 'dist/lib/capture/sources/ffmpeg'))});
+      const { parseFfmpegSettings } = require(${JSON.stringify(path.join(__dirname, '..', 'dist/lib/media/ffmpeg-input'))});
       const { ClipRecorder } = require(${JSON.stringify(path.join(__dirname, '..', 'dist/lib/capture/clip'))});
       const src = new FfmpegSource(parseFfmpegSettings({ input: ${JSON.stringify(server.url)}, ffmpegPath: ${JSON.stringify(FFMPEG)}, timeout: 5 }));
       const rec = new ClipRecorder(src, { imagesFolder: ${JSON.stringify(path.join(dir, 'images'))}, nameTemplate: '{camera}/{time}.{ext}', camera: 'c', minFreeBytes: 0 });

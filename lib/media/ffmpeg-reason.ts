@@ -1,4 +1,4 @@
-import { maskUrlCredentials } from '../capture/sources/ffmpeg';
+import { maskUrlCredentials } from '../media/ffmpeg-input';
 
 /** Why a recording ended, short enough for a node status ("reconnecting in 8 s: 401 Unauthorized"). */
 export interface EndReason {

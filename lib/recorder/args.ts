@@ -1,4 +1,4 @@
-import { FfmpegSettings, urlWithCredentials } from '../capture/sources/ffmpeg';
+import { FfmpegSettings, urlWithCredentials } from '../media/ffmpeg-input';
 import { AudioMode, VideoCodec } from './config';
 
 /**

@@ -1,5 +1,5 @@
 import path from 'path';
-import { FfmpegSettings, parseFfmpegSettings } from '../capture/sources/ffmpeg';
+import { FfmpegSettings, parseFfmpegSettings } from '../media/ffmpeg-input';
 import { validateKeyTemplate } from '../message/object-key';
 import { parseMetadataSetting } from '../message/metadata';
 import { SettingsReader } from '../util/settings';

@@ -1,6 +1,6 @@
 import fs from 'fs';
 import path from 'path';
-import { maskCredentials, maskUrlCredentials } from '../capture/sources/ffmpeg';
+import { maskCredentials, maskUrlCredentials } from '../media/ffmpeg-input';
 import { uplinkWithMetadata } from '../message/metadata';
 import { ffprobePathFor } from '../media/ffprobe';
 import { ReconnectBackoff, ReconnectPolicy } from '../util/backoff';

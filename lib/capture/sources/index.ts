@@ -1,5 +1,6 @@
 import { CommandSource, parseCommandSettings } from './command';
-import { FfmpegSource, parseFfmpegSettings } from './ffmpeg';
+import { FfmpegSource } from './ffmpeg';
+import { parseFfmpegSettings } from '../../media/ffmpeg-input';
 import { HttpCameraSource, parseHttpCameraSettings } from './http';
 import { TestPatternSource } from './test-pattern';
 import { CaptureError, CaptureSource } from '../types';
