@@ -15,7 +15,7 @@ const { until } = require('./support/http-client');
 
 const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, '..', 'test-artifacts');
-const FLOW = path.join(__dirname, '..', 'flows', 'capture-to-cloud.json');
+const FLOW = path.join(__dirname, '..', 'examples', 'capture-to-cloud.json');
 const ROOT = path.join(__dirname, '..');
 
 function browserMissing() {
