@@ -7,9 +7,11 @@
 //   UPLINK_CAMERA_URL          HTTP snapshot URL of a camera (default: the test pattern)
 //   UPLINK_CAPTURE_INTERVAL_S  seconds between captures (default 10)
 //   UPLINK_S3_ENDPOINT, UPLINK_S3_BUCKET, UPLINK_S3_REGION, UPLINK_S3_PATH_STYLE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
-//   UPLINK_FLOW                which shipped flow to start with (default capture-to-cloud; also queue-demo)
+//   UPLINK_FLOW                which shipped flow to start with: a file name in examples/ without .json (default
+//                              capture-to-cloud; queue-demo is offline-queue-demo)
 //
-// The flow is copied only when the user folder has none, so changes made in the editor survive a restart.
+// The flow is copied only when the user folder has none, so changes made in the editor survive a restart. It is read
+// from examples/, the folder the editor's Import > Examples shows, so what starts here is what users import.
 const { spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
@@ -20,15 +22,17 @@ const port = Number(env.UPLINK_PORT || 1880);
 const dataDir = path.resolve(env.UPLINK_DATA_DIR || path.join(root, '.uplink-data'));
 const userDir = path.join(dataDir, 'node-red');
 const pkg = require(path.join(root, 'package.json'));
-const flowName = env.UPLINK_FLOW || 'capture-to-cloud';
+/** Names the shipped flows had before they lived only in examples/, so a command someone saved still works. */
+const FLOW_ALIASES = { 'queue-demo': 'offline-queue-demo' };
+const flowName = (Object.hasOwn(FLOW_ALIASES, env.UPLINK_FLOW ?? '') && FLOW_ALIASES[env.UPLINK_FLOW]) || env.UPLINK_FLOW || 'capture-to-cloud';
 
 if (!Number.isInteger(port) || port < 1 || port > 65535) {
   console.error(`UPLINK_PORT must be a port number, not "${env.UPLINK_PORT}"`);
   process.exit(2);
 }
-const flowSource = path.join(root, 'flows', `${flowName}.json`);
+const flowSource = path.join(root, 'examples', `${flowName}.json`);
 if (!fs.existsSync(flowSource)) {
-  console.error(`UPLINK_FLOW: there is no flows/${flowName}.json`);
+  console.error(`UPLINK_FLOW: there is no examples/${flowName}.json`);
   process.exit(2);
 }
 

@@ -15,7 +15,7 @@ const { until } = require('./support/http-client');
 
 const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, '..', 'test-artifacts');
-const FLOW = path.join(__dirname, '..', 'flows', 'capture-to-cloud.json');
+const FLOW = path.join(__dirname, '..', 'examples', 'capture-to-cloud.json');
 const ROOT = path.join(__dirname, '..');
 
 function browserMissing() {
@@ -213,6 +213,33 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
       await page.screenshot({ path: path.join(ARTIFACTS, 'editor-capture-clip.png') });
       await tray.locator('#node-dialog-cancel').click();
       await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+
+      // Every storage target's dialog. The three imported here were saved before their limits existed: they show the defaults.
+      await page.evaluate(() => {
+        RED.nodes.import([
+          { id: 'e2e-supabase', type: 'uplink-supabase-config', url: 'https://example.supabase.co', bucket: 'captures' },
+          { id: 'e2e-http', type: 'uplink-http-config', url: 'https://api.example.com/uploads' },
+          { id: 'e2e-folder', type: 'uplink-folder-config', folder: '/mnt/nas' },
+        ]);
+      });
+      const targets = [
+        { id: 'c2c-s3', type: 'uplink-s3-config', limits: { concurrency: '4', timeout: '30', bandwidthKBps: '0' } },
+        { id: 'e2e-supabase', type: 'uplink-supabase-config', limits: { concurrency: '4', timeout: '60', bandwidthKBps: '0' } },
+        { id: 'e2e-http', type: 'uplink-http-config', limits: { concurrency: '4', timeout: '60', bandwidthKBps: '0' } },
+        { id: 'e2e-folder', type: 'uplink-folder-config', limits: { timeout: '60', bandwidthKBps: '0' } },
+      ];
+      for (const t of targets) {
+        await page.evaluate(({ id, type }) => RED.editor.editConfig('', type, id), t);
+        const dialog = page.locator('.red-ui-tray').last();
+        await dialog.locator('#node-config-input-name').waitFor({ state: 'visible' });
+        for (const [field, value] of Object.entries(t.limits)) {
+          assert.strictEqual(await dialog.locator(`#node-config-input-${field}`).inputValue(), value, `${t.type}: ${field}`);
+        }
+        await page.screenshot({ path: path.join(ARTIFACTS, `editor-${t.type}.png`) });
+        await dialog.locator('#node-config-dialog-cancel').click();
+        await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+      }
+      assert.deepStrictEqual(await page.evaluate(() => Object.keys(window).filter((k) => /^uplink/i.test(k))), ['uplinkEditor'], 'one page global');
       assert.deepStrictEqual(errors, [], 'no script errors in the editor');
     } finally {
       await page.close();

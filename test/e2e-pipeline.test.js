@@ -73,7 +73,7 @@ describe('the shipped capture-to-cloud flow in a real Node-RED, through an outag
   }
 
   it('delivers every acknowledged capture exactly once, byte-identical', async function () {
-    const flows = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'flows', 'capture-to-cloud.json'), 'utf8'));
+    const flows = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'examples', 'capture-to-cloud.json'), 'utf8'));
     const first = await startNodeRed({ userDir, flows, env: env() });
     reds.push(first);
 

@@ -1,6 +1,6 @@
 'use strict';
-// Every flow the package ships (flows/ and the editor's Import > Examples) must load in Node-RED with only the types
-// it can have: ours and Node-RED's core nodes, wired to nodes that exist.
+// Every flow the package ships (examples/: the editor's Import > Examples, and what `npm start` runs) must load in
+// Node-RED with only the types it can have: ours and Node-RED's core nodes, wired to nodes that exist.
 const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
@@ -30,9 +30,10 @@ const CORE = {
 const resolveCore = (p) => (/^(node-red-node-pi-gpio|@flowfuse\/node-red-dashboard)\//.test(p) ? require(p) : require(`@node-red/nodes/core/${p}`));
 const ours = Object.fromEntries(Object.entries(pkg['node-red'].nodes).map(([type, file]) => [type, require(path.join('..', file))]));
 
-const files = ['flows', 'examples'].flatMap((d) =>
-  fs.readdirSync(path.join(__dirname, '..', d)).filter((f) => f.endsWith('.json')).map((f) => path.join(d, f)),
-);
+const files = fs
+  .readdirSync(path.join(__dirname, '..', 'examples'))
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => path.join('examples', f));
 
 describe('shipped flows', function () {
   beforeEach(function (done) {

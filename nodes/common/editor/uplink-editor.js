@@ -1,0 +1,103 @@
+// What every Uplink editor shares, under one name on the editor page. Each node's html carries this script (the build
+// puts it there), so the first one loaded defines it and the others keep that one.
+window.uplinkEditor =
+  window.uplinkEditor ||
+  (function () {
+    /** Metadata names as the runtime reads them: a letter or _, then letters, digits, _ and -, at most 64. */
+    var METADATA_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+
+    var validators = {
+      /** A number from min to max (a whole one when integer); blank is fine, the runtime's default applies. */
+      range: function (min, max, integer) {
+        return function (v) {
+          if (v === '' || v === undefined) return true;
+          var n = Number(v);
+          return !isNaN(n) && n >= min && n <= max && (!integer || Math.floor(n) === n);
+        };
+      },
+      /** Metadata rows: every named row with a valid name, no name twice; a row left empty is ignored. */
+      metadata: function () {
+        return function (rows) {
+          if (!Array.isArray(rows)) return true;
+          var seen = {};
+          for (var i = 0; i < rows.length; i++) {
+            var n = rows[i] && rows[i].name;
+            if (!n && !(rows[i] && rows[i].value)) continue;
+            if (!METADATA_NAME.test(n || '') || seen[n]) return false;
+            seen[n] = true;
+          }
+          return true;
+        };
+      },
+    };
+
+    /**
+     * A node saved by an earlier version lacks the settings added since, and the dialog would show them blank (and
+     * save them blank): show their defaults instead. Lists and references to config nodes are left to Node-RED.
+     */
+    function showDefaults(node) {
+      var prefix = node._def.category === 'config' ? '#node-config-input-' : '#node-input-';
+      $.each(node._def.defaults, function (k, d) {
+        var el = $(prefix + k);
+        if (node[k] !== undefined || !el.length || d.type || typeof d.value === 'object') return;
+        if (el.is(':checkbox')) el.prop('checked', !!d.value);
+        else el.val(d.value);
+      });
+    }
+
+    /** The metadata rows (the metadata partial) as an editable list of name and value. */
+    var metadata = {
+      prepare: function (node, placeholder) {
+        var list = $('#node-input-metadata-container').css({ 'min-height': '90px', 'min-width': '420px' }).editableList({
+          addItem: function (row, _index, data) {
+            var name = $('<input type="text" class="uplink-meta-name" style="width: 35%; margin-right: 4px" />').attr('placeholder', placeholder.name).appendTo(row);
+            var value = $('<input type="text" class="uplink-meta-value" style="width: 55%" />').attr('placeholder', placeholder.value).appendTo(row);
+            name.val(data.name || '');
+            value.val(data.value || '');
+          },
+          removable: true,
+          sortable: true,
+        });
+        (Array.isArray(node.metadata) ? node.metadata : []).forEach(function (r) {
+          list.editableList('addItem', r);
+        });
+      },
+      /** The rows to save; empty ones are dropped. */
+      rows: function () {
+        var rows = [];
+        $('#node-input-metadata-container')
+          .editableList('items')
+          .each(function () {
+            var name = $(this).find('.uplink-meta-name').val().trim();
+            var value = $(this).find('.uplink-meta-value').val();
+            if (name !== '' || value !== '') rows.push({ name: name, value: value });
+          });
+        return rows;
+      },
+    };
+
+    /** The ffmpeg source rows (the ffmpeg-source partial). */
+    var ffmpegSource = {
+      /** The kind of input as the runtime decides it: the input's own form first, then the Kind setting. */
+      kind: function () {
+        var input = $('#node-input-input').val() || '';
+        if (/^rtsps?:\/\//i.test(input)) return 'rtsp';
+        if (/^https?:\/\//i.test(input)) return 'mjpeg';
+        if (/^\/dev\//.test(input)) return 'v4l2';
+        if (/^lavfi:/.test(input)) return 'lavfi';
+        return $('#node-input-kind').val();
+      },
+      /** Shows the RTSP transport for RTSP inputs only, and tells `onKind` (if given) the kind on every change. */
+      prepare: function (onKind) {
+        function update() {
+          var kind = ffmpegSource.kind();
+          $('.uplink-ffmpeg-rtsp').toggle(kind === 'rtsp');
+          if (onKind) onKind(kind);
+        }
+        $('#node-input-input, #node-input-kind').on('change keyup', update);
+        update();
+      },
+    };
+
+    return { validators: validators, showDefaults: showDefaults, metadata: metadata, ffmpegSource: ffmpegSource };
+  })();
