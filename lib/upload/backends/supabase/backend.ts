@@ -105,14 +105,14 @@ export class SupabaseBackend implements StorageBackend {
    */
   private async body(item: UploadItem, ex: Exchange): Promise<Buffer | Readable> {
     let data = item.body;
-    if (!data && item.bytes <= BUFFER_LIMIT_BYTES) {
-      data = await fs.promises.readFile(item.file!);
+    if (item.file !== undefined && item.bytes <= BUFFER_LIMIT_BYTES) {
+      data = await fs.promises.readFile(item.file);
       if (data.length !== item.bytes) throw sizeChanged(item.bytes, data.length);
     }
     const limited = !!this.bandwidth && this.bandwidth.bytesPerSecond > 0;
     if (data && !limited) return data;
     let sent = 0;
-    const stream = openBody(data ? { body: data } : { file: item.file }, this.bandwidth, (n) => {
+    const stream = openBody(data ? { body: data } : item, this.bandwidth, (n) => {
       ex.touch();
       item.onProgress?.((sent += n));
     });

@@ -144,7 +144,7 @@ export class TusUploads {
 
   /** The file must still be what was queued: a changed size can never upload right, and is not worth retrying. */
   private async checkSource(item: UploadItem): Promise<void> {
-    const size = item.file ? (await fs.promises.stat(item.file)).size : item.body!.length;
+    const size = item.file !== undefined ? (await fs.promises.stat(item.file)).size : item.body.length;
     if (size !== item.bytes) throw sizeChanged(item.bytes, size);
   }
 
@@ -255,7 +255,6 @@ export class TusUploads {
 
   /** PATCHes the rest of the file from the upload's offset, chunk by chunk, saving each confirmed offset. */
   private async sendChunks(item: UploadItem, tus: TusClient, state: TusResumeState): Promise<void> {
-    const source = item.file ? { file: item.file } : { body: item.body };
     let offset = state.offset;
     let recoveries = 0;
     if (offset > 0) item.onProgress?.(offset);
@@ -263,7 +262,7 @@ export class TusUploads {
       const start = offset;
       const end = Math.min(item.bytes, start + TUS_CHUNK_BYTES);
       let sent = 0;
-      const body = openBody(source, this.bandwidth, (n) => item.onProgress?.(start + (sent += n)), { start, end });
+      const body = openBody(item, this.bandwidth, (n) => item.onProgress?.(start + (sent += n)), { start, end });
       let next: number;
       try {
         next = await tus.patch(state.tusUrl, start, body, end - start);
