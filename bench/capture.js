@@ -22,7 +22,7 @@ const h = require('./helpers');
 
 const DIST = path.join(__dirname, '..', 'dist', 'lib', 'capture');
 const CAPTURE_JS = path.join(DIST, 'still.js');
-const HTTP_SOURCE_JS = path.join(DIST, 'sources', 'http.js');
+const HTTP_SOURCE_JS = path.join(DIST, 'sources', 'http', 'index.js');
 const NAME_TEMPLATE = '{camera}/{date}_{time}_{width}_{height}.{ext}';
 const MAX_BYTES = 10 * 1024 * 1024;
 /** This figure's own share of the time; rounds past it are dropped, never the first two. */

@@ -13,7 +13,8 @@ const { OfflineQueue } = require('../dist/lib/queue/engine');
 const { encodeMessage } = require('../dist/lib/message/codec');
 const { S3Server } = require('./support/s3-server');
 const { startTarget } = require('./support/http-target');
-const { HttpBackend, parseHttpSettings } = require('../dist/lib/upload/backends/http');
+const { HttpBackend } = require('../dist/lib/upload/backends/http');
+const { parseHttpSettings } = require('../dist/lib/upload/backends/http-settings');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 const MB = 1024 * 1024;

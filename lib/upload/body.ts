@@ -1,5 +1,6 @@
 import fs from 'fs';
 import { Readable, Transform, TransformCallback } from 'stream';
+import { ItemSource } from './types';
 
 /**
  * A token bucket shared by every upload of one target, so a bandwidth limit holds however many run at once.
@@ -69,15 +70,15 @@ function chunks(buf: Buffer): Readable {
  * reporting progress. Byte ranges serve multipart parts.
  */
 export function openBody(
-  source: { file?: string; body?: Buffer },
+  source: ItemSource,
   bandwidth?: Bandwidth,
   onBytes?: (n: number) => void,
   range?: { start: number; end: number },
 ): Readable {
   let raw: Readable;
   if (range && range.end <= range.start) raw = Readable.from([]);
-  else if (source.file) raw = fs.createReadStream(source.file, range ? { start: range.start, end: range.end - 1 } : {});
-  else raw = chunks(range ? source.body!.subarray(range.start, range.end) : source.body!);
+  else if (source.file !== undefined) raw = fs.createReadStream(source.file, range ? { start: range.start, end: range.end - 1 } : {});
+  else raw = chunks(range ? source.body.subarray(range.start, range.end) : source.body);
   // A file that cannot be opened fails its stream before a client starts reading it: without a listener that error
   // would be uncaught and take Node-RED down. The stream stays failed, so its reader still sees the error.
   raw.on('error', () => undefined);

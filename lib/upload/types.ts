@@ -1,10 +1,6 @@
-/** One object to store, as every backend sees it. The key is final and safe; the body is read fresh per attempt. */
-export interface UploadItem {
+/** What every item carries besides its bytes. The key is final and safe. */
+interface UploadItemBase {
   key: string;
-  /** A file on disk, streamed (never read whole when large). Exactly one of file and body is set. */
-  file?: string;
-  /** An inline payload. */
-  body?: Buffer;
   bytes: number;
   contentType: string;
   /** Hex SHA-256 of the content, when the capture computed it. */
@@ -23,6 +19,24 @@ export interface UploadItem {
    */
   resume?: ResumeHandle;
 }
+
+/** An item whose bytes are a file on disk, streamed (never read whole when large). */
+export interface FileItem extends UploadItemBase {
+  file: string;
+  body?: undefined;
+}
+
+/** An item whose bytes came inline, in the message. */
+export interface BodyItem extends UploadItemBase {
+  body: Buffer;
+  file?: undefined;
+}
+
+/** One object to store, as every backend sees it: a file or an inline body, read fresh per attempt. */
+export type UploadItem = FileItem | BodyItem;
+
+/** Where an item's bytes are: `file !== undefined` tells which. */
+export type ItemSource = Pick<FileItem, 'file' | 'body'> | Pick<BodyItem, 'file' | 'body'>;
 
 /** Backend-specific progress of one item on one target, as plain JSON. */
 export type ResumeState = Record<string, unknown>;

@@ -3,7 +3,7 @@ import path from 'path';
 import { KeyFields, renderKey, sanitizeKey, KeyTemplateError } from '../message/object-key';
 import { UploadTarget } from './target';
 import { timeoutError } from './classify';
-import { ResumeHandle, UploadError, UploadItem, UploadResult } from './types';
+import { ItemSource, ResumeHandle, UploadError, UploadItem, UploadResult } from './types';
 import { ItemProgress, QueueFinder } from '../queue/item-progress';
 import { readUplink } from '../message/uplink';
 
@@ -213,7 +213,7 @@ export class Uploader {
     const item = obj(uplink.item) ?? {};
     const file = typeof uplink.file === 'string' && uplink.file !== '' ? uplink.file : typeof msg.filename === 'string' && msg.filename !== '' ? msg.filename : undefined;
 
-    let body: Buffer | undefined;
+    let source: ItemSource;
     let bytes: number;
     if (file !== undefined) {
       let st: fs.Stats;
@@ -224,19 +224,20 @@ export class Uploader {
         throw new UploadError(`the file ${file} is gone (${code ?? 'unreadable'}); nothing to upload`, 'permanent', 'FILE_GONE');
       }
       if (!st.isFile()) throw new UploadError(`${file} is not a regular file`, 'permanent', 'NOT_A_FILE');
+      source = { file };
       bytes = st.size;
     } else if (Buffer.isBuffer(msg.payload)) {
-      body = msg.payload;
-      bytes = body.length;
+      source = { body: msg.payload };
+      bytes = source.body.length;
     } else if (typeof msg.payload === 'string') {
-      body = Buffer.from(msg.payload, 'utf8');
-      bytes = body.length;
+      source = { body: Buffer.from(msg.payload, 'utf8') };
+      bytes = source.body.length;
     } else if (msg.payload !== undefined && msg.payload !== null && typeof msg.payload === 'object') {
-      body = Buffer.from(JSON.stringify(msg.payload), 'utf8');
-      bytes = body.length;
+      source = { body: Buffer.from(JSON.stringify(msg.payload), 'utf8') };
+      bytes = source.body.length;
     } else if (typeof msg.payload === 'number' || typeof msg.payload === 'boolean') {
-      body = Buffer.from(JSON.stringify(msg.payload), 'utf8');
-      bytes = body.length;
+      source = { body: Buffer.from(JSON.stringify(msg.payload), 'utf8') };
+      bytes = source.body.length;
     } else {
       throw new UploadError('nothing to upload: no msg.uplink.file, msg.filename or payload', 'permanent', 'NO_CONTENT');
     }
@@ -272,7 +273,7 @@ export class Uploader {
     if (fields.id !== undefined) metadata['item-id'] = String(fields.id);
 
     const topLevel = Object.fromEntries(Object.entries(msg).filter(([k]) => !['payload', 'uplink', 'req', 'res', '_msgid'].includes(k)));
-    return { key, file, body, bytes, contentType, sha256: fields.sha256, metadata, fields: { ...topLevel, ...uplink, ...fields }, signal };
+    return { key, ...source, bytes, contentType, sha256: fields.sha256, metadata, fields: { ...topLevel, ...uplink, ...fields }, signal };
   }
 }
 

@@ -1,6 +1,7 @@
 import type { NodeAPI } from 'node-red';
 import { registerTargetConfig } from '../common/target-config';
-import { HttpBackend, parseHttpSettings } from '../../lib/upload/backends/http';
+import { HttpBackend } from '../../lib/upload/backends/http';
+import { parseHttpSettings } from '../../lib/upload/backends/http-settings';
 import { UploadTarget, parseBandwidth } from '../../lib/upload/target';
 
 export = function (RED: NodeAPI) {

@@ -1,6 +1,6 @@
 import type { NodeAPI } from 'node-red';
 import { registerTargetConfig } from '../common/target-config';
-import { SupabaseBackend, parseSupabaseSettings } from '../../lib/upload/backends/supabase/backend';
+import { SupabaseBackend, parseSupabaseSettings } from '../../lib/upload/backends/supabase';
 import { UploadTarget, parseBandwidth } from '../../lib/upload/target';
 
 export = function (RED: NodeAPI) {

@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Bandwidth, openBody } from '../body';
 import { classifyThrown, statusError } from '../classify';
-import { ResumeState, StorageBackend, UploadError, UploadItem, UploadResult } from '../types';
+import { FileItem, ResumeState, StorageBackend, UploadError, UploadItem, UploadResult } from '../types';
 import { SettingsReader, text } from '../../util/settings';
 
 export interface S3Settings {
@@ -175,7 +175,7 @@ export class S3Backend implements StorageBackend {
 
   /** One PutObject with Content-MD5, so the server rejects a body damaged on the way. */
   private async put(item: UploadItem): Promise<{ etag?: string; md5Verified: boolean }> {
-    const data = item.body ?? (await fs.promises.readFile(item.file!));
+    const data = item.file !== undefined ? await fs.promises.readFile(item.file) : item.body;
     if (data.length !== item.bytes) {
       throw new UploadError(`the file changed size since it was queued (${item.bytes} → ${data.length} bytes)`, 'permanent', 'FILE_CHANGED');
     }
@@ -206,9 +206,9 @@ export class S3Backend implements StorageBackend {
    * store refuses a damaged one) and, once confirmed, recorded through the item's resume handle: after a crash, a
    * restart or a lost link the next attempt asks the store which parts it holds (ListParts) and sends only the rest.
    */
-  private async multipart(item: UploadItem): Promise<string | undefined> {
+  private async multipart(item: FileItem): Promise<string | undefined> {
     const s = this.settings;
-    const file = item.file!;
+    const file = item.file;
     const st = await fs.promises.stat(file);
     if (st.size !== item.bytes) {
       throw new UploadError(`the file changed size since it was queued (${item.bytes} → ${st.size} bytes)`, 'permanent', 'FILE_CHANGED');

@@ -1,24 +1,9 @@
-import crypto from 'crypto';
 import http from 'http';
 import https from 'https';
-import { SettingsReader, text } from '../../util/settings';
-import { CaptureError, CaptureSource } from '../types';
-import { fmtBytesExact } from '../../util/format';
-
-export interface HttpCameraSettings {
-  /**
-   * The snapshot URL. Never carries a secret: a user name or password is in `username`/`password`, added at request
-   * time (an Authorization header, Reolink's `user`/`password` query parameters, or a `{username}`/`{password}`
-   * placeholder in the query for cameras that only take them there).
-   */
-  url: string;
-  auth: 'none' | 'basic' | 'digest' | 'auto';
-  username?: string;
-  password?: string;
-  /** Accept a certificate that does not verify (the self-signed one most cameras make for themselves). */
-  allowSelfSigned: boolean;
-  timeoutMs: number;
-}
+import { CaptureError, CaptureSource } from '../../types';
+import { fmtBytesExact } from '../../../util/format';
+import { CameraLogin, basicCredentials, loginRefused } from './digest';
+import { HttpCameraSettings, PLACEHOLDER, randomRs } from './settings';
 
 /** Statuses that point elsewhere; each hop must stay on the camera's own host. */
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -32,8 +17,6 @@ const JSON_ERROR_LIMIT = 64 * 1024;
 const MAX_QUOTE = 200;
 /** Query parameters that carry secrets (or, for Reolink, noise): never shown in a message. */
 const SECRET_PARAMS = /^(user|username|usr|password|passwd|pwd|pass|token)$/i;
-const PASSWORD_PARAMS = /^(password|passwd|pwd|pass)$/i;
-const PLACEHOLDER = /\{(username|password)\}/g;
 const TLS_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
@@ -63,88 +46,6 @@ const UNREACHABLE: Record<string, string> = {
   ECONNABORTED: 'connection aborted',
 };
 
-/** Reolink's snapshot command; `user` and `password` are appended by the source when it asks, never stored here. */
-export function reolinkUrl(host: string, channel: number, https: boolean): string {
-  return `${https ? 'https' : 'http'}://${host}/cgi-bin/api.cgi?cmd=Snap&channel=${channel}&rs=${randomRs()}`;
-}
-
-/**
- * Reads an HTTP camera's settings once, at deploy, listing every problem. `raw.source` (or `raw.preset`) 'reolink'
- * builds the URL from host, channel and https; anything else takes `raw.url`. Secrets come only from `credentials`.
- */
-export function parseHttpCameraSettings(raw: Record<string, unknown>, credentials: Record<string, unknown>): HttpCameraSettings {
-  const r = new SettingsReader(raw);
-  const reolink = r.str('source') === 'reolink' || r.str('preset') === 'reolink';
-  const username = text(credentials.username);
-  // A password may legitimately start or end with a space: keep it as typed.
-  const password = typeof credentials.password === 'string' ? credentials.password : '';
-
-  let url = '';
-  let auth: HttpCameraSettings['auth'] = 'none';
-  if (reolink) {
-    const host = r.str('host');
-    const channel = r.num('channel', 'Channel', 0, 0, 15, { integer: true });
-    const secure = raw.https === true || raw.https === 'true';
-    if (host === '') r.error('Host is required (the camera\'s address, like 192.168.1.30 or 192.168.1.30:8080)');
-    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host)) r.error(`Host must be only the address, without ${host.split('//')[0]}// (got "${host}")`);
-    else if (/[\s/?#@\\]/.test(host)) r.error(`Host must be a name or address with an optional :port, nothing else (got "${host}")`);
-    else {
-      try {
-        const u = new URL(`http://${host}/`);
-        if (!u.hostname) throw new Error('no host');
-      } catch {
-        r.error(`Host "${host}" is not a valid host name or address`);
-      }
-    }
-    if (username === '') r.error('A Reolink camera needs a user name (admin, or a user made for snapshots)');
-    url = reolinkUrl(host, channel, secure);
-  } else {
-    url = r.str('url');
-    if (url === '') r.error('URL is required (the camera\'s snapshot address, like http://192.168.1.20/snapshot.jpg)');
-    else {
-      let parsed: URL | undefined;
-      try {
-        parsed = new URL(url.replace(PLACEHOLDER, 'x'));
-      } catch {
-        r.error(`URL "${url}" is not a valid URL`);
-      }
-      if (parsed) {
-        if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') r.error(`URL must start with http:// or https:// (got "${parsed.protocol}")`);
-        if (parsed.username || parsed.password) {
-          r.error('URL must not contain a user name or password: put them in the user name and password fields');
-        }
-        const q = url.indexOf('?');
-        const firstPlaceholder = url.search(PLACEHOLDER);
-        if (firstPlaceholder >= 0 && (q < 0 || firstPlaceholder < q)) r.error('{username} and {password} may only appear in the query of the URL (after "?")');
-        const withoutHash = url.split('#')[0];
-        const query = withoutHash.includes('?') ? withoutHash.slice(withoutHash.indexOf('?') + 1) : '';
-        for (const [k, v] of new URLSearchParams(query)) {
-          if (PASSWORD_PARAMS.test(k) && v !== '{password}') {
-            r.error(`URL must not carry the password (${k}=…): put it in the password field and write ${k}={password} in the URL`);
-          }
-        }
-        if (url.includes('{password}') && username === '' && password === '') r.error('The URL uses {password}, but no password is set');
-      }
-    }
-    auth = r.choice('auth', 'Authentication', ['none', 'basic', 'digest', 'auto'] as const, 'auto');
-    // "As the camera asks" without a user name is a camera that asks for nothing; basic or digest need one.
-    if (auth === 'auto' && username === '') auth = 'none';
-    if ((auth === 'basic' || auth === 'digest') && username === '') r.error(`${auth === 'basic' ? 'Basic' : 'Digest'} authentication needs a user name`);
-    if ((auth === 'basic' || auth === 'auto') && username.includes(':')) r.error('A user name for basic authentication cannot contain ":"');
-  }
-  const timeoutS = r.num('timeout', 'Timeout', 10, 1, 120, { unit: 'seconds' });
-  r.check();
-  const keepLogin = reolink || auth !== 'none' || /\{(username|password)\}/.test(url);
-  return {
-    url,
-    auth,
-    username: keepLogin ? username : undefined,
-    password: keepLogin ? password : undefined,
-    allowSelfSigned: raw.allowSelfSigned === true || raw.allowSelfSigned === 'true',
-    timeoutMs: Math.round(timeoutS * 1000),
-  };
-}
-
 interface Answer {
   status: number;
   statusMessage: string;
@@ -152,29 +53,6 @@ interface Answer {
   rawHeaders: string[];
   body: Buffer;
 }
-
-interface Challenge {
-  scheme: string;
-  params: Record<string, string>;
-}
-
-/** A digest login in use: one server nonce, counted up request by request until the camera calls it stale. */
-interface DigestSession {
-  realm: string;
-  nonce: string;
-  opaque?: string;
-  /** The algorithm token as the camera wrote it (echoed back), and the hash it names. */
-  algorithm?: string;
-  hash: string;
-  sess: boolean;
-  qop?: 'auth' | 'auth-int';
-  userhash: boolean;
-  cnonce: string;
-  nc: number;
-}
-
-/** What a request carried, to judge the 401 that may come back. */
-type Sent = { kind: 'none' } | { kind: 'basic' } | { kind: 'digest'; fresh: boolean };
 
 /** A kept-alive connection the camera had already closed: worth one repeat on a fresh connection. */
 class StaleConnection extends Error {
@@ -219,19 +97,18 @@ export class HttpCameraSource implements CaptureSource {
   readonly kind = 'http';
   private httpAgent?: http.Agent;
   private httpsAgent?: https.Agent;
-  private digest?: DigestSession;
-  /** 'auto' met a Basic challenge: send Basic up front from now on, saving a round trip per capture. */
-  private basicLearned = false;
+  private readonly login: CameraLogin;
   private closed = false;
   private readonly inflight = new Set<AbortController>();
   private readonly secrets: string[];
 
   constructor(readonly settings: HttpCameraSettings) {
     const pw = settings.password ?? '';
-    const basic = Buffer.from(`${settings.username ?? ''}:${pw}`, 'utf8').toString('base64');
+    const basic = basicCredentials(settings.username ?? '', pw);
     this.secrets = [...new Set([pw, encodeURIComponent(pw), new URLSearchParams({ p: pw }).toString().slice(2), basic])]
       .filter((s) => s.length > 0)
       .sort((a, b) => b.length - a.length);
+    this.login = new CameraLogin(settings, (s) => this.quote(s));
   }
 
   async close(): Promise<void> {
@@ -268,7 +145,7 @@ export class HttpCameraSource implements CaptureSource {
     let authRounds = 0;
     let repeatedStale = false;
     for (;;) {
-      const { header, sent } = this.authorization(url);
+      const { header, sent } = this.login.authorization(url);
       const headers: Record<string, string> = {
         'user-agent': 'node-red-contrib-uplink',
         accept: 'image/jpeg, image/png;q=0.9, image/*;q=0.8, */*;q=0.1',
@@ -280,18 +157,18 @@ export class HttpCameraSource implements CaptureSource {
       } catch (e) {
         if (e instanceof StaleConnection && !repeatedStale) {
           repeatedStale = true;
-          if (sent.kind === 'digest' && this.digest) this.digest.nc--; // that nc never reached the camera
+          this.login.unsent(sent);
           continue;
         }
         throw new AtUrl(e instanceof StaleConnection ? e.original : e, url);
       }
       const s = a.status;
       if (s === 401) {
-        if (++authRounds > MAX_AUTH_ROUNDS) throw this.refused(a, 'the camera keeps asking for a new login');
-        this.answerChallenge(a, sent);
+        if (++authRounds > MAX_AUTH_ROUNDS) throw loginRefused(this.said(a), 'the camera keeps asking for a new login');
+        this.login.answerChallenge(a.rawHeaders, this.said(a), sent);
         continue;
       }
-      if (s === 403) throw this.refused(a);
+      if (s === 403) throw loginRefused(this.said(a));
       if (REDIRECTS.has(s)) {
         url = this.redirectTarget(a, url, ++redirects);
         continue;
@@ -319,86 +196,6 @@ export class HttpCameraSource implements CaptureSource {
     parts.push(`user=${encodeURIComponent(username)}`, `password=${encodeURIComponent(password)}`);
     url.search = `?${parts.join('&')}`;
     return url;
-  }
-
-  private authorization(url: URL): { header?: string; sent: Sent } {
-    const { auth, username = '', password = '' } = this.settings;
-    if (auth === 'none') return { sent: { kind: 'none' } };
-    if (auth === 'basic' || (auth === 'auto' && this.basicLearned && !this.digest)) {
-      return { header: `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`, sent: { kind: 'basic' } };
-    }
-    if (this.digest) {
-      const fresh = this.digest.nc === 0;
-      return { header: digestHeader(this.digest, username, password, 'GET', `${url.pathname}${url.search}`), sent: { kind: 'digest', fresh } };
-    }
-    return { sent: { kind: 'none' } };
-  }
-
-  /** Takes up the camera's 401 challenge for the next try, or throws AUTH when another try cannot help. */
-  private answerChallenge(a: Answer, sent: Sent): void {
-    const { auth } = this.settings;
-    const challenges = challengesOf(a);
-    const schemes = challenges.map((c) => c.scheme);
-    const offered = schemes.length ? [...new Set(schemes)].map(schemeName).join(' or ') : 'no known';
-    if (auth === 'none') {
-      throw new CaptureError(
-        `the camera asks for a user name and password (${this.said(a)}, ${offered} authentication): choose an authentication method and fill them in`,
-        'AUTH',
-      );
-    }
-    const digest = bestDigest(challenges);
-    if (sent.kind === 'basic') {
-      this.basicLearned = false;
-      if (auth === 'basic' && !schemes.includes('basic') && schemes.includes('digest')) {
-        throw new CaptureError(`the camera refused the user name or password (${this.said(a)}): it asks for digest authentication, choose digest or auto`, 'AUTH');
-      }
-      // A camera that switched from Basic to Digest (a firmware update) gets one digest answer.
-      if (auth === 'auto' && digest) return this.startDigest(digest);
-      throw this.refused(a);
-    }
-    if (sent.kind === 'digest') {
-      // An answer computed from a challenge of this capture that still fails is a wrong password, unless the nonce
-      // merely went stale in between; a reused nonce may have expired however the camera says it.
-      if (digest && (!sent.fresh || digest.params.stale?.toLowerCase() === 'true')) return this.startDigest(digest);
-      this.digest = undefined;
-      throw this.refused(a);
-    }
-    if (digest) return this.startDigest(digest);
-    if (auth === 'auto' && schemes.includes('basic')) {
-      this.basicLearned = true;
-      return;
-    }
-    const unsupported = challenges.find((c) => c.scheme === 'digest');
-    if (unsupported) {
-      const what = [`algorithm ${unsupported.params.algorithm ?? 'MD5'}`, unsupported.params.qop ? `qop ${unsupported.params.qop}` : ''].filter(Boolean).join(' and ');
-      throw new CaptureError(`the camera asks for digest authentication with ${this.quote(what)}, which is not supported (MD5, SHA-256 and SHA-512-256 with qop auth are)`, 'AUTH');
-    }
-    if (auth === 'digest' && schemes.includes('basic')) {
-      throw new CaptureError(`the camera asks for basic authentication, not digest (${this.said(a)}): choose basic or auto`, 'AUTH');
-    }
-    throw new CaptureError(`the camera asks for ${offered} authentication (${this.said(a)}), which is not supported`, 'AUTH');
-  }
-
-  private startDigest(c: Challenge): void {
-    const alg = (c.params.algorithm ?? 'MD5').toUpperCase();
-    const sess = alg.endsWith('-SESS');
-    const qops = (c.params.qop ?? '').split(',').map((q) => q.trim().toLowerCase());
-    this.digest = {
-      realm: c.params.realm ?? '',
-      nonce: c.params.nonce ?? '',
-      opaque: c.params.opaque,
-      algorithm: c.params.algorithm,
-      hash: DIGEST_HASHES[sess ? alg.slice(0, -5) : alg],
-      sess,
-      qop: qops.includes('auth') ? 'auth' : qops.includes('auth-int') ? 'auth-int' : undefined,
-      userhash: c.params.userhash?.toLowerCase() === 'true',
-      cnonce: crypto.randomBytes(16).toString('hex'),
-      nc: 0,
-    };
-  }
-
-  private refused(a: Answer, why?: string): CaptureError {
-    return new CaptureError(`the camera refused the user name or password (${this.said(a)}${why ? `; ${why}` : ''})`, 'AUTH');
   }
 
   private redirectTarget(a: Answer, from: URL, hop: number): URL {
@@ -600,10 +397,6 @@ function isReolinkSnap(url: URL): boolean {
   return false;
 }
 
-function randomRs(): string {
-  return crypto.randomBytes(8).toString('hex');
-}
-
 function tooLarge(message: string, bytesRead: number): CaptureError {
   return Object.assign(new CaptureError(message, 'TOO_LARGE'), { bytesRead });
 }
@@ -611,125 +404,4 @@ function tooLarge(message: string, bytesRead: number): CaptureError {
 
 function formatSeconds(ms: number): string {
   return ms < 10000 ? `${+(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
-}
-
-function schemeName(s: string): string {
-  return s === 'basic' ? 'Basic' : s === 'digest' ? 'Digest' : s;
-}
-
-// ---- HTTP authentication (RFC 7235 challenges, RFC 7617 basic, RFC 7616 digest) ----
-
-/** Digest algorithms by strength; SHA-512-256 only where this Node's OpenSSL has it. */
-const DIGEST_HASHES: Record<string, string> = { MD5: 'md5', 'SHA-256': 'sha256' };
-if (crypto.getHashes().includes('sha512-256')) DIGEST_HASHES['SHA-512-256'] = 'sha512-256';
-const DIGEST_PREFERENCE = ['SHA-512-256', 'SHA-256', 'MD5'];
-
-const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
-
-/** Every challenge in every WWW-Authenticate header (a camera may send several, or several in one). */
-function challengesOf(a: Answer): Challenge[] {
-  const out: Challenge[] = [];
-  for (let i = 0; i + 1 < a.rawHeaders.length; i += 2) {
-    if (a.rawHeaders[i].toLowerCase() === 'www-authenticate') out.push(...parseChallenges(a.rawHeaders[i + 1]));
-  }
-  return out;
-}
-
-/** `Basic realm="x", Digest realm="y", nonce="z", qop="auth,auth-int"` → challenges with lower-case names. */
-export function parseChallenges(header: string): Challenge[] {
-  const out: Challenge[] = [];
-  const s = header;
-  let i = 0;
-  const ws = () => {
-    while (i < s.length && (s[i] === ' ' || s[i] === '\t')) i++;
-  };
-  const token = () => {
-    const start = i;
-    while (i < s.length && TCHAR.test(s[i])) i++;
-    return s.slice(start, i);
-  };
-  let current: Challenge | undefined;
-  while (i < s.length) {
-    ws();
-    if (s[i] === ',') {
-      i++;
-      continue;
-    }
-    const name = token();
-    if (!name) {
-      i++; // a stray character (a token68's "/"): skip it
-      continue;
-    }
-    ws();
-    if (s[i] === '=') {
-      i++;
-      ws();
-      let value = '';
-      if (s[i] === '"') {
-        i++;
-        while (i < s.length && s[i] !== '"') {
-          if (s[i] === '\\' && i + 1 < s.length) i++;
-          value += s[i++];
-        }
-        i++;
-      } else {
-        const start = i;
-        while (i < s.length && s[i] !== ',' && s[i] !== ' ' && s[i] !== '\t') i++;
-        value = s.slice(start, i);
-      }
-      if (current) current.params[name.toLowerCase()] = value;
-      continue;
-    }
-    current = { scheme: name.toLowerCase(), params: {} };
-    out.push(current);
-  }
-  return out;
-}
-
-/** The strongest digest challenge this source can answer (qop auth, auth-int or none; a known algorithm). */
-function bestDigest(challenges: Challenge[]): Challenge | undefined {
-  let best: Challenge | undefined;
-  let rank = Infinity;
-  for (const c of challenges) {
-    if (c.scheme !== 'digest' || !c.params.nonce) continue;
-    const alg = (c.params.algorithm ?? 'MD5').toUpperCase().replace(/-SESS$/, '');
-    const r = DIGEST_PREFERENCE.indexOf(alg);
-    if (r < 0 || !DIGEST_HASHES[alg]) continue;
-    if (c.params.qop !== undefined) {
-      const qops = c.params.qop.split(',').map((q) => q.trim().toLowerCase());
-      if (!qops.includes('auth') && !qops.includes('auth-int')) continue;
-    }
-    if (r < rank) {
-      best = c;
-      rank = r;
-    }
-  }
-  return best;
-}
-
-/** The Authorization header for the next request on this nonce (nc counts up; the cnonce stays per nonce). */
-function digestHeader(d: DigestSession, username: string, password: string, method: string, uri: string): string {
-  const H = (v: string) => crypto.createHash(d.hash).update(v, 'utf8').digest('hex');
-  d.nc++;
-  const nc = d.nc.toString(16).padStart(8, '0');
-  let ha1 = H(`${username}:${d.realm}:${password}`);
-  if (d.sess) ha1 = H(`${ha1}:${d.nonce}:${d.cnonce}`);
-  // A GET has an empty body, so auth-int's entity hash is the hash of nothing.
-  const ha2 = d.qop === 'auth-int' ? H(`${method}:${uri}:${H('')}`) : H(`${method}:${uri}`);
-  const response = d.qop ? H(`${ha1}:${d.nonce}:${nc}:${d.cnonce}:${d.qop}:${ha2}`) : H(`${ha1}:${d.nonce}:${ha2}`);
-  const parts: string[] = [];
-  if (d.userhash) parts.push(`username="${H(`${username}:${d.realm}`)}"`);
-  else if (/^[\x20-\x7e]*$/.test(username)) parts.push(`username=${quoted(username)}`);
-  else parts.push(`username*=UTF-8''${encodeURIComponent(username)}`);
-  parts.push(`realm=${quoted(d.realm)}`, `nonce=${quoted(d.nonce)}`, `uri=${quoted(uri)}`);
-  if (d.algorithm) parts.push(`algorithm=${d.algorithm}`);
-  parts.push(`response="${response}"`);
-  if (d.opaque !== undefined) parts.push(`opaque=${quoted(d.opaque)}`);
-  if (d.qop) parts.push(`qop=${d.qop}`, `nc=${nc}`, `cnonce="${d.cnonce}"`);
-  if (d.userhash) parts.push('userhash=true');
-  return `Digest ${parts.join(', ')}`;
-}
-
-function quoted(v: string): string {
-  return `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
