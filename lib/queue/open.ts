@@ -1,5 +1,6 @@
 import fs from 'fs';
 import path from 'path';
+import { acquireOwnerLock, OwnerLock, OwnerLockError } from '../util/owner-lock';
 import { Database, SqlValue, OPEN_READWRITE } from './db';
 import { SCHEMA_VERSION, schemaVersion, upgradeSchema } from './schema';
 
@@ -50,6 +51,16 @@ export function prepareFolder(full: string, createFolder: boolean | undefined): 
     return path.join(fs.realpathSync(folder), path.basename(full));
   } catch {
     return full;
+  }
+}
+
+/** One delivering process per database, across processes too. */
+export function lockDatabase(full: string): OwnerLock {
+  try {
+    return acquireOwnerLock(`${full}.lock`, `the queue database ${full}`);
+  } catch (e) {
+    if (e instanceof OwnerLockError) throw new QueueStoreError(e.message, 'DB_IN_USE');
+    throw e;
   }
 }
 

@@ -1,9 +1,9 @@
-import fs from 'fs';
 import path from 'path';
 import { Database, Tx, SqlValue } from './db';
 import { BackoffPolicy, backoffDelay } from '../util/backoff';
 import { fmtBytes, fmtDuration } from '../util/format';
-import { openDatabase, prepareFolder, QueueStoreError } from './open';
+import { lockDatabase, openDatabase, prepareFolder, QueueStoreError } from './open';
+import { OwnerLock } from '../util/owner-lock';
 import { applyPolicyIndexes, ITEM_STATES, ItemState } from './schema';
 
 export { ITEM_STATES } from './schema';
@@ -152,7 +152,7 @@ const handedOver = new Map<string, string>();
  * It never holds items in memory; the delivery loop asks it for the next few.
  */
 export class QueueStore {
-  private lockFile?: string;
+  private lock?: OwnerLock;
   private closed = false;
 
   private constructor(
@@ -175,14 +175,14 @@ export class QueueStore {
       throw new QueueStoreError(`the queue database ${full} is already used by ${holder}; give each queue its own file`, 'DB_IN_USE');
     }
     openFiles.set(key, owner);
-    let lockFile: string | undefined;
+    let lock: OwnerLock | undefined;
     try {
-      lockFile = options.recoverLeases ? takeLock(full) : undefined;
+      lock = options.recoverLeases ? lockDatabase(full) : undefined;
       const now = options.now ?? Date.now;
       const merged: QueuePolicy = { ...DEFAULT_POLICY, ...policy };
       const { db, movedAside, salvaged } = await openDatabase(full, options.recoverLeases === true, options.synchronous ?? 'FULL', now);
       const store = new QueueStore(db, full, merged, now, options.random ?? Math.random, movedAside, salvaged);
-      store.lockFile = lockFile;
+      store.lock = lock;
       store.ownerKey = key;
       if (options.recoverLeases) {
         await applyPolicyIndexes(db, merged.whenFull);
@@ -199,7 +199,7 @@ export class QueueStore {
       return store;
     } catch (e) {
       openFiles.delete(key);
-      if (lockFile) fs.rmSync(lockFile, { force: true });
+      lock?.release();
       if (e instanceof QueueStoreError) throw e;
       const err = e as NodeJS.ErrnoException;
       throw new QueueStoreError(`cannot open the queue database ${full}: ${err.message}`, err.code ?? 'DB_OPEN');
@@ -212,7 +212,7 @@ export class QueueStore {
     if (this.closed) return;
     this.closed = true;
     try {
-      if (this.lockFile) {
+      if (this.lock) {
         const token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
         await this.setMeta('handover', token);
         handedOver.set(this.ownerKey, token);
@@ -220,7 +220,7 @@ export class QueueStore {
       await this.db.close();
     } finally {
       openFiles.delete(this.ownerKey);
-      if (this.lockFile) fs.rmSync(this.lockFile, { force: true });
+      this.lock?.release();
     }
   }
 
@@ -623,50 +623,4 @@ function idFilter(ids?: number[]): [string, SqlValue[]] {
   const clean = ids.filter((i) => Number.isInteger(i) && i > 0);
   if (clean.length === 0) return [' AND 0', []];
   return [` AND id IN (${clean.map(() => '?').join(',')})`, clean];
-}
-
-/**
- * One delivering process per database, across processes too. The lock names the holder by pid and by the time that
- * process started, so a lock left by a power cut is recognised as stale even when, after the reboot, its pid belongs
- * to some other process.
- */
-function takeLock(file: string): string {
-  const lock = `${file}.lock`;
-  const me = `${process.pid} ${processStartTime(process.pid) ?? '-'}`;
-  for (let i = 0; i < 2; i++) {
-    try {
-      fs.writeFileSync(lock, me, { flag: 'wx' });
-      return lock;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const [pidText, started] = fs.readFileSync(lock, 'utf8').trim().split(/\s+/);
-      const pid = parseInt(pidText, 10);
-      if (Number.isInteger(pid) && pid !== process.pid && holderAlive(pid, started)) {
-        throw new QueueStoreError(`the queue database ${file} is in use by another process (pid ${pid})`, 'DB_IN_USE');
-      }
-      fs.rmSync(lock, { force: true });
-    }
-  }
-  throw new QueueStoreError(`cannot lock the queue database ${file}`, 'DB_IN_USE');
-}
-
-/** Start time of a process in clock ticks since boot (Linux), or undefined where /proc does not tell. */
-function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: count fields after its closing parenthesis.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function holderAlive(pid: number, started: string | undefined): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const now = processStartTime(pid);
-  return started === undefined || started === '-' || now === undefined || now === started;
 }
