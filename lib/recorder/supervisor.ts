@@ -242,19 +242,6 @@ export class Recorder {
     await this.store.close();
   }
 
-  /** Test hook: what a crash looks like to the files (ffmpeg SIGKILLed, nothing flushed or journalled after). */
-  async crashForTest(): Promise<void> {
-    this.closed = true;
-    for (const t of [this.retryTimer, this.pauseTimer, this.diskTimer]) if (t) clearTimeout(t);
-    const cur = this.current;
-    if (cur) {
-      this.unwatch(cur);
-      await cur.proc.kill();
-    }
-    await this.chain;
-    await this.store.close();
-  }
-
   // ---- the run loop ----------------------------------------------------------------------------------------
 
   /** Work on files and the journal happens one step at a time, in order. */
