@@ -1,16 +1,15 @@
 import fs from 'fs';
 import path from 'path';
 import { maskCredentials, maskUrlCredentials } from '../capture/sources/ffmpeg';
-import { uplinkWithMetadata } from '../message/metadata';
 import { ffprobePathFor } from '../media/ffprobe';
 import { ReconnectBackoff, ReconnectPolicy } from '../util/backoff';
-import { renderKey } from '../message/object-key';
 import { recordingArgs } from './args';
 import { planBudget } from './budget';
 import { RecorderConfig } from './config';
 import { describeEnd } from '../media/ffmpeg-reason';
 import { ProcessExit, RecordingProcess } from '../media/ffmpeg-process';
 import { ListTail } from './segment-list';
+import { segmentMessage, SegmentMessage } from './segment-message';
 import { Segment, SegmentStore } from './store';
 
 export type RecorderState = 'starting' | 'recording' | 'reconnecting' | 'paused' | 'stopped' | 'closed';
@@ -53,7 +52,7 @@ export interface RecorderStats {
 
 export interface RecorderEvents {
   /** A closed segment, as the message to send: must hand it on at once (the journal says "sent" right after). */
-  segment(msg: { topic: string; payload: string; uplink: Record<string, unknown> }): void;
+  segment(msg: SegmentMessage): void;
   status(s: NodeStatus): void;
   /** A change worth telling a dashboard: started, reconnecting, gap, paused, resumed, stopped, dropped. */
   event(e: { event: string; reason?: string } & RecorderStats): void;
@@ -399,44 +398,17 @@ export class Recorder {
   }
 
   private emit(seg: Segment, recovered: boolean): void {
-    const c = this.config;
-    const name = path.basename(seg.path);
-    const key = renderKey(c.keyTemplate, { camera: c.camera, capturedAt: seg.capturedAt, width: seg.width, height: seg.height, id: seg.n, name, ext: 'mp4', sha256: seg.sha256 });
-    const endedAt = new Date(Date.parse(seg.capturedAt) + seg.durationS * 1000).toISOString();
-    const facts = {
-      file: seg.path,
-      bytes: seg.bytes,
-      sha256: seg.sha256,
-      contentType: 'video/mp4',
-      width: seg.width,
-      height: seg.height,
-      codec: seg.codec,
-      durationS: seg.durationS,
-      requestedS: seg.requestedS,
-      camera: c.camera,
-      capturedAt: seg.capturedAt,
-      endedAt,
-      key,
-      ...(seg.partial ? { partial: true } : {}),
-      recorder: {
-        segment: seg.n,
-        run: seg.run,
-        ...(seg.gapBeforeS !== undefined ? { gapBeforeS: seg.gapBeforeS } : {}),
-        ...(seg.partial ? { partial: true } : {}),
-        ...(recovered ? { recovered: true } : {}),
-      },
-    };
-    const uplink = uplinkWithMetadata(undefined, facts, { ...c.metadata });
+    const msg = segmentMessage(seg, this.config, recovered);
     this.stats.segments++;
     if (recovered) this.stats.recovered++;
     if (seg.partial) this.stats.partial++;
     this.lastDurationS = seg.durationS;
     this.lastSegmentAt = seg.capturedAt;
-    this.events.segment({ topic: c.camera, payload: seg.path, uplink });
+    this.events.segment(msg);
     if (seg.gapBeforeS !== undefined) {
       this.stats.gaps++;
       this.stats.gapS += seg.gapBeforeS;
-      this.events.event({ event: 'gap', reason: `${seg.gapBeforeS} s not recorded before ${name}`, ...this.snapshot() });
+      this.events.event({ event: 'gap', reason: `${seg.gapBeforeS} s not recorded before ${path.basename(seg.path)}`, ...this.snapshot() });
     }
     if (this.state === 'recording') this.setStatus(this.recordingStatus());
   }
