@@ -73,7 +73,7 @@ export class RecordingProcess {
     return this.exited;
   }
 
-  /** SIGKILL now: what a crash or power cut looks like to the files (tests use it). */
+  /** SIGKILL now, for a process that did not stop within the grace time. */
   kill(): Promise<ProcessExit> {
     if (!this.done && !this.killed) {
       this.killed = true;

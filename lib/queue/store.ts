@@ -1,16 +1,15 @@
-import fs from 'fs';
 import path from 'path';
-import { Database, Tx, SqlValue, OPEN_READWRITE } from './db';
+import { Database, Tx, SqlValue } from './db';
 import { BackoffPolicy, backoffDelay } from '../util/backoff';
 import { fmtBytes, fmtDuration } from '../util/format';
+import { lockDatabase, openDatabase, prepareFolder, QueueStoreError } from './open';
+import { OwnerLock } from '../util/owner-lock';
+import { applyPolicyIndexes, ITEM_STATES, ItemState } from './schema';
 
-/**
- * pending: ready to deliver · waiting: in backoff until due_at · leased: delivered, waiting for ack/nack
- * done: acknowledged · dead: permanent failure or out of attempts · expired: older than the TTL · dropped: pushed out
- * by the drop-oldest limit policy. Rows in dead/expired/dropped keep their file and their last error.
- */
-export type ItemState = 'pending' | 'waiting' | 'leased' | 'done' | 'dead' | 'expired' | 'dropped';
-export const ITEM_STATES: ItemState[] = ['pending', 'waiting', 'leased', 'done', 'dead', 'expired', 'dropped'];
+export { ITEM_STATES } from './schema';
+export type { ItemState } from './schema';
+export { QueueStoreError } from './open';
+
 const QUEUED = "('pending','waiting','leased')";
 const FAILED = "('dead','expired')";
 
@@ -133,82 +132,8 @@ export class QueueFullError extends Error {
   readonly code = 'QUEUE_FULL';
 }
 
-export class QueueStoreError extends Error {
-  constructor(message: string, readonly code: string, readonly movedTo?: string) {
-    super(message);
-  }
-}
-
-/** 2: upload progress of large items (uploads) and what is left of items that went away (abandoned_uploads). */
-const SCHEMA_VERSION = 2;
 /** How long items in flight at a redeploy wait for the answer of the nodes that had them. */
 const REDEPLOY_GRACE_MS = 30_000;
-/** Databases up to this size (40 MB) get a full structural check at open; larger ones would delay every deploy. */
-const QUICK_CHECK_MAX_PAGES = 10_000;
-/** Only needed, and only paid for on every enqueue, under the drop-oldest limit policy. */
-const DROPPABLE_INDEX = "CREATE INDEX IF NOT EXISTS items_droppable ON items(priority DESC, id) WHERE state IN ('pending','waiting')";
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS items (
-  id INTEGER PRIMARY KEY,
-  state TEXT NOT NULL,
-  priority INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  due_at INTEGER NOT NULL,
-  not_before INTEGER NOT NULL DEFAULT 0,
-  lease_until INTEGER,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  kind TEXT NOT NULL,
-  file TEXT,
-  bytes INTEGER NOT NULL,
-  msg TEXT NOT NULL,
-  last_error TEXT,
-  last_error_at INTEGER,
-  done_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS items_ready ON items(priority, id) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS items_age ON items(created_at) WHERE state IN ('pending','waiting');
-CREATE INDEX IF NOT EXISTS items_waiting ON items(due_at) WHERE state = 'waiting';
-CREATE INDEX IF NOT EXISTS items_leased ON items(lease_until) WHERE state = 'leased';
-CREATE INDEX IF NOT EXISTS items_done ON items(done_at) WHERE state IN ('done','dropped');
-CREATE INDEX IF NOT EXISTS items_failed ON items(id) WHERE state IN ('dead','expired');
--- One small page holds every counter, so keeping them costs one page write per commit. Per state: items now in it
--- (n, bytes) and transitions into it ever (entered). The row 'enqueued' counts inserts: it is also the last item id
--- handed out, so ids are never reused (a late ack can never hit a newer item) without AUTOINCREMENT's extra page.
-CREATE TABLE IF NOT EXISTS counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL, bytes INTEGER NOT NULL, entered INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS items_counted_ins AFTER INSERT ON items BEGIN
-  UPDATE counts SET n = n + 1, bytes = bytes + NEW.bytes, entered = entered + 1 WHERE state = NEW.state;
-  UPDATE counts SET n = n + 1 WHERE state = 'enqueued';
-END;
-CREATE TRIGGER IF NOT EXISTS items_counted_upd AFTER UPDATE OF state ON items WHEN OLD.state <> NEW.state BEGIN
-  UPDATE counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
-  UPDATE counts SET n = n + 1, bytes = bytes + NEW.bytes, entered = entered + 1 WHERE state = NEW.state;
-END;
-CREATE TRIGGER IF NOT EXISTS items_counted_del AFTER DELETE ON items BEGIN
-  UPDATE counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
-END;
--- What a store has confirmed of a large item's upload (an S3 UploadId and its parts, a TUS URL), per target, so an
--- upload continues after a crash instead of starting again. An item that leaves the queue for good (uploaded,
--- dropped, purged) leaves its state behind in abandoned_uploads, for the uploader to clean up on the store (abort
--- the multipart upload) the next time it runs.
-CREATE TABLE IF NOT EXISTS uploads (
-  item_id INTEGER NOT NULL,
-  target TEXT NOT NULL,
-  state TEXT NOT NULL,
-  confirmed INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  PRIMARY KEY (item_id, target)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS abandoned_uploads (id INTEGER PRIMARY KEY, target TEXT NOT NULL, state TEXT NOT NULL, at INTEGER NOT NULL);
-CREATE TRIGGER IF NOT EXISTS uploads_left_del AFTER DELETE ON items BEGIN
-  INSERT INTO abandoned_uploads (target, state, at) SELECT target, state, updated_at FROM uploads WHERE item_id = OLD.id;
-  DELETE FROM uploads WHERE item_id = OLD.id;
-END;
-CREATE TRIGGER IF NOT EXISTS uploads_left_upd AFTER UPDATE OF state ON items WHEN NEW.state IN ('done','dropped') BEGIN
-  INSERT INTO abandoned_uploads (target, state, at) SELECT target, state, updated_at FROM uploads WHERE item_id = NEW.id;
-  DELETE FROM uploads WHERE item_id = NEW.id;
-END;
-`;
 
 const ROW_COLUMNS =
   'id, state, priority, created_at AS createdAt, due_at AS dueAt, lease_until AS leaseUntil, attempts, kind, file, ' +
@@ -227,7 +152,7 @@ const handedOver = new Map<string, string>();
  * It never holds items in memory; the delivery loop asks it for the next few.
  */
 export class QueueStore {
-  private lockFile?: string;
+  private lock?: OwnerLock;
   private closed = false;
 
   private constructor(
@@ -243,65 +168,24 @@ export class QueueStore {
 
   static async open(file: string, policy: Partial<QueuePolicy> = {}, options: OpenOptions = {}): Promise<QueueStore> {
     const full = path.resolve(file);
-    const folder = path.dirname(full);
-    if (!fs.existsSync(folder)) {
-      if (options.createFolder) {
-        try {
-          fs.mkdirSync(folder, { recursive: true });
-        } catch (e) {
-          throw new QueueStoreError(`cannot create the queue folder ${folder}: ${(e as Error).message}`, 'DB_FOLDER');
-        }
-      } else {
-        throw new QueueStoreError(
-          `the queue folder ${folder} does not exist (is the disk mounted?); create it or choose another database path`,
-          'DB_FOLDER',
-        );
-      }
-    }
-    try {
-      fs.accessSync(folder, fs.constants.W_OK);
-    } catch {
-      throw new QueueStoreError(`the queue folder ${folder} is not writable by this process`, 'DB_FOLDER');
-    }
-    let key = full;
-    try {
-      key = path.join(fs.realpathSync(folder), path.basename(full));
-    } catch {
-      /* keep the resolved path */
-    }
+    const key = prepareFolder(full, options.createFolder);
     const owner = options.owner ?? 'another queue';
     const holder = openFiles.get(key);
     if (holder !== undefined) {
       throw new QueueStoreError(`the queue database ${full} is already used by ${holder}; give each queue its own file`, 'DB_IN_USE');
     }
     openFiles.set(key, owner);
-    let lockFile: string | undefined;
+    let lock: OwnerLock | undefined;
     try {
-      lockFile = options.recoverLeases ? takeLock(full) : undefined;
+      lock = options.recoverLeases ? lockDatabase(full) : undefined;
       const now = options.now ?? Date.now;
       const merged: QueuePolicy = { ...DEFAULT_POLICY, ...policy };
-      let movedAside: string | undefined;
-      let salvaged = 0;
-      let db: Database;
-      if (!options.recoverLeases) {
-        // Not the owner (the CLI): never create, repair or move anything; a wrong path is an error, not a new queue.
-        db = await openExisting(full, options.synchronous ?? 'FULL');
-      } else {
-        try {
-          db = await openAndPrepare(full, options.synchronous ?? 'FULL');
-        } catch (e) {
-          if (!isCorruption(e)) throw e;
-          movedAside = moveAside(full, now());
-          db = await openAndPrepare(full, options.synchronous ?? 'FULL');
-          salvaged = await salvage(movedAside, db).catch(() => 0);
-        }
-      }
+      const { db, movedAside, salvaged } = await openDatabase(full, options.recoverLeases === true, options.synchronous ?? 'FULL', now);
       const store = new QueueStore(db, full, merged, now, options.random ?? Math.random, movedAside, salvaged);
-      store.lockFile = lockFile;
+      store.lock = lock;
       store.ownerKey = key;
       if (options.recoverLeases) {
-        // The delivering process owns the schema's optional parts; the CLI must not change them under it.
-        await db.exec(merged.whenFull === 'drop-oldest' ? DROPPABLE_INDEX : 'DROP INDEX IF EXISTS items_droppable');
+        await applyPolicyIndexes(db, merged.whenFull);
         // After a crash or a restart nobody is working on the leased items; after a redeploy in this process the
         // nodes downstream may still be, and will answer (or the lease runs out).
         // The token in the file proves no other process has owned it since this one let go.
@@ -315,7 +199,7 @@ export class QueueStore {
       return store;
     } catch (e) {
       openFiles.delete(key);
-      if (lockFile) fs.rmSync(lockFile, { force: true });
+      lock?.release();
       if (e instanceof QueueStoreError) throw e;
       const err = e as NodeJS.ErrnoException;
       throw new QueueStoreError(`cannot open the queue database ${full}: ${err.message}`, err.code ?? 'DB_OPEN');
@@ -328,7 +212,7 @@ export class QueueStore {
     if (this.closed) return;
     this.closed = true;
     try {
-      if (this.lockFile) {
+      if (this.lock) {
         const token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
         await this.setMeta('handover', token);
         handedOver.set(this.ownerKey, token);
@@ -336,7 +220,7 @@ export class QueueStore {
       await this.db.close();
     } finally {
       openFiles.delete(this.ownerKey);
-      if (this.lockFile) fs.rmSync(this.lockFile, { force: true });
+      this.lock?.release();
     }
   }
 
@@ -739,175 +623,4 @@ function idFilter(ids?: number[]): [string, SqlValue[]] {
   const clean = ids.filter((i) => Number.isInteger(i) && i > 0);
   if (clean.length === 0) return [' AND 0', []];
   return [` AND id IN (${clean.map(() => '?').join(',')})`, clean];
-}
-
-async function openAndPrepare(file: string, synchronous: 'FULL' | 'NORMAL'): Promise<Database> {
-  const db = await Database.open(file);
-  try {
-    await db.exec('PRAGMA busy_timeout = 5000');
-    const mode = await db.read((tx) => tx.get<{ journal_mode: string }>('PRAGMA journal_mode = WAL'));
-    if (mode?.journal_mode !== 'wal') throw new QueueStoreError(`the queue database ${file} cannot use WAL journaling`, 'DB_OPEN');
-    await db.setDurability(synchronous);
-    const version = (await db.read((tx) => tx.get<{ user_version: number }>('PRAGMA user_version')))?.user_version ?? 0;
-    if (version > SCHEMA_VERSION) {
-      throw new QueueStoreError(`the queue database ${file} was written by a newer version of Uplink (schema ${version})`, 'DB_VERSION');
-    }
-    // Small databases get a full structural check: a power cut on an SD card is the usual way they break.
-    const pages = (await db.read((tx) => tx.get<{ page_count: number }>('PRAGMA page_count')))?.page_count ?? 0;
-    if (pages > 0 && pages < QUICK_CHECK_MAX_PAGES) {
-      const check = await db.read((tx) => tx.get<{ quick_check: string }>('PRAGMA quick_check(1)'));
-      if (check?.quick_check !== 'ok') {
-        const e = new Error(`database disk image is malformed (${check?.quick_check})`) as NodeJS.ErrnoException;
-        e.code = 'SQLITE_CORRUPT';
-        throw e;
-      }
-    }
-    await db.write(async (tx) => {
-      await tx.exec(SCHEMA);
-      for (const s of [...ITEM_STATES, 'enqueued']) {
-        await tx.run('INSERT OR IGNORE INTO counts (state, n, bytes, entered) VALUES (?, 0, 0, 0)', [s]);
-      }
-      await tx.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    });
-    return db;
-  } catch (e) {
-    await db.close().catch(() => undefined);
-    throw e;
-  }
-}
-
-async function openExisting(file: string, synchronous: 'FULL' | 'NORMAL'): Promise<Database> {
-  if (!fs.existsSync(file)) throw new QueueStoreError(`${file} does not exist`, 'DB_MISSING');
-  let db: Database;
-  try {
-    db = await Database.open(file, OPEN_READWRITE);
-  } catch (e) {
-    throw new QueueStoreError(`cannot open ${file}: ${(e as Error).message}`, 'DB_OPEN');
-  }
-  try {
-    await db.exec('PRAGMA busy_timeout = 5000');
-    await db.setDurability(synchronous);
-    const tables = await db.read((tx) => tx.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('items','counts','meta')"));
-    const version = (await db.read((tx) => tx.get<{ user_version: number }>('PRAGMA user_version')))?.user_version ?? 0;
-    if (tables.length !== 3 || version === 0) throw new QueueStoreError(`${file} is not an Uplink queue database`, 'DB_NOT_QUEUE');
-    if (version > SCHEMA_VERSION) {
-      throw new QueueStoreError(`${file} was written by a newer version of Uplink (schema ${version})`, 'DB_VERSION');
-    }
-    return db;
-  } catch (e) {
-    await db.close().catch(() => undefined);
-    if (e instanceof QueueStoreError) throw e;
-    if (isCorruption(e)) throw new QueueStoreError(`${file} is not an Uplink queue database, or it is damaged (${(e as Error).message})`, 'DB_NOT_QUEUE');
-    throw e;
-  }
-}
-
-function isCorruption(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB';
-}
-
-function moveAside(file: string, now: number): string {
-  const stamp = new Date(now).toISOString().replace(/[:.]/g, '-');
-  const target = `${file}.corrupt-${stamp}`;
-  fs.renameSync(file, target);
-  for (const suffix of ['-wal', '-shm']) {
-    if (fs.existsSync(file + suffix)) fs.renameSync(file + suffix, target + suffix);
-  }
-  return target;
-}
-
-/**
- * Copies whatever queued rows can still be read out of a corrupt database into the fresh one. Rows are read in
- * batches by rowid; a batch that hits a damaged page is read again row by row, so only the rows on that page are lost.
- */
-async function salvage(corruptFile: string, into: Database): Promise<number> {
-  let old: Database;
-  try {
-    // Read-write: a WAL database cannot be opened read-only without its -shm file. It is our own moved-aside copy.
-    old = await Database.open(corruptFile);
-  } catch {
-    return 0;
-  }
-  const cols = 'state, priority, created_at, due_at, attempts, kind, file, bytes, msg, last_error, id';
-  const read = (sql: string, params: SqlValue[]) => old.read((tx) => tx.all<Record<string, SqlValue>>(sql, params));
-  let copied = 0;
-  try {
-    const lastId = await read("SELECT n AS seq FROM counts WHERE state = 'enqueued'", [])
-      .then((r) => Number(r[0]?.seq ?? 0))
-      .catch(() => read('SELECT MAX(id) AS seq FROM items', []).then((r) => Number(r[0]?.seq ?? 0)))
-      .catch(() => 0);
-    const BATCH = 500;
-    for (let after = 0; after < lastId; after += BATCH) {
-      let rows: Record<string, SqlValue>[] = [];
-      try {
-        rows = await read(`SELECT ${cols} FROM items NOT INDEXED WHERE id > ? AND id <= ?`, [after, after + BATCH]);
-      } catch {
-        for (let id = after + 1; id <= after + BATCH; id++) {
-          rows.push(...(await read(`SELECT ${cols} FROM items NOT INDEXED WHERE id = ?`, [id]).catch(() => [])));
-        }
-      }
-      const queued = rows.filter((r) => ['pending', 'waiting', 'leased', 'dead', 'expired'].includes(String(r.state)));
-      if (queued.length === 0) continue;
-      await into.write(async (tx) => {
-        for (const r of queued) {
-          const state = r.state === 'leased' || r.state === 'waiting' ? 'pending' : r.state;
-          await tx.run(
-            'INSERT INTO items (state, priority, created_at, due_at, attempts, kind, file, bytes, msg, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)',
-            [state, r.priority, r.created_at, r.due_at, r.attempts, r.kind, r.file, r.bytes, r.msg, r.last_error],
-          );
-        }
-      });
-      copied += queued.length;
-    }
-  } finally {
-    await old.close().catch(() => undefined);
-  }
-  return copied;
-}
-
-/**
- * One delivering process per database, across processes too. The lock names the holder by pid and by the time that
- * process started, so a lock left by a power cut is recognised as stale even when, after the reboot, its pid belongs
- * to some other process.
- */
-function takeLock(file: string): string {
-  const lock = `${file}.lock`;
-  const me = `${process.pid} ${processStartTime(process.pid) ?? '-'}`;
-  for (let i = 0; i < 2; i++) {
-    try {
-      fs.writeFileSync(lock, me, { flag: 'wx' });
-      return lock;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const [pidText, started] = fs.readFileSync(lock, 'utf8').trim().split(/\s+/);
-      const pid = parseInt(pidText, 10);
-      if (Number.isInteger(pid) && pid !== process.pid && holderAlive(pid, started)) {
-        throw new QueueStoreError(`the queue database ${file} is in use by another process (pid ${pid})`, 'DB_IN_USE');
-      }
-      fs.rmSync(lock, { force: true });
-    }
-  }
-  throw new QueueStoreError(`cannot lock the queue database ${file}`, 'DB_IN_USE');
-}
-
-/** Start time of a process in clock ticks since boot (Linux), or undefined where /proc does not tell. */
-function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: count fields after its closing parenthesis.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function holderAlive(pid: number, started: string | undefined): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const now = processStartTime(pid);
-  return started === undefined || started === '-' || now === undefined || now === started;
 }

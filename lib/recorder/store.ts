@@ -2,6 +2,7 @@ import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
 import { syncFolder } from '../util/fs-durable';
+import { acquireOwnerLock, OwnerLock, OwnerLockError } from '../util/owner-lock';
 import { BudgetItem } from './budget';
 import { renderFileName } from './file-name';
 import { ClosedRecord, Journal, JournalRecord } from './journal';
@@ -37,23 +38,6 @@ export interface StoreOptions {
 
 /** Recorders in this process by state folder: two nodes must not share one. */
 const claimed = new Set<string>();
-
-function bootId(): string {
-  try {
-    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function exists(p: string): Promise<fs.Stats | undefined> {
   try {
@@ -116,15 +100,14 @@ export class SegmentStore {
   private readonly runsSeen = new Set<string>();
   private lastN = 0;
   private lastEndMs: number | undefined;
-  private readonly lockFile: string;
   private released = false;
 
   private constructor(
     readonly options: StoreOptions,
     private readonly journal: Journal,
+    private readonly lock: OwnerLock,
   ) {
     this.stateDir = path.join(options.folder, STATE_DIR);
-    this.lockFile = path.join(this.stateDir, LOCK_FILE);
   }
 
   /** Claims the folder (one recorder per folder), creates it, and reads the journal. */
@@ -132,33 +115,31 @@ export class SegmentStore {
     const stateDir = path.join(options.folder, STATE_DIR);
     if (claimed.has(stateDir)) throw new Error(`another recorder node already records into ${options.folder}: give each recorder its own folder`);
     await fs.promises.mkdir(path.join(stateDir, QUARANTINE_DIR), { recursive: true });
-    await SegmentStore.lock(stateDir, options.folder);
+    const lock = SegmentStore.lock(stateDir, options.folder);
     claimed.add(stateDir);
     try {
       const { journal, records } = await Journal.open(path.join(stateDir, JOURNAL_FILE));
-      const store = new SegmentStore(options, journal);
+      const store = new SegmentStore(options, journal, lock);
       store.load(records);
       return store;
     } catch (e) {
       claimed.delete(stateDir);
-      await fs.promises.rm(path.join(stateDir, LOCK_FILE), { force: true }).catch(() => undefined);
+      lock.release();
       throw e;
     }
   }
 
-  /** A lock file naming this process (and boot), so that a second Node-RED on the same folder is refused. */
-  private static async lock(stateDir: string, folder: string): Promise<void> {
+  /** So that a second Node-RED on the same folder is refused. */
+  private static lock(stateDir: string, folder: string): OwnerLock {
     const file = path.join(stateDir, LOCK_FILE);
-    const me = JSON.stringify({ pid: process.pid, boot: bootId() });
     try {
-      const old = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { pid?: number; boot?: string };
-      if (typeof old.pid === 'number' && old.pid !== process.pid && old.boot === bootId() && alive(old.pid)) {
-        throw new Error(`process ${old.pid} already records into ${folder} (see ${file}): give each recorder its own folder`);
-      }
+      return acquireOwnerLock(file, `the recordings folder ${folder}`);
     } catch (e) {
-      if (!(e instanceof SyntaxError) && (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if (e instanceof OwnerLockError && e.holderPid !== undefined) {
+        throw new Error(`process ${e.holderPid} already records into ${folder} (see ${file}): give each recorder its own folder`);
+      }
+      throw e;
     }
-    await fs.promises.writeFile(file, me);
   }
 
   private load(records: JournalRecord[]): void {
@@ -597,12 +578,7 @@ export class SegmentStore {
       await this.journal.close();
     } finally {
       claimed.delete(this.stateDir);
-      try {
-        const owner = JSON.parse(await fs.promises.readFile(this.lockFile, 'utf8')) as { pid?: number };
-        if (owner.pid === process.pid) await fs.promises.rm(this.lockFile, { force: true });
-      } catch {
-        /* no lock left */
-      }
+      this.lock.release();
     }
   }
 }

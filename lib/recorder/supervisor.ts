@@ -1,16 +1,15 @@
 import fs from 'fs';
 import path from 'path';
 import { maskCredentials, maskUrlCredentials } from '../media/ffmpeg-input';
-import { uplinkWithMetadata } from '../message/metadata';
 import { ffprobePathFor } from '../media/ffprobe';
 import { ReconnectBackoff, ReconnectPolicy } from '../util/backoff';
-import { renderKey } from '../message/object-key';
 import { recordingArgs } from './args';
-import { planBudget } from './budget';
+import { BudgetGuard } from './budget-guard';
 import { RecorderConfig } from './config';
 import { describeEnd } from '../media/ffmpeg-reason';
 import { ProcessExit, RecordingProcess } from '../media/ffmpeg-process';
 import { ListTail } from './segment-list';
+import { segmentMessage, SegmentMessage } from './segment-message';
 import { Segment, SegmentStore } from './store';
 
 export type RecorderState = 'starting' | 'recording' | 'reconnecting' | 'paused' | 'stopped' | 'closed';
@@ -53,7 +52,7 @@ export interface RecorderStats {
 
 export interface RecorderEvents {
   /** A closed segment, as the message to send: must hand it on at once (the journal says "sent" right after). */
-  segment(msg: { topic: string; payload: string; uplink: Record<string, unknown> }): void;
+  segment(msg: SegmentMessage): void;
   status(s: NodeStatus): void;
   /** A change worth telling a dashboard: started, reconnecting, gap, paused, resumed, stopped, dropped. */
   event(e: { event: string; reason?: string } & RecorderStats): void;
@@ -95,20 +94,18 @@ export class Recorder {
   private state: RecorderState = 'stopped';
   private wanted = false;
   private closed = false;
-  private budgetPaused = false;
   private current: Run | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private pauseTimer: NodeJS.Timeout | undefined;
   private diskTimer: NodeJS.Timeout | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly backoff: ReconnectBackoff;
-  private readonly stats = { segments: 0, recovered: 0, partial: 0, gaps: 0, gapS: 0, reconnects: 0, dropped: 0, deleted: 0 };
+  private readonly stats = { segments: 0, recovered: 0, partial: 0, gaps: 0, gapS: 0, reconnects: 0 };
+  private readonly budget: BudgetGuard;
   private lastDurationS: number | undefined;
   private lastSegmentAt: string | undefined;
   private lastError: string | undefined;
   private lastReasonCode: string | undefined;
-  private budgetBytes: number | undefined;
-  private freeBytes: number | undefined;
 
   private constructor(
     private readonly config: RecorderConfig,
@@ -117,6 +114,11 @@ export class Recorder {
     private readonly options: RecorderOptions,
   ) {
     this.backoff = new ReconnectBackoff(options.reconnect);
+    this.budget = new BudgetGuard(config.folder, config.budget, store, {
+      log: (t) => events.log(t),
+      warn: (t) => events.warn(t),
+      event: (event, reason) => events.event({ event, ...(reason !== undefined ? { reason } : {}), ...this.snapshot() }),
+    });
   }
 
   /**
@@ -187,7 +189,7 @@ export class Recorder {
     const resolved = path.resolve(file);
     if (!resolved.startsWith(path.resolve(this.config.folder) + path.sep)) return false;
     const seg = await this.serial(() => this.store.markUploaded(resolved));
-    if (seg && this.budgetPaused) this.launch();
+    if (seg && this.budget.paused) this.launch();
     return seg !== undefined;
   }
 
@@ -212,10 +214,10 @@ export class Recorder {
         uploaded: c.uploaded,
         notUploaded: c.notUploaded,
         unreadable: c.unreadable,
-        ...(this.budgetBytes !== undefined && Number.isFinite(this.budgetBytes) ? { budgetBytes: this.budgetBytes } : {}),
-        ...(this.freeBytes !== undefined ? { freeBytes: this.freeBytes } : {}),
-        dropped: this.stats.dropped,
-        deleted: this.stats.deleted,
+        ...(this.budget.budgetBytes !== undefined && Number.isFinite(this.budget.budgetBytes) ? { budgetBytes: this.budget.budgetBytes } : {}),
+        ...(this.budget.freeBytes !== undefined ? { freeBytes: this.budget.freeBytes } : {}),
+        dropped: this.budget.dropped,
+        deleted: this.budget.deleted,
       },
     };
   }
@@ -239,19 +241,6 @@ export class Recorder {
     await stopping;
     await this.chain;
     this.state = 'closed';
-    await this.store.close();
-  }
-
-  /** Test hook: what a crash looks like to the files (ffmpeg SIGKILLed, nothing flushed or journalled after). */
-  async crashForTest(): Promise<void> {
-    this.closed = true;
-    for (const t of [this.retryTimer, this.pauseTimer, this.diskTimer]) if (t) clearTimeout(t);
-    const cur = this.current;
-    if (cur) {
-      this.unwatch(cur);
-      await cur.proc.kill();
-    }
-    await this.chain;
     await this.store.close();
   }
 
@@ -375,7 +364,7 @@ export class Recorder {
     this.current = undefined;
     if (this.closed) return;
     if (!this.wanted) return this.enterStopped();
-    if (this.budgetPaused) return;
+    if (this.budget.paused) return;
     if (exit.stopped) {
       // Stopped by us for the budget, which found room again meanwhile: no failure to wait out.
       this.launch();
@@ -412,44 +401,17 @@ export class Recorder {
   }
 
   private emit(seg: Segment, recovered: boolean): void {
-    const c = this.config;
-    const name = path.basename(seg.path);
-    const key = renderKey(c.keyTemplate, { camera: c.camera, capturedAt: seg.capturedAt, width: seg.width, height: seg.height, id: seg.n, name, ext: 'mp4', sha256: seg.sha256 });
-    const endedAt = new Date(Date.parse(seg.capturedAt) + seg.durationS * 1000).toISOString();
-    const facts = {
-      file: seg.path,
-      bytes: seg.bytes,
-      sha256: seg.sha256,
-      contentType: 'video/mp4',
-      width: seg.width,
-      height: seg.height,
-      codec: seg.codec,
-      durationS: seg.durationS,
-      requestedS: seg.requestedS,
-      camera: c.camera,
-      capturedAt: seg.capturedAt,
-      endedAt,
-      key,
-      ...(seg.partial ? { partial: true } : {}),
-      recorder: {
-        segment: seg.n,
-        run: seg.run,
-        ...(seg.gapBeforeS !== undefined ? { gapBeforeS: seg.gapBeforeS } : {}),
-        ...(seg.partial ? { partial: true } : {}),
-        ...(recovered ? { recovered: true } : {}),
-      },
-    };
-    const uplink = uplinkWithMetadata(undefined, facts, { ...c.metadata });
+    const msg = segmentMessage(seg, this.config, recovered);
     this.stats.segments++;
     if (recovered) this.stats.recovered++;
     if (seg.partial) this.stats.partial++;
     this.lastDurationS = seg.durationS;
     this.lastSegmentAt = seg.capturedAt;
-    this.events.segment({ topic: c.camera, payload: seg.path, uplink });
+    this.events.segment(msg);
     if (seg.gapBeforeS !== undefined) {
       this.stats.gaps++;
       this.stats.gapS += seg.gapBeforeS;
-      this.events.event({ event: 'gap', reason: `${seg.gapBeforeS} s not recorded before ${name}`, ...this.snapshot() });
+      this.events.event({ event: 'gap', reason: `${seg.gapBeforeS} s not recorded before ${path.basename(seg.path)}`, ...this.snapshot() });
     }
     if (this.state === 'recording') this.setStatus(this.recordingStatus());
   }
@@ -490,68 +452,22 @@ export class Recorder {
     this.diskTimer.unref();
   }
 
-  /**
-   * Keeps the recordings within their budget and the disk's free space: deletes uploaded segments (oldest first),
-   * drops unsent ones only under "drop oldest unsent", else pauses recording. True when recording may go on.
-   */
+  /** Applies the disk budget (see BudgetGuard) and pauses or resumes recording as it says. True when recording may go on. */
   private async checkBudget(): Promise<boolean> {
     if (this.closed) return false;
-    const b = this.config.budget;
-    const plan = async () => {
-      const fsStat = await fs.promises.statfs(this.config.folder);
-      this.freeBytes = fsStat.bavail * fsStat.bsize;
-      this.budgetBytes = b.bytes ?? (b.percent !== undefined ? Math.floor((fsStat.blocks * fsStat.bsize * b.percent) / 100) : Infinity);
-      const { items, pendingBytes } = this.store.budgetItems();
-      const recent = this.store.recentBytes(10);
-      // Room for the segment being written and the next one, sized like the recent ones.
-      const headroom = 2 * Math.max(0, ...recent) * (this.budgetPaused ? 2 : 1);
-      return planBudget({
-        items,
-        otherBytes: pendingBytes + (await this.store.workingBytes()),
-        limitBytes: this.budgetBytes,
-        freeBytes: this.freeBytes,
-        keepFreeBytes: b.keepFreeBytes,
-        headroomBytes: headroom,
-        policy: b.policy,
-      });
-    };
-    let p = await plan();
-    if (p.overBytes > 0) {
-      // Before deleting anything, forget files someone else removed (the queue deletes uploaded files).
-      if ((await this.store.refresh()) > 0) p = await plan();
-    }
-    if (p.deleteUploaded.length > 0) {
-      const gone = await this.store.remove(p.deleteUploaded, 'budget');
-      this.stats.deleted += gone.length;
-      if (gone.length > 0) this.events.log(`disk budget: deleted ${gone.length} uploaded segment${gone.length > 1 ? 's' : ''} (oldest first)`);
-    }
-    if (p.dropUnsent.length > 0) {
-      const gone = await this.store.remove(p.dropUnsent, 'dropped');
-      this.stats.dropped += gone.length;
-      this.events.warn(`disk budget reached: deleted ${gone.length} segment${gone.length > 1 ? 's' : ''} not uploaded yet (oldest first: ${gone.map((s) => s.file).join(', ')})`);
-      this.events.event({ event: 'dropped', reason: `${gone.length} segments not uploaded were deleted`, ...this.snapshot() });
-    }
-    if (p.pause) {
-      const text = `disk budget reached: ${p.unsent} segment${p.unsent === 1 ? '' : 's'} not uploaded`;
-      if (!this.budgetPaused) {
-        this.budgetPaused = true;
-        this.events.warn(`${text}; recording paused until uploads make room (uploaded segments are deleted first)`);
-        this.events.event({ event: 'paused', reason: text, ...this.snapshot() });
-      }
+    const verdict = await this.budget.check();
+    if (verdict.pause) {
       this.state = 'paused';
-      this.setStatus({ fill: 'red', shape: 'ring', text });
+      this.setStatus({ fill: 'red', shape: 'ring', text: verdict.text });
       // The segment being written is finished and sent; recording starts again when there is room.
       const cur = this.current;
       if (cur) void cur.proc.stop();
       this.schedulePauseCheck();
       return false;
     }
-    if (this.budgetPaused) {
-      this.budgetPaused = false;
+    if (verdict.resumed) {
       if (this.pauseTimer) clearTimeout(this.pauseTimer);
       this.pauseTimer = undefined;
-      this.events.log('disk budget: room again, recording resumes');
-      this.events.event({ event: 'resumed', ...this.snapshot() });
       if (!this.current) this.state = 'stopped';
     }
     return true;
@@ -561,7 +477,7 @@ export class Recorder {
     if (this.pauseTimer || this.closed) return;
     this.pauseTimer = setTimeout(() => {
       this.pauseTimer = undefined;
-      if (!this.closed && this.budgetPaused) this.launch();
+      if (!this.closed && this.budget.paused) this.launch();
     }, this.options.pausePollMs ?? 5000);
     this.pauseTimer.unref();
   }
