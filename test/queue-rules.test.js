@@ -4,7 +4,7 @@ const { backoffDelay, parseRetryAfter, MAX_RETRY_AFTER_MS } = require('../dist/l
 const { classifyInput } = require('../dist/lib/queue/input');
 const { encodeMessage, decodeMessage, payloadBytes } = require('../dist/lib/message/codec');
 const { parseQueueConfig } = require('../dist/lib/queue/config');
-const { statusOf } = require('../dist/lib/queue/engine');
+const { statusOf } = require('../dist/lib/queue/status');
 
 describe('backoff', function () {
   it('doubles the ceiling per attempt up to the cap', function () {

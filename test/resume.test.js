@@ -337,7 +337,7 @@ describe('the queue keeps upload progress and lanes for large items', function (
     await waitFor(async () => (await q.store.list({ states: ['leased'] }))[0].leaseUntil > leaseBefore, { timeout: 5000, what: 'the lease to be extended' });
     const s = await q.stats();
     assert.deepStrictEqual(s.uploading, [{ id: m.uplink.item.id, bytes: 200, sent: 50, percent: 25 }]);
-    assert.match(require('../dist/lib/queue/engine').statusOf(s).text, /25% of 200 B/);
+    assert.match(require('../dist/lib/queue/status').statusOf(s).text, /25% of 200 B/);
     // A stale attempt cannot extend the lease.
     assert.strictEqual(await q.store.extendLease(m.uplink.item.id, 99), false);
     provider.finished(m.uplink.item.id);

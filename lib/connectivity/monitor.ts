@@ -1,5 +1,4 @@
 import { ProbeResult, ProbeSpec, runProbe } from './probes';
-import { fmtAge } from '../util/format';
 
 export interface ConnectivityTiming {
   timeoutMs: number;
@@ -232,11 +231,4 @@ export class ConnectivityMonitor {
       this.probeNow();
     }, delay);
   }
-}
-
-/** The node status for a state: "online 23 ms", "offline 4m (connection refused)". */
-export function connectivityStatus(state: ConnectivityState, now: number): { fill: 'green' | 'yellow'; shape: 'dot' | 'ring'; text: string } {
-  if (state.online === true) return { fill: 'green', shape: 'dot', text: state.latencyMs ? `online ${state.latencyMs} ms` : 'online' };
-  if (state.online === false) return { fill: 'yellow', shape: 'ring', text: `offline ${fmtAge(now - state.since)} (${state.reason})`.slice(0, 100) };
-  return { fill: 'yellow', shape: 'ring', text: `checking… (${state.reason})`.slice(0, 100) };
 }

@@ -5,37 +5,9 @@ import { classifyInput, Command } from './input';
 import { decodeMessage, encodeMessage, payloadBytes } from '../message/codec';
 import { ItemRow, LeasedItem, QueueFullError, QueueStore, StoreStats } from './store';
 import { fmtBytes } from '../util/format';
+import { describeDbError, QueueStats, QueueStatus, statusOf } from './status';
 import { ItemProgress, ProgressState } from './item-progress';
 import { Msg, QueueItemRef, uplinkRecord } from '../message/uplink';
-
-export interface QueueStatus {
-  fill: 'green' | 'yellow' | 'red';
-  shape: 'dot' | 'ring';
-  text: string;
-}
-
-export interface QueueStats {
-  online: boolean;
-  paused: boolean;
-  /** Waiting to go out: ready plus backing off. */
-  pending: number;
-  ready: number;
-  retrying: number;
-  inFlight: number;
-  failed: number;
-  expired: number;
-  dropped: number;
-  uploaded: number;
-  queuedBytes: number;
-  oldestPendingAgeS: number | null;
-  totals: StoreStats['totals'];
-  throughput: { itemsPerMin: number; bytesPerSec: number };
-  concurrency: number;
-  db: string;
-  lastError: string | null;
-  /** Uploads under way that report progress: bytes sent so far of each (a resumed one counts what was confirmed). */
-  uploading: { id: number; bytes: number; sent: number; percent: number }[];
-}
 
 /** What the queue tells its host (the Node-RED node, a test, the benchmark). */
 export interface QueueEvents {
@@ -580,34 +552,5 @@ export class OfflineQueue {
       this.lastStatsKey = key;
       this.events.stats(s);
     }
-  }
-}
-
-export function statusOf(s: QueueStats): QueueStatus {
-  const held = [s.online ? '' : 'offline', s.paused ? 'paused' : ''].filter((w) => w !== '');
-  let text = `${held.length ? held.join(' · ') : 'online'} · ${s.pending} pending`;
-  if (s.inFlight > 0) text += ` · ${s.inFlight} in flight`;
-  if (s.failed + s.expired > 0) text += ` · ${s.failed + s.expired} failed`;
-  if (s.uploading?.length) text += ` · ${s.uploading.map((u) => `${Math.floor(u.percent)}% of ${fmtBytes(u.bytes)}`).join(', ')}`;
-  if (s.lastError) return { fill: 'red', shape: 'ring', text: `${text} · ${s.lastError}`.slice(0, 160) };
-  return held.length ? { fill: 'yellow', shape: 'ring', text } : { fill: 'green', shape: 'dot', text };
-}
-
-export function describeDbError(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  switch (err?.code) {
-    case 'SQLITE_FULL':
-      return 'the disk is full';
-    case 'SQLITE_READONLY':
-      return 'the database file is read-only';
-    case 'SQLITE_IOERR':
-      return `disk I/O error (${err.message})`;
-    case 'SQLITE_BUSY':
-      return 'the database is locked by another process';
-    case 'SQLITE_CORRUPT':
-    case 'SQLITE_NOTADB':
-      return `the database is damaged (${err.message}); restart the flow to move it aside`;
-    default:
-      return err?.message ?? String(e);
   }
 }

@@ -5,9 +5,7 @@ import { UploadTarget } from './target';
 import { timeoutError } from './classify';
 import { ItemSource, ResumeHandle, UploadError, UploadItem, UploadResult } from './types';
 import { ItemProgress, QueueFinder } from '../queue/item-progress';
-import { readUplink } from '../message/uplink';
-
-type Msg = Record<string, unknown>;
+import { fileOf, isRecord, Msg, readUplink, UploadDoneInfo, UploadFailureInfo, uplinkRecord } from '../message/uplink';
 
 export interface UploadOutcome {
   ok: boolean;
@@ -41,9 +39,6 @@ const EXTENSIONS: Record<string, string> = Object.fromEntries(
     .map(([ext, type]) => [type, ext]),
 );
 
-function obj(v: unknown): Msg | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) ? (v as Msg) : undefined;
-}
 
 /** S3 metadata must be ASCII: anything else is percent-encoded. */
 function asciiMeta(v: string): string {
@@ -141,7 +136,8 @@ export class Uploader {
       });
       if (provider && scope && backend.abandon) this.sweepAbandoned(provider, scope);
       const done = { ...result, durationMs: Date.now() - started };
-      const uplink: Msg = { ...(obj(msg.uplink) ?? {}), ack: true, key: it.key, upload: { backend: this.target.backend.kind, ...done } };
+      const upload: UploadDoneInfo = { backend: this.target.backend.kind, ...done };
+      const uplink: Msg = { ...uplinkRecord(msg), ack: true, key: it.key, upload };
       delete uplink.error;
       return { ok: true, msg: { ...msg, uplink }, result: done };
     } catch (e) {
@@ -155,19 +151,16 @@ export class Uploader {
       if (error.code === 'ABORTED' && !closing.aborted) {
         error = timeoutError(this.target.limits.timeoutMs);
       }
-      const uplink = {
-        ...(obj(msg.uplink) ?? {}),
-        ack: false,
-        error: {
-          class: error.errorClass,
-          permanent: error.errorClass === 'permanent',
-          code: error.code,
-          status: error.status,
-          message: error.message,
-          retryAfterMs: error.retryAfterMs,
-          backend: this.target.backend.kind,
-        },
+      const failure: UploadFailureInfo = {
+        class: error.errorClass,
+        permanent: error.errorClass === 'permanent',
+        code: error.code,
+        status: error.status,
+        message: error.message,
+        retryAfterMs: error.retryAfterMs,
+        backend: this.target.backend.kind,
       };
+      const uplink = { ...uplinkRecord(msg), ack: false, error: failure };
       return { ok: false, msg: { ...msg, uplink }, error };
     } finally {
       this.inFlight--;
@@ -209,9 +202,9 @@ export class Uploader {
 
   /** What to upload, under which key. Only facts fixed before the item was queued go into the key. */
   async toItem(msg: Msg, signal: AbortSignal): Promise<UploadItem> {
-    const uplink = obj(msg.uplink) ?? {};
-    const item = obj(uplink.item) ?? {};
-    const file = typeof uplink.file === 'string' && uplink.file !== '' ? uplink.file : typeof msg.filename === 'string' && msg.filename !== '' ? msg.filename : undefined;
+    const uplink = uplinkRecord(msg) ?? {};
+    const item = isRecord(uplink.item) ? uplink.item : {};
+    const file = fileOf(msg);
 
     let source: ItemSource;
     let bytes: number;

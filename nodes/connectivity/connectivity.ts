@@ -1,6 +1,7 @@
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import type { Request, Response } from 'express';
-import { ConnectivityMonitor, ConnectivityState, connectivityStatus } from '../../lib/connectivity/monitor';
+import { ConnectivityMonitor, ConnectivityState } from '../../lib/connectivity/monitor';
+import { connectivityStatus } from '../../lib/connectivity/status';
 import { describeProbe, parseConnectivityConfig, targetProbeSettings } from '../../lib/connectivity/config';
 import type { TargetConfigNode } from '../common/target-config';
 import { readUplink } from '../../lib/message/uplink';

@@ -1,7 +1,8 @@
 import type { NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { Request, Response } from 'express';
 import { parseQueueConfig, QueueConfig } from '../../lib/queue/config';
-import { describeDbError, InputError, OfflineQueue } from '../../lib/queue/engine';
+import { InputError, OfflineQueue } from '../../lib/queue/engine';
+import { describeDbError } from '../../lib/queue/status';
 import { COMMANDS, Command, classifyInput } from '../../lib/queue/input';
 import { Done, EditorConfig, refuseMisconfigured, registerNode, Send, toNodeMessage, userDirOf } from '../common/node';
 import type { QueueNode } from '../common/queue-node';
