@@ -38,4 +38,13 @@ describe('package scorecard', function () {
       if (!type.endsWith('-config')) assert.ok(used.has(type), `an example uses ${type}`);
     }
   });
+
+  it('has a main entry that loads and exports the logic for scripts', function () {
+    const main = require(path.join(__dirname, '..'));
+    for (const name of ['OfflineQueue', 'QueueStore', 'parseQueueConfig', 'Uploader', 'UploadTarget', 'ConnectivityMonitor', 'Capturer', 'Recorder', 'readUplink']) {
+      assert.strictEqual(typeof main[name], 'function', `exports ${name}`);
+    }
+    assert.deepStrictEqual(Object.keys(main.BACKENDS).sort(), ['folder', 'http', 's3', 'supabase']);
+    assert.ok(fs.existsSync(path.join(__dirname, '..', pkg.types)), 'with its type declarations');
+  });
 });

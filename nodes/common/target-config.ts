@@ -1,9 +1,10 @@
 import type { Node, NodeAPI } from 'node-red';
 import { UploadTarget } from '../../lib/upload/target';
-import { Credentials, EditorConfig, registerNode } from './node';
+import { BackendEntry } from '../../lib/upload/registry';
+import { EditorConfig, registerNode } from './node';
 
 /** A storage config node at runtime: the target it owns, or why it could not be made. */
-export interface TargetConfigNode<TCreds extends object = object> extends Node<TCreds> {
+export interface TargetConfigNode extends Node<Record<string, unknown>> {
   target?: UploadTarget;
   configError?: string;
 }
@@ -13,17 +14,12 @@ export interface TargetConfigNode<TCreds extends object = object> extends Node<T
  * bandwidth budget) shared by every uploader that uses it, and releases it on close. Secrets arrive through
  * `credentials` only, declared here for the runtime as well as in the editor.
  */
-export function registerTargetConfig<TCreds extends Record<string, unknown>>(
-  RED: NodeAPI,
-  type: string,
-  credentials: Credentials<TCreds>,
-  build: (def: EditorConfig, creds: Partial<TCreds>) => UploadTarget,
-): void {
-  function TargetConfig(this: TargetConfigNode<TCreds>, def: EditorConfig) {
+export function registerTargetConfig(RED: NodeAPI, type: string, backend: BackendEntry): void {
+  function TargetConfig(this: TargetConfigNode, def: EditorConfig) {
     RED.nodes.createNode(this, def);
     const node = this;
     try {
-      node.target = build(def, node.credentials ?? {});
+      node.target = backend.createTarget(def, node.credentials ?? {});
     } catch (e) {
       node.configError = (e as Error).message;
       node.error(`configuration error: ${node.configError}`);
@@ -35,5 +31,6 @@ export function registerTargetConfig<TCreds extends Record<string, unknown>>(
       else done();
     });
   }
+  const credentials = Object.fromEntries(Object.entries(backend.credentials).map(([name, kind]) => [name, { type: kind }]));
   registerNode(RED, type, TargetConfig, credentials);
 }

@@ -1,13 +1,13 @@
 import type { Node, NodeAPI } from 'node-red';
 import { DEFAULT_KEY_TEMPLATE, KeyTemplateError, validateKeyTemplate } from '../../lib/message/object-key';
 import { Uploader } from '../../lib/upload/uploader';
+import { BackendKind, isBackendKind } from '../../lib/upload/registry';
 import { fmtBytes } from '../../lib/util/format';
 import type { TargetConfigNode } from '../common/target-config';
 import type { QueueNode } from '../common/queue-node';
 import { EditorConfig, refuseMisconfigured, registerNode, toNodeMessage } from '../common/node';
 
 const TYPE = 'uplink-uploader';
-const BACKENDS = ['s3', 'supabase', 'http', 'folder'] as const;
 
 interface UploaderNode extends Node {
   uploader?: Uploader;
@@ -21,7 +21,7 @@ export = function (RED: NodeAPI) {
     const node = this;
     const fail = (why: string) => refuseMisconfigured(node, why, 'not uploading', { status: why.slice(0, 60) });
 
-    const backend = (BACKENDS as readonly string[]).includes(String(def.backend)) ? String(def.backend) : 's3';
+    const backend: BackendKind = isBackendKind(def.backend) ? def.backend : 's3';
     const config = RED.nodes.getNode(String(def[backend] ?? '')) as TargetConfigNode | null;
     if (!config) return fail(`choose a ${backend} target (config node)`);
     if (!config.target) return fail(`the ${backend} target "${config.name || config.id}" is not usable: ${config.configError ?? 'see its error'}`);
