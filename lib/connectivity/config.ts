@@ -1,5 +1,5 @@
 import net from 'net';
-import { SettingsReader, text } from '../util/settings';
+import { parseStatusList, SettingsReader, text } from '../util/settings';
 import { ConnectivityTiming, DEFAULT_TIMING } from './monitor';
 import { ProbeSpec } from './probes';
 
@@ -12,20 +12,6 @@ export interface ConnectivityConfig {
 type Raw = Record<string, unknown>;
 
 const str = text;
-
-/** Parses "200-299, 401" into the list of accepted status codes. */
-export function parseStatusList(text: string): number[] {
-  const out = new Set<number>();
-  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
-    const m = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(part);
-    if (!m) throw new Error(`"${part}" is not a status code or a range like 200-299`);
-    const a = Number(m[1]);
-    const b = m[2] ? Number(m[2]) : a;
-    if (a < 100 || b > 599 || b < a) throw new Error(`"${part}" is not a range of HTTP status codes (100-599)`);
-    for (let c = a; c <= b; c++) out.add(c);
-  }
-  return [...out];
-}
 
 /**
  * The probe for an upload target's endpoint (what the uploads will use): an HTTP HEAD where any answer below 500

@@ -1,5 +1,4 @@
-import { SettingsReader, text } from '../../util/settings';
-import { parseStatusList } from '../../connectivity/config';
+import { parseStatusList, SettingsReader, text } from '../../util/settings';
 
 export interface HttpSettings {
   /** http(s) URL; may contain `{key}` in its path (a PUT to a WebDAV folder or a bucket-like API). */
