@@ -15,6 +15,7 @@
 const http = require('http');
 const path = require('path');
 const h = require('./helpers');
+const { portOf } = require('../test/support/net');
 
 const DIST = path.join(__dirname, '..', 'dist', 'lib');
 const { ConnectivityMonitor, DEFAULT_TIMING } = require(path.join(DIST, 'connectivity', 'monitor.js'));
@@ -56,7 +57,7 @@ class Target {
       this.server.once('error', reject);
       this.server.listen(this.port, '127.0.0.1', () => {
         this.server.off('error', reject);
-        this.port = this.server.address().port;
+        this.port = portOf(this.server);
         resolve(h.now());
       });
     });
@@ -96,6 +97,15 @@ async function waitFor(cond, maxMs) {
   return cond();
 }
 
+/** @typedef {{ t: number, online: boolean, reason: string }} Change a recorded state change */
+
+/**
+ * The first state change of `list` in [from, to) that `pred` accepts.
+ * @param {Change[]} list
+ * @param {number} from
+ * @param {number} to
+ * @param {(e: Change) => boolean} [pred]
+ */
 const firstIn = (list, from, to, pred = () => true) => list.find((e) => e.t >= from && e.t < to && pred(e));
 const countIn = (times, from, to) => times.filter((t) => t >= from && t < to).length;
 
@@ -275,6 +285,7 @@ function worstGap(cycles, rec) {
   return worst ? worst.gap : NaN;
 }
 
+/** @type {import('./helpers').Figure[]} */
 const FIGURES = [['6', 'connectivity: outage detection and restore', connectivity]];
 
 module.exports = { FIGURES };

@@ -193,6 +193,15 @@ function table(headers, rows) {
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
+/**
+ * What run.js hands each benchmark: the rows it prints, whether to run short, when the time budget ends, a logger, and
+ * a register of child processes (killed at exit; the returned function forgets one).
+ * @typedef {{ rows: any[], quick: boolean, deadline: number, log: (line: string) => void,
+ *   registerChild: (child: import('child_process').ChildProcess) => () => void }} BenchContext
+ */
+
+/** @typedef {[id: string, name: string, run: (ctx: BenchContext) => Promise<void>]} Figure one printed figure */
+
 module.exports = {
   QueueStore,
   Bare,

@@ -406,6 +406,7 @@ async function memory(ctx) {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/** @type {import('./helpers').Figure[]} */
 const FIGURES = [
   ['1', 'durable enqueue', enqueueThroughput],
   ['2', 'vs pending_uploads.json', againstJsonFile],

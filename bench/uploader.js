@@ -91,7 +91,7 @@ async function startServer(ctx, directory) {
     const timer = setTimeout(() => reject(new Error('s3rver did not start within 20 s')), 20_000);
     child.once('message', (m) => {
       clearTimeout(timer);
-      resolve(m.port);
+      resolve(/** @type {{ port: number }} */ (m).port);
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -203,6 +203,10 @@ function writeFiles(dir, count) {
  * to the last ack. With `profile`, wraps the store's and the backend's calls to time them (the round is then not
  * a measurement).
  */
+/**
+ * @param {{ endpoint: string, bucket: string, files: string[], concurrency: number, dir: string, profile?: boolean,
+ *   cpu?: () => () => { client: number, server: number } }} round
+ */
 async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, cpu }) {
   const qdir = fs.mkdtempSync(path.join(dir, 'queue-'));
   const config = parseQueueConfig({ db: 'queue.db', concurrency, synchronous: 'FULL', startOffline: true }, qdir);
@@ -213,7 +217,9 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
   const n = files.length;
   const warnings = [];
   const nacks = [];
+  /** @type {number | null} */
   let first = null;
+  /** @type {number | null} */
   let last = null;
   let acked = 0;
   let lastProgress = Date.now();
@@ -623,6 +629,7 @@ function fmtProfile16(p) {
   ].join(', ');
 }
 
+/** @type {import('./helpers').Figure[]} */
 const FIGURES = [['7', 'uploader: drain queued files into S3', uploadPipeline]];
 
 module.exports = { FIGURES };
