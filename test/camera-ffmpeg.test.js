@@ -341,14 +341,14 @@ describe('camera sources that run a program', function () {
       it('refuses a URL that carries a user name and password', () => {
         assert.throws(
           () => parseFfmpegSettings({ input: 'rtsp://admin:secret@192.168.1.20:554/h264' }, {}),
-          (e) => /must not contain a user name or password/.test(e.message) && !e.message.includes('secret'),
+          (/** @type {Error} */ e) => /must not contain a user name or password/.test(e.message) && !e.message.includes('secret'),
         );
       });
 
       it('lists every problem in one error', () => {
         assert.throws(
           () => parseFfmpegSettings({ input: 'ftp://cam/x', kind: 'rtsp', rtspTransport: 'sctp', quality: 40, timeout: 0 }, { password: 'p' }),
-          (e) => ['RTSP transport', 'Timeout', 'JPEG quality', 'starting with rtsp://', 'needs a user name'].every((w) => e.message.includes(w)),
+          (/** @type {Error} */ e) => ['RTSP transport', 'Timeout', 'JPEG quality', 'starting with rtsp://', 'needs a user name'].every((w) => e.message.includes(w)),
         );
         assert.throws(() => parseFfmpegSettings({ input: '' }, {}), /Input is required/);
         assert.throws(() => parseFfmpegSettings({ input: 'video0', kind: 'v4l2' }, {}), /device path/);
@@ -485,7 +485,7 @@ describe('camera sources that run a program', function () {
       it('refuses shell operators, unclosed quotes and a relative output file, all in one error', () => {
         assert.throws(
           () => parseCommandSettings({ command: 'rpicam-still -o - | convert - out.jpg', output: 'file', file: 'out.jpg' }),
-          (e) => /without a shell/.test(e.message) && /absolute path/.test(e.message),
+          (/** @type {Error} */ e) => /without a shell/.test(e.message) && /absolute path/.test(e.message),
         );
         assert.throws(() => parseCommandSettings({ command: 'rpicam-still --annotate "oops' }), /unclosed "/);
         assert.throws(() => parseCommandSettings({ command: '  ' }), /Command is required/);

@@ -13,6 +13,7 @@ const { ClipRecorder, isPartial, requestedLength } = require('../dist/lib/captur
 const { parseProbeOutput, ffprobePathFor } = require('../dist/lib/media/ffprobe');
 const { parseMetadataSetting, mergeMetadata, flatMetadata, uplinkWithMetadata } = require('../dist/lib/message/metadata');
 const { CaptureError } = require('../dist/lib/capture/types');
+const { errorWith } = require('./support/errors');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { available, unavailableReason, startRtspServer, startSilentServer } = require('./support/rtsp-server');
 const { alive } = require('./support/procs');
@@ -167,7 +168,7 @@ describe('clips: rules', function () {
 
     const merged = mergeMetadata(rows, { session: 'S-2', court: 3, tags: ['x'], key: 'evil/../key' });
     assert.deepStrictEqual(merged, { session: 'S-2', arena: 'North', court: 3, tags: ['x'], key: 'evil/../key' });
-    assert.throws(() => mergeMetadata(rows, 'S-2'), (e) => e.code === 'BAD_METADATA' && /msg.metadata must be an object/.test(e.message));
+    assert.throws(() => mergeMetadata(rows, 'S-2'), errorWith('BAD_METADATA', /msg.metadata must be an object/));
     assert.deepStrictEqual(flatMetadata(merged), { session: 'S-2', arena: 'North', court: 3 });
 
     const uplink = uplinkWithMetadata({ item: 7, session: 'old' }, { file: '/f.mp4', key: 'cam/f.mp4', camera: 'cam' }, merged);

@@ -132,7 +132,7 @@ describe('queue configuration', function () {
     assert.strictEqual(c.deleteFolder, '/u/images');
     assert.throws(
       () => parseQueueConfig({ concurrency: 'many', whenFull: 'panic', fileRetention: 'delete-on-ack' }, '/u'),
-      (e) =>
+      (/** @type {Error} */ e) =>
         /Concurrency must be a whole number/.test(e.message) &&
         /When full must be one of reject, drop-oldest/.test(e.message) &&
         /Deleting uploaded files needs "Only files in"/.test(e.message),

@@ -212,7 +212,7 @@ describe('recorder: pieces', function () {
     assert.strictEqual(parseRecorderConfig({ input: 'lavfi:testsrc', budget: 10, budgetUnit: '%' }, {}, '/u').budget.percent, 10);
     assert.throws(
       () => parseRecorderConfig({ input: 'rtsp://admin:secret@cam/x', segmentSeconds: 0, nameTemplate: '{camera}.mp4', budget: 99, budgetUnit: '%' }, {}, '/u'),
-      (e) => /must not contain a user name or password/.test(e.message) && /Segment length/.test(e.message) && /File name/.test(e.message) && /at most 95 %/.test(e.message) && !e.message.includes('secret'),
+      (/** @type {Error} */ e) => /must not contain a user name or password/.test(e.message) && /Segment length/.test(e.message) && /File name/.test(e.message) && /at most 95 %/.test(e.message) && !e.message.includes('secret'),
     );
   });
 
