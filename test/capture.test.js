@@ -101,6 +101,10 @@ describe('capture to disk', function () {
 });
 
 describe('triggers', function () {
+  /**
+   * A gate whose kept triggers are plain labels.
+   * @type {(o?: Partial<import('../dist/lib/capture/trigger').TriggerOptions>) => TriggerGate<string | number>}
+   */
   const gate = (o = {}) => new TriggerGate({ edge: 'rising', minIntervalMs: 0, overlap: 'skip', maxQueued: 2, ...o });
 
   it('captures on a GPIO rising edge and ignores the falling one', function () {
