@@ -14,6 +14,7 @@ const { parseProbeOutput, ffprobePathFor } = require('../dist/lib/media/ffprobe'
 const { parseMetadataSetting, mergeMetadata, flatMetadata, uplinkWithMetadata } = require('../dist/lib/message/metadata');
 const { CaptureError } = require('../dist/lib/capture/types');
 const { errorWith } = require('./support/errors');
+const { listenLocal } = require('./support/net');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { available, unavailableReason, startRtspServer, startSilentServer } = require('./support/rtsp-server');
 const { alive } = require('./support/procs');
@@ -47,7 +48,7 @@ function ourMediaChildren() {
 /** Every file below dir, relative, dot files included. */
 function filesBelow(dir) {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true }).filter((f) => fs.statSync(path.join(dir, f)).isFile());
+  return fs.readdirSync(dir, { encoding: 'utf8', recursive: true }).filter((f) => fs.statSync(path.join(dir, f)).isFile());
 }
 
 function probe(file) {
@@ -86,8 +87,7 @@ async function rejection(promise) {
 
 async function freePort() {
   const srv = net.createServer();
-  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address();
+  const port = await listenLocal(srv);
   await new Promise((resolve) => srv.close(resolve));
   return port;
 }
