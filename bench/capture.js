@@ -159,8 +159,8 @@ async function captureLatency(ctx) {
     ctx.rows.push(skipRow(why));
     return;
   }
-  const { Capturer } = require(CAPTURE_JS);
-  const { HttpCameraSource } = require(HTTP_SOURCE_JS);
+  const { Capturer } = require('../dist/lib/capture/still.js');
+  const { HttpCameraSource } = require('../dist/lib/capture/sources/http.js');
   const p = plan(ctx.quick);
   const dir = h.tempDir('capture');
   const jpeg = makeJpeg(ffmpeg, dir);

@@ -17,9 +17,8 @@ const path = require('path');
 const h = require('./helpers');
 const { portOf } = require('../test/support/net');
 
-const DIST = path.join(__dirname, '..', 'dist', 'lib');
-const { ConnectivityMonitor, DEFAULT_TIMING } = require(path.join(DIST, 'connectivity', 'monitor.js'));
-const { runProbe } = require(path.join(DIST, 'connectivity', 'probes.js'));
+const { ConnectivityMonitor, DEFAULT_TIMING } = require('../dist/lib/connectivity/monitor.js');
+const { runProbe } = require('../dist/lib/connectivity/probes.js');
 
 /** Outage lengths, seconds: a fixed pseudo-random list between 3 and 12 s (mean 5.9 s, so 20 cycles take about 3 min). */
 const OUTAGES_S = [4.2, 9.6, 3.4, 6.1, 11.5, 4.3, 3.2, 5.4, 8.2, 3.7, 7.3, 3.1, 4.9, 12.0, 3.4, 6.8, 3.6, 7.1, 4.0, 5.8];

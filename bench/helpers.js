@@ -6,9 +6,8 @@ const os = require('os');
 const path = require('path');
 const sqlite3 = require('sqlite3');
 
-const DIST = path.join(__dirname, '..', 'dist', 'lib');
-const { QueueStore } = require(path.join(DIST, 'queue', 'store.js'));
-const { encodeMessage, payloadBytes } = require(path.join(DIST, 'message', 'codec.js'));
+const { QueueStore } = require('../dist/lib/queue/store.js');
+const { encodeMessage, payloadBytes } = require('../dist/lib/message/codec.js');
 
 const now = () => performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -132,7 +131,11 @@ function makeMessage(i) {
   };
 }
 
-/** What the offline-queue node hands QueueStore.enqueue for makeMessage(i). */
+/**
+ * What the offline-queue node hands QueueStore.enqueue for makeMessage(i).
+ * @param {number} i
+ * @returns {import('../dist/lib/queue/store.js').NewItem}
+ */
 function makeItem(i) {
   const m = makeMessage(i);
   return { kind: 'inline', bytes: payloadBytes(m.payload), msg: encodeMessage(m) };

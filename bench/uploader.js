@@ -30,12 +30,11 @@ const { S3Client, PutObjectCommand, HeadObjectCommand, CreateBucketCommand, List
 const { NodeHttpHandler } = require('@smithy/node-http-handler');
 const h = require('./helpers');
 
-const DIST = path.join(__dirname, '..', 'dist', 'lib');
-const { OfflineQueue } = require(path.join(DIST, 'queue', 'engine.js'));
-const { parseQueueConfig } = require(path.join(DIST, 'queue', 'config.js'));
-const { Uploader } = require(path.join(DIST, 'upload', 'uploader.js'));
-const { S3Backend, parseS3Settings } = require(path.join(DIST, 'upload', 'backends', 's3.js'));
-const { UploadTarget } = require(path.join(DIST, 'upload', 'target.js'));
+const { OfflineQueue } = require('../dist/lib/queue/engine.js');
+const { parseQueueConfig } = require('../dist/lib/queue/config.js');
+const { Uploader } = require('../dist/lib/upload/uploader.js');
+const { S3Backend, parseS3Settings } = require('../dist/lib/upload/backends/s3.js');
+const { UploadTarget } = require('../dist/lib/upload/target.js');
 
 const FILE_BYTES = 100 * 1024;
 const TOTAL_FILES = 2000;
@@ -261,7 +260,7 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
       prof.wrap(queue.store, 'ack', 'store.ack');
       prof.wrap(uploader, 'toItem', 'uploader.toItem (stat, key)');
       prof.wrap(target.backend, 'upload', 'backend.upload');
-      const client = target.backend.client;
+      const client = /** @type {InstanceType<typeof S3Backend>} */ (target.backend)['client'];
       const send = client.send.bind(client);
       client.send = (cmd, ...rest) => prof.time(cmd.constructor.name, () => send(cmd, ...rest));
     }
@@ -277,7 +276,7 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
     if (prof) {
       // The store's one connection (lib/queue/db.ts), from here on (not the enqueues): each write batch is one
       // BEGIN IMMEDIATE … COMMIT, each read runs alone.
-      const db = queue.store.db;
+      const db = queue.store['db'];
       const runBatch = db.runBatch.bind(db);
       db.runBatch = (batch) => {
         prof.units += batch.length;

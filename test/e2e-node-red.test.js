@@ -235,7 +235,7 @@ describe('offline queue in a real Node-RED process', function () {
       assert.deepStrictEqual(missing, [], 'settings the runtime reads but the editor does not save');
 
       // A node dropped from the palette, untouched, behaves as the runtime's own defaults say.
-      const { parseQueueConfig } = require(path.join(PACKAGE_DIR, 'dist', 'lib', 'queue', 'config.js'));
+      const { parseQueueConfig } = require('../dist/lib/queue/config.js');
       const editorDefaults = Object.fromEntries(Object.entries(def.defaults).map(([k, v]) => [k, v.value]));
       assert.deepStrictEqual(parseQueueConfig(editorDefaults, '/u'), parseQueueConfig({}, '/u'));
     });
