@@ -19,6 +19,7 @@ const http = require('http');
 const path = require('path');
 const { execFileSync } = require('child_process');
 const h = require('./helpers');
+const { portOf } = require('../test/support/net');
 
 const DIST = path.join(__dirname, '..', 'dist', 'lib', 'capture');
 const CAPTURE_JS = path.join(DIST, 'still.js');
@@ -66,7 +67,7 @@ function startCamera(jpeg) {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
+      const port = portOf(server);
       resolve({
         url: `http://127.0.0.1:${port}/snapshot.jpg`,
         stop: () =>
@@ -158,8 +159,8 @@ async function captureLatency(ctx) {
     ctx.rows.push(skipRow(why));
     return;
   }
-  const { Capturer } = require(CAPTURE_JS);
-  const { HttpCameraSource } = require(HTTP_SOURCE_JS);
+  const { Capturer } = require('../dist/lib/capture/still.js');
+  const { HttpCameraSource } = require('../dist/lib/capture/sources/http.js');
   const p = plan(ctx.quick);
   const dir = h.tempDir('capture');
   const jpeg = makeJpeg(ffmpeg, dir);
@@ -249,6 +250,7 @@ async function captureLatency(ctx) {
   }
 }
 
+/** @type {import('./helpers').Figure[]} */
 const FIGURES = [['8', 'capture: trigger to file on disk (HTTP camera)', captureLatency]];
 
 module.exports = { FIGURES };

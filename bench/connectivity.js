@@ -15,10 +15,10 @@
 const http = require('http');
 const path = require('path');
 const h = require('./helpers');
+const { portOf } = require('../test/support/net');
 
-const DIST = path.join(__dirname, '..', 'dist', 'lib');
-const { ConnectivityMonitor, DEFAULT_TIMING } = require(path.join(DIST, 'connectivity', 'monitor.js'));
-const { runProbe } = require(path.join(DIST, 'connectivity', 'probes.js'));
+const { ConnectivityMonitor, DEFAULT_TIMING } = require('../dist/lib/connectivity/monitor.js');
+const { runProbe } = require('../dist/lib/connectivity/probes.js');
 
 /** Outage lengths, seconds: a fixed pseudo-random list between 3 and 12 s (mean 5.9 s, so 20 cycles take about 3 min). */
 const OUTAGES_S = [4.2, 9.6, 3.4, 6.1, 11.5, 4.3, 3.2, 5.4, 8.2, 3.7, 7.3, 3.1, 4.9, 12.0, 3.4, 6.8, 3.6, 7.1, 4.0, 5.8];
@@ -56,7 +56,7 @@ class Target {
       this.server.once('error', reject);
       this.server.listen(this.port, '127.0.0.1', () => {
         this.server.off('error', reject);
-        this.port = this.server.address().port;
+        this.port = portOf(this.server);
         resolve(h.now());
       });
     });
@@ -96,6 +96,15 @@ async function waitFor(cond, maxMs) {
   return cond();
 }
 
+/** @typedef {{ t: number, online: boolean, reason: string }} Change a recorded state change */
+
+/**
+ * The first state change of `list` in [from, to) that `pred` accepts.
+ * @param {Change[]} list
+ * @param {number} from
+ * @param {number} to
+ * @param {(e: Change) => boolean} [pred]
+ */
 const firstIn = (list, from, to, pred = () => true) => list.find((e) => e.t >= from && e.t < to && pred(e));
 const countIn = (times, from, to) => times.filter((t) => t >= from && t < to).length;
 
@@ -275,6 +284,7 @@ function worstGap(cycles, rec) {
   return worst ? worst.gap : NaN;
 }
 
+/** @type {import('./helpers').Figure[]} */
 const FIGURES = [['6', 'connectivity: outage detection and restore', connectivity]];
 
 module.exports = { FIGURES };

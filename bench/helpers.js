@@ -6,9 +6,8 @@ const os = require('os');
 const path = require('path');
 const sqlite3 = require('sqlite3');
 
-const DIST = path.join(__dirname, '..', 'dist', 'lib');
-const { QueueStore } = require(path.join(DIST, 'queue', 'store.js'));
-const { encodeMessage, payloadBytes } = require(path.join(DIST, 'message', 'codec.js'));
+const { QueueStore } = require('../dist/lib/queue/store.js');
+const { encodeMessage, payloadBytes } = require('../dist/lib/message/codec.js');
 
 const now = () => performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -132,7 +131,11 @@ function makeMessage(i) {
   };
 }
 
-/** What the offline-queue node hands QueueStore.enqueue for makeMessage(i). */
+/**
+ * What the offline-queue node hands QueueStore.enqueue for makeMessage(i).
+ * @param {number} i
+ * @returns {import('../dist/lib/queue/store.js').NewItem}
+ */
 function makeItem(i) {
   const m = makeMessage(i);
   return { kind: 'inline', bytes: payloadBytes(m.payload), msg: encodeMessage(m) };
@@ -192,6 +195,15 @@ function table(headers, rows) {
   const line = (r) => r.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
+
+/**
+ * What run.js hands each benchmark: the rows it prints, whether to run short, when the time budget ends, a logger, and
+ * a register of child processes (killed at exit; the returned function forgets one).
+ * @typedef {{ rows: any[], quick: boolean, deadline: number, log: (line: string) => void,
+ *   registerChild: (child: import('child_process').ChildProcess) => () => void }} BenchContext
+ */
+
+/** @typedef {[id: string, name: string, run: (ctx: BenchContext) => Promise<void>]} Figure one printed figure */
 
 module.exports = {
   QueueStore,

@@ -7,6 +7,7 @@ const net = require('net');
 const path = require('path');
 const { spawn } = require('child_process');
 const h = require('./helpers');
+const { portOf } = require('../test/support/net');
 
 const ROOT = path.join(__dirname, '..');
 const RED_JS = require.resolve('node-red/red.js', { paths: [ROOT] });
@@ -17,7 +18,7 @@ function freePort() {
     const s = net.createServer();
     s.once('error', reject);
     s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
+      const port = portOf(s);
       s.close(() => resolve(port));
     });
   });
@@ -83,7 +84,9 @@ function writeUserDir(userDir, port, dbFile) {
 }
 
 /**
- * @returns {{rssKB:number, samplesKB:number[], startMs:number, pending:number|null, problems:string[]}}
+ * @param {{ dbFile: string, expectPending: number, log?: (line: string) => void,
+ *   registerChild?: (child: import('child_process').ChildProcess) => () => void, samples?: number }} opts
+ * @returns {Promise<{rssKB:number, samplesKB:number[], startMs:number, pending:number|null, problems:string[]}>}
  */
 async function nodeRedMemory({ dbFile, expectPending, log = () => {}, registerChild = () => () => {}, samples = 5 }) {
   const userDir = h.tempDir('userdir');

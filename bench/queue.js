@@ -11,6 +11,7 @@ const h = require('./helpers');
 const { JsonFileQueue } = require('./json-file-queue');
 const { nodeRedMemory } = require('./node-red-memory');
 
+/** @type {(sync?: 'FULL' | 'NORMAL') => import('../dist/lib/queue/store.js').OpenOptions} */
 const OPEN = (sync = 'FULL') => ({ synchronous: sync, createFolder: true, recoverLeases: true, owner: 'bench' });
 
 const ITEMS = Array.from({ length: 1000 }, (_, i) => h.makeItem(i));
@@ -292,7 +293,7 @@ async function leaseAtScale(ctx) {
   ctx.log(`  built ${BIG.toLocaleString('en-US')}-item database (${bigMB.toFixed(0)} MB) in ${buildS.toFixed(1)} s`);
   const label = BIG >= 1e6 ? `${BIG / 1e6}M` : `${BIG / 1000}k`;
 
-  for (const sync of ['FULL', 'NORMAL']) {
+  for (const sync of /** @type {const} */ (['FULL', 'NORMAL'])) {
     t = h.now();
     const big = await h.QueueStore.open(bigFile, {}, OPEN(sync));
     const openBigMs = h.now() - t;
@@ -406,6 +407,7 @@ async function memory(ctx) {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/** @type {import('./helpers').Figure[]} */
 const FIGURES = [
   ['1', 'durable enqueue', enqueueThroughput],
   ['2', 'vs pending_uploads.json', againstJsonFile],

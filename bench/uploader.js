@@ -30,12 +30,11 @@ const { S3Client, PutObjectCommand, HeadObjectCommand, CreateBucketCommand, List
 const { NodeHttpHandler } = require('@smithy/node-http-handler');
 const h = require('./helpers');
 
-const DIST = path.join(__dirname, '..', 'dist', 'lib');
-const { OfflineQueue } = require(path.join(DIST, 'queue', 'engine.js'));
-const { parseQueueConfig } = require(path.join(DIST, 'queue', 'config.js'));
-const { Uploader } = require(path.join(DIST, 'upload', 'uploader.js'));
-const { S3Backend, parseS3Settings } = require(path.join(DIST, 'upload', 'backends', 's3.js'));
-const { UploadTarget } = require(path.join(DIST, 'upload', 'target.js'));
+const { OfflineQueue } = require('../dist/lib/queue/engine.js');
+const { parseQueueConfig } = require('../dist/lib/queue/config.js');
+const { Uploader } = require('../dist/lib/upload/uploader.js');
+const { S3Backend, parseS3Settings } = require('../dist/lib/upload/backends/s3.js');
+const { UploadTarget } = require('../dist/lib/upload/target.js');
 
 const FILE_BYTES = 100 * 1024;
 const TOTAL_FILES = 2000;
@@ -91,7 +90,7 @@ async function startServer(ctx, directory) {
     const timer = setTimeout(() => reject(new Error('s3rver did not start within 20 s')), 20_000);
     child.once('message', (m) => {
       clearTimeout(timer);
-      resolve(m.port);
+      resolve(/** @type {{ port: number }} */ (m).port);
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -203,6 +202,10 @@ function writeFiles(dir, count) {
  * to the last ack. With `profile`, wraps the store's and the backend's calls to time them (the round is then not
  * a measurement).
  */
+/**
+ * @param {{ endpoint: string, bucket: string, files: string[], concurrency: number, dir: string, profile?: boolean,
+ *   cpu?: () => () => { client: number, server: number } }} round
+ */
 async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, cpu }) {
   const qdir = fs.mkdtempSync(path.join(dir, 'queue-'));
   const config = parseQueueConfig({ db: 'queue.db', concurrency, synchronous: 'FULL', startOffline: true }, qdir);
@@ -213,7 +216,9 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
   const n = files.length;
   const warnings = [];
   const nacks = [];
+  /** @type {number | null} */
   let first = null;
+  /** @type {number | null} */
   let last = null;
   let acked = 0;
   let lastProgress = Date.now();
@@ -255,7 +260,7 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
       prof.wrap(queue.store, 'ack', 'store.ack');
       prof.wrap(uploader, 'toItem', 'uploader.toItem (stat, key)');
       prof.wrap(target.backend, 'upload', 'backend.upload');
-      const client = target.backend.client;
+      const client = /** @type {InstanceType<typeof S3Backend>} */ (target.backend)['client'];
       const send = client.send.bind(client);
       client.send = (cmd, ...rest) => prof.time(cmd.constructor.name, () => send(cmd, ...rest));
     }
@@ -271,7 +276,7 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
     if (prof) {
       // The store's one connection (lib/queue/db.ts), from here on (not the enqueues): each write batch is one
       // BEGIN IMMEDIATE … COMMIT, each read runs alone.
-      const db = queue.store.db;
+      const db = queue.store['db'];
       const runBatch = db.runBatch.bind(db);
       db.runBatch = (batch) => {
         prof.units += batch.length;
@@ -623,6 +628,7 @@ function fmtProfile16(p) {
   ].join(', ');
 }
 
+/** @type {import('./helpers').Figure[]} */
 const FIGURES = [['7', 'uploader: drain queued files into S3', uploadPipeline]];
 
 module.exports = { FIGURES };

@@ -307,6 +307,7 @@ async function memoryWhileUploading(ctx) {
 
     const samples = [];
     const before = s3.bytesReceived;
+    /** @type {number | null} */
     let allSentAt = null;
     sampler = setInterval(() => {
       if (allSentAt === null && s3.bytesReceived - before >= BIG_FILE_BYTES) allSentAt = h.now();
@@ -406,7 +407,7 @@ function cmdline(pid) {
 
 const segmentsIn = (d) => {
   try {
-    return fs.readdirSync(d, { recursive: true }).filter((f) => /\.mp4$/.test(f)).length;
+    return fs.readdirSync(d, { encoding: 'utf8', recursive: true }).filter((f) => /\.mp4$/.test(f)).length;
   } catch {
     return 0;
   }
@@ -416,7 +417,7 @@ const segmentsIn = (d) => {
 function ffprobeCostMs(folder) {
   let file;
   try {
-    file = fs.readdirSync(folder, { recursive: true }).find((f) => /\.mp4$/.test(f));
+    file = fs.readdirSync(folder, { encoding: 'utf8', recursive: true }).find((f) => /\.mp4$/.test(f));
   } catch {
     return NaN;
   }
@@ -568,6 +569,7 @@ async function recorderCpu(ctx) {
   }
 }
 
+/** @type {import('./helpers').Figure[]} */
 const FIGURES = [
   ['9', 'video: bytes re-sent after a crash mid-upload', resumeAfterCrash],
   ['10', 'video: Node-RED memory while uploading 1 GB', memoryWhileUploading],

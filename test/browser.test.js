@@ -12,6 +12,7 @@ const { startNodeRed } = require('./support/node-red-process');
 const { S3Server } = require('./support/s3-server');
 const { numberedJpeg } = require('./support/camera-server');
 const { until } = require('./support/http-client');
+const { listenLocal } = require('./support/net');
 
 const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, '..', 'test-artifacts');
@@ -62,7 +63,7 @@ function startRefusingProxy(targetPort) {
     req.pipe(up);
   });
   proxy.server = server;
-  proxy.start = () => new Promise((r) => server.listen(0, '127.0.0.1', () => r(server.address().port)));
+  proxy.start = () => listenLocal(server);
   proxy.stop = () =>
     new Promise((r) => {
       server.closeAllConnections?.();
@@ -92,7 +93,7 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
       res.writeHead(200, { 'content-type': 'image/jpeg' });
       res.end(numberedJpeg(++n));
     });
-    await new Promise((r) => camera.listen(0, '127.0.0.1', r));
+    const cameraPort = await listenLocal(camera);
     s3 = await new S3Server({ buckets: ['browser'] }).start();
     proxy = startRefusingProxy(s3.port);
     const proxyPort = await proxy.start();
@@ -102,7 +103,7 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
       flows,
       startTimeoutMs: 30000,
       env: {
-        UPLINK_CAMERA_URL: `http://127.0.0.1:${camera.address().port}/snapshot.jpg`,
+        UPLINK_CAMERA_URL: `http://127.0.0.1:${cameraPort}/snapshot.jpg`,
         // One capture at start; the rest come from the dashboard's button.
         UPLINK_CAPTURE_INTERVAL_S: '3600',
         UPLINK_S3_ENDPOINT: `http://127.0.0.1:${proxyPort}`,

@@ -13,6 +13,7 @@ const { CommandSource, parseCommandSettings } = require('../dist/lib/capture/sou
 const { splitCommandLine } = require('../dist/lib/capture/child-run');
 const { inspectImage } = require('../dist/lib/capture/image-info');
 const { CaptureError } = require('../dist/lib/capture/types');
+const { listenLocal } = require('./support/net');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { alive } = require('./support/procs');
 
@@ -57,8 +58,7 @@ async function rejection(promise) {
 /** A port nothing listens on right now. */
 async function freePort() {
   const srv = net.createServer();
-  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address();
+  const port = await listenLocal(srv);
   await new Promise((resolve) => srv.close(resolve));
   return port;
 }
@@ -123,7 +123,10 @@ describe('camera sources that run a program', function () {
     return s;
   }
 
-  /** A TCP server on 127.0.0.1 whose connections get `onConnection` (nothing: it accepts and never says anything). */
+  /**
+   * A TCP server on 127.0.0.1 whose connections get `onConnection` (nothing: it accepts and never says anything).
+   * @param {(socket: net.Socket) => void} [onConnection]
+   */
   async function tcpServer(onConnection = () => undefined) {
     const sockets = new Set();
     const srv = net.createServer((c) => {
@@ -132,12 +135,12 @@ describe('camera sources that run a program', function () {
       c.on('close', () => sockets.delete(c));
       onConnection(c);
     });
-    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const port = await listenLocal(srv);
     cleanups.push(async () => {
       for (const c of sockets) c.destroy();
       await new Promise((resolve) => srv.close(resolve));
     });
-    return srv.address().port;
+    return port;
   }
   const silentServer = () => tcpServer();
 
@@ -181,13 +184,13 @@ describe('camera sources that run a program', function () {
         timers.delete(t);
       });
     });
-    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const port = await listenLocal(srv);
     cleanups.push(async () => {
       for (const t of timers) clearInterval(t);
       srv.closeAllConnections();
       await new Promise((resolve) => srv.close(resolve));
     });
-    return { url: `http://127.0.0.1:${srv.address().port}/video.mjpg`, seen };
+    return { url: `http://127.0.0.1:${port}/video.mjpg`, seen };
   }
 
   describe('ffmpeg', () => {
@@ -341,14 +344,14 @@ describe('camera sources that run a program', function () {
       it('refuses a URL that carries a user name and password', () => {
         assert.throws(
           () => parseFfmpegSettings({ input: 'rtsp://admin:secret@192.168.1.20:554/h264' }, {}),
-          (e) => /must not contain a user name or password/.test(e.message) && !e.message.includes('secret'),
+          (/** @type {Error} */ e) => /must not contain a user name or password/.test(e.message) && !e.message.includes('secret'),
         );
       });
 
       it('lists every problem in one error', () => {
         assert.throws(
           () => parseFfmpegSettings({ input: 'ftp://cam/x', kind: 'rtsp', rtspTransport: 'sctp', quality: 40, timeout: 0 }, { password: 'p' }),
-          (e) => ['RTSP transport', 'Timeout', 'JPEG quality', 'starting with rtsp://', 'needs a user name'].every((w) => e.message.includes(w)),
+          (/** @type {Error} */ e) => ['RTSP transport', 'Timeout', 'JPEG quality', 'starting with rtsp://', 'needs a user name'].every((w) => e.message.includes(w)),
         );
         assert.throws(() => parseFfmpegSettings({ input: '' }, {}), /Input is required/);
         assert.throws(() => parseFfmpegSettings({ input: 'video0', kind: 'v4l2' }, {}), /device path/);
@@ -485,7 +488,7 @@ describe('camera sources that run a program', function () {
       it('refuses shell operators, unclosed quotes and a relative output file, all in one error', () => {
         assert.throws(
           () => parseCommandSettings({ command: 'rpicam-still -o - | convert - out.jpg', output: 'file', file: 'out.jpg' }),
-          (e) => /without a shell/.test(e.message) && /absolute path/.test(e.message),
+          (/** @type {Error} */ e) => /without a shell/.test(e.message) && /absolute path/.test(e.message),
         );
         assert.throws(() => parseCommandSettings({ command: 'rpicam-still --annotate "oops' }), /unclosed "/);
         assert.throws(() => parseCommandSettings({ command: '  ' }), /Command is required/);

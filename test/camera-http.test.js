@@ -6,6 +6,7 @@ const { HttpCameraSource, parseHttpCameraSettings, reolinkUrl } = require('../di
 const { inspectImage } = require('../dist/lib/capture/image-info');
 const { CaptureError } = require('../dist/lib/capture/types');
 const { startCamera, selfSignedCert, authParams } = require('./support/camera-server');
+const { listenLocal } = require('./support/net');
 const { rmrf, waitFor } = require('./support/tmp');
 
 const MB = 1024 * 1024;
@@ -19,7 +20,13 @@ async function rejection(promise) {
   throw new Error('expected the capture to fail, it succeeded');
 }
 
-/** Asserts a CaptureError with that code, and that nothing of the password leaks into its message. */
+/**
+ * Asserts a CaptureError with that code, and that nothing of the password leaks into its message.
+ * @param {any} err what the capture threw
+ * @param {string} code
+ * @param {string} [password]
+ * @returns {CaptureError & { bytesRead?: number }} the error (the HTTP source's TOO_LARGE also says how much it read)
+ */
 function assertFailure(err, code, password) {
   assert.ok(err instanceof CaptureError, `expected a CaptureError, got ${err && err.stack}`);
   assert.strictEqual(err.code, code, `code ${err.code}: ${err.message}`);
@@ -35,8 +42,7 @@ function assertFailure(err, code, password) {
 /** A port on 127.0.0.1 where nothing listens (bound, read, released). */
 async function closedPort() {
   const srv = net.createServer();
-  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address();
+  const port = await listenLocal(srv);
   await new Promise((resolve) => srv.close(resolve));
   return port;
 }
@@ -373,7 +379,7 @@ describe('HTTP camera source', function () {
         console.log(`      (skipping the https tests: ${cert.skip})`);
         this.skip();
       }
-      tlsCamera = await startCamera({ tls: cert });
+      tlsCamera = await startCamera({ tls: /** @type {{ key: Buffer, cert: Buffer }} */ (cert) });
     });
     after(async function () {
       if (tlsCamera) await tlsCamera.close();

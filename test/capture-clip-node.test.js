@@ -21,7 +21,7 @@ const PASSWORD = 'pa:ss@word';
 
 function filesBelow(dir) {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true }).filter((f) => fs.statSync(path.join(dir, f)).isFile());
+  return fs.readdirSync(dir, { encoding: 'utf8', recursive: true }).filter((f) => fs.statSync(path.join(dir, f)).isFile());
 }
 
 describe('capture node: clips', function () {

@@ -7,6 +7,7 @@ const captureNode = require('../dist/nodes/capture/capture.js');
 const queueNode = require('../dist/nodes/offline-queue/offline-queue.js');
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 const { TestPatternSource } = require('../dist/lib/capture/sources/test-pattern');
+const { listenLocal } = require('./support/net');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 helper.init(require.resolve('node-red'));
@@ -69,8 +70,7 @@ describe('capture node', function () {
         res.end(png);
       }, 200);
     });
-    await new Promise((r) => slowCamera.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${slowCamera.address().port}/snap`;
+    const url = `http://127.0.0.1:${await listenLocal(slowCamera)}/snap`;
     try {
       const n = await load({ source: 'http', url, auth: 'none' });
       for (let i = 0; i < 4; i++) n.cap.receive({ payload: i });
@@ -127,9 +127,9 @@ describe('capture node', function () {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="cam"' });
       res.end();
     });
-    await new Promise((r) => camera.listen(0, '127.0.0.1', r));
+    const port = await listenLocal(camera);
     try {
-      const n = await load({ source: 'http', url: `http://127.0.0.1:${camera.address().port}/snap`, auth: 'basic' }, [], [], { cap: { username: 'admin', password: 'hunter2-secret' } });
+      const n = await load({ source: 'http', url: `http://127.0.0.1:${port}/snap`, auth: 'basic' }, [], [], { cap: { username: 'admin', password: 'hunter2-secret' } });
       n.cap.receive({ payload: 1 });
       await waitFor(() => n.caught.length === 1);
       assert.match(n.caught[0].error.message, /refused the user name or password/);

@@ -8,6 +8,7 @@ const { TriggerGate, gpioLevel } = require('../dist/lib/capture/trigger');
 const { TestPatternSource } = require('../dist/lib/capture/sources/test-pattern');
 const { parseCaptureConfig } = require('../dist/lib/capture/config');
 const { inspectImage } = require('../dist/lib/capture/image-info');
+const { errorWith } = require('./support/errors');
 const { tmpDir, rmrf } = require('./support/tmp');
 
 const never = new AbortController().signal;
@@ -69,24 +70,24 @@ describe('capture to disk', function () {
     const png = await new TestPatternSource({ width: 16, height: 16, camera: 'x' }).grab(never, 1e7);
     let grabbed = 0;
     const src = { kind: 'counting', grab: async () => (grabbed++, png), close: async () => undefined };
-    await assert.rejects(new Capturer(src, opts({ minFreeBytes: Number.MAX_SAFE_INTEGER })).capture(never), (e) => e.code === 'DISK_FULL' && /free on the disk of/.test(e.message));
+    await assert.rejects(new Capturer(src, opts({ minFreeBytes: Number.MAX_SAFE_INTEGER })).capture(never), errorWith('DISK_FULL', /free on the disk of/));
     assert.strictEqual(grabbed, 0, 'the camera is not even asked');
     assert.deepStrictEqual(walk(path.join(dir, 'images')), []);
   });
 
   it('refuses what is not an image, or is too large, and writes nothing', async function () {
-    await assert.rejects(new Capturer(fixed(Buffer.from('<html>login</html>')), opts()).capture(never), (e) => e.code === 'NOT_AN_IMAGE' && /web page/.test(e.message));
+    await assert.rejects(new Capturer(fixed(Buffer.from('<html>login</html>')), opts()).capture(never), errorWith('NOT_AN_IMAGE', /web page/));
     const png = await new TestPatternSource({ width: 64, height: 64, camera: 'x' }).grab(never, 1e7);
-    await assert.rejects(new Capturer(fixed(png), opts({ maxBytes: 100 })).capture(never), (e) => e.code === 'TOO_LARGE');
+    await assert.rejects(new Capturer(fixed(png), opts({ maxBytes: 100 })).capture(never), errorWith('TOO_LARGE'));
     const cut = png.subarray(0, 30);
-    await assert.rejects(new Capturer(fixed(cut), opts()).capture(never), (e) => e.code === 'BAD_IMAGE');
+    await assert.rejects(new Capturer(fixed(cut), opts()).capture(never), errorWith('BAD_IMAGE'));
     assert.deepStrictEqual(walk(path.join(dir, 'images')), []);
   });
 
   it('says clearly when the images folder cannot be written', async function () {
     fs.writeFileSync(path.join(dir, 'blocker'), 'x');
     const png = await new TestPatternSource({ width: 16, height: 16, camera: 'x' }).grab(never, 1e7);
-    await assert.rejects(new Capturer(fixed(png), opts({ imagesFolder: path.join(dir, 'blocker', 'images') })).capture(never), (e) => e.code === 'FOLDER' && /cannot create the images folder/.test(e.message));
+    await assert.rejects(new Capturer(fixed(png), opts({ imagesFolder: path.join(dir, 'blocker', 'images') })).capture(never), errorWith('FOLDER', /cannot create the images folder/));
   });
 
   it('accepts a JPEG cut by the camera only when it is whole', function () {
@@ -100,6 +101,10 @@ describe('capture to disk', function () {
 });
 
 describe('triggers', function () {
+  /**
+   * A gate whose kept triggers are plain labels.
+   * @type {(o?: Partial<import('../dist/lib/capture/trigger').TriggerOptions>) => TriggerGate<string | number>}
+   */
   const gate = (o = {}) => new TriggerGate({ edge: 'rising', minIntervalMs: 0, overlap: 'skip', maxQueued: 2, ...o });
 
   it('captures on a GPIO rising edge and ignores the falling one', function () {
@@ -143,7 +148,7 @@ describe('capture settings', function () {
     assert.deepStrictEqual([c.imagesFolder, c.camera, c.trigger.edge, c.trigger.overlap, c.minFreeBytes], ['/home/pi/.node-red/uplink/images', 'camera', 'rising', 'skip', 200 * 1024 * 1024]);
     assert.throws(
       () => parseCaptureConfig({ nameTemplate: '{camera}/snap.jpg', timeout: 'soon', overlap: 'panic' }, '/u'),
-      (e) => /File name: .*same key/.test(e.message) && /Timeout must be a number of seconds/.test(e.message) && /While capturing must be one of skip, queue/.test(e.message),
+      (/** @type {Error} */ e) => /File name: .*same key/.test(e.message) && /Timeout must be a number of seconds/.test(e.message) && /While capturing must be one of skip, queue/.test(e.message),
     );
   });
 });

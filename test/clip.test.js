@@ -13,6 +13,8 @@ const { ClipRecorder, isPartial, requestedLength } = require('../dist/lib/captur
 const { parseProbeOutput, ffprobePathFor } = require('../dist/lib/media/ffprobe');
 const { parseMetadataSetting, mergeMetadata, flatMetadata, uplinkWithMetadata } = require('../dist/lib/message/metadata');
 const { CaptureError } = require('../dist/lib/capture/types');
+const { errorWith } = require('./support/errors');
+const { listenLocal } = require('./support/net');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { available, unavailableReason, startRtspServer, startSilentServer } = require('./support/rtsp-server');
 const { alive } = require('./support/procs');
@@ -46,7 +48,7 @@ function ourMediaChildren() {
 /** Every file below dir, relative, dot files included. */
 function filesBelow(dir) {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true }).filter((f) => fs.statSync(path.join(dir, f)).isFile());
+  return fs.readdirSync(dir, { encoding: 'utf8', recursive: true }).filter((f) => fs.statSync(path.join(dir, f)).isFile());
 }
 
 function probe(file) {
@@ -85,8 +87,7 @@ async function rejection(promise) {
 
 async function freePort() {
   const srv = net.createServer();
-  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address();
+  const port = await listenLocal(srv);
   await new Promise((resolve) => srv.close(resolve));
   return port;
 }
@@ -167,7 +168,7 @@ describe('clips: rules', function () {
 
     const merged = mergeMetadata(rows, { session: 'S-2', court: 3, tags: ['x'], key: 'evil/../key' });
     assert.deepStrictEqual(merged, { session: 'S-2', arena: 'North', court: 3, tags: ['x'], key: 'evil/../key' });
-    assert.throws(() => mergeMetadata(rows, 'S-2'), (e) => e.code === 'BAD_METADATA' && /msg.metadata must be an object/.test(e.message));
+    assert.throws(() => mergeMetadata(rows, 'S-2'), errorWith('BAD_METADATA', /msg.metadata must be an object/));
     assert.deepStrictEqual(flatMetadata(merged), { session: 'S-2', arena: 'North', court: 3 });
 
     const uplink = uplinkWithMetadata({ item: 7, session: 'old' }, { file: '/f.mp4', key: 'cam/f.mp4', camera: 'cam' }, merged);

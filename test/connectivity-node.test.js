@@ -10,6 +10,7 @@ const s3ConfigNode = require('../dist/nodes/s3-config/s3-config.js');
 const folderConfigNode = require('../dist/nodes/folder-config/folder-config.js');
 const { S3Server } = require('./support/s3-server');
 const fs = require('fs');
+const { listenLocal } = require('./support/net');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 helper.init(require.resolve('node-red'));
@@ -31,8 +32,7 @@ class Target {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    await new Promise((resolve) => this.server.listen(port, '127.0.0.1', resolve));
-    this.port = this.server.address().port;
+    this.port = await listenLocal(this.server, port);
     return this;
   }
   async stop() {

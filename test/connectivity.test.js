@@ -13,7 +13,12 @@ const { parseConnectivityConfig, describeProbe } = connectivityConfig;
 const { parseStatusList } = require('../dist/lib/util/settings');
 const { startDnsServer, TYPE_A, TYPE_AAAA } = require('./support/dns-server');
 const fs = require('fs');
+const { listenLocal } = require('./support/net');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
+
+/** @typedef {import('../dist/lib/connectivity/probes').ProbeSpec} ProbeSpec */
+/** @typedef {Extract<ProbeSpec, { kind: 'tcp' }>} TcpProbe */
+/** @typedef {Extract<ProbeSpec, { kind: 'dns' }>} DnsProbe */
 
 /** For probes meant to time out. */
 const TIMEOUT_MS = 300;
@@ -55,11 +60,7 @@ describe('connectivity', function () {
       sockets.add(req.socket);
       handler(req, res);
     });
-    await new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
-    });
-    const { port } = server.address();
+    const port = await listenLocal(server);
     let closed = false;
     const close = () =>
       new Promise((resolve) => {
@@ -82,7 +83,10 @@ describe('connectivity', function () {
     return Object.assign(ctl, s);
   }
 
-  /** A TCP server on 127.0.0.1 that accepts and, unless told otherwise, holds connections open and silent. */
+  /**
+   * A TCP server on 127.0.0.1 that accepts and, unless told otherwise, holds connections open and silent.
+   * @param {(socket: net.Socket) => void} [onConnection]
+   */
   async function tcpServer(onConnection = () => {}) {
     const sockets = new Set();
     const stats = { connections: 0, closed: 0 };
@@ -97,11 +101,7 @@ describe('connectivity', function () {
       });
       onConnection(socket);
     });
-    await new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
-    });
-    const { port } = server.address();
+    const port = await listenLocal(server);
     let closed = false;
     const close = () =>
       new Promise((resolve) => {
@@ -130,7 +130,12 @@ describe('connectivity', function () {
   // ---------------------------------------------------------------------------------------------------------------
   // Monitor helpers
 
-  /** A monitor whose events are recorded in order; stopped after the test. */
+  /**
+   * A monitor whose events are recorded in order; stopped after the test.
+   * @param {ProbeSpec} spec
+   * @param {Partial<typeof FAST>} [timing]
+   * @param {{ now?: () => number, probeFn?: (spec: ProbeSpec, timeoutMs: number) => Promise<import('../dist/lib/connectivity/probes').ProbeResult> }} [opts]
+   */
   function monitor(spec, timing, { now, probeFn } = {}) {
     const log = [];
     const changes = [];
@@ -210,16 +215,19 @@ describe('connectivity', function () {
   function recordMonitorTimers() {
     const delays = [];
     const original = global.setTimeout;
-    global.setTimeout = function (fn, ms, ...args) {
-      if (new Error().stack.includes(MONITOR_JS)) delays.push(ms);
-      return original.call(this, fn, ms, ...args);
-    };
+    global.setTimeout = /** @type {typeof setTimeout} */ (
+      function (fn, ms, ...args) {
+        if (new Error().stack.includes(MONITOR_JS)) delays.push(ms);
+        return original.call(this, fn, ms, ...args);
+      }
+    );
     cleanups.push(() => {
       global.setTimeout = original;
     });
     return delays;
   }
 
+  /** @type {(url: string, method?: 'HEAD' | 'GET') => ProbeSpec} */
   const HTTP_SPEC = (url, method = 'HEAD') => ({ kind: 'http', url, method });
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -401,6 +409,7 @@ describe('connectivity', function () {
 
   describe('describeNetworkError', function () {
     it('turns error codes into words a person reads', function () {
+      /** @type {[unknown, number, string][]} */
       const cases = [
         [{ code: 'ECONNREFUSED' }, 3000, 'connection refused'],
         [{ code: 'ECONNRESET' }, 3000, 'connection reset'],
@@ -552,10 +561,10 @@ describe('connectivity', function () {
     });
 
     it('failuresToOffline 1 goes offline on the first failure; 3 needs three in a row', async function () {
-      for (const [needed, script, expectChanges] of [
+      for (const [needed, script, expectChanges] of /** @type {[number, boolean[], boolean[]][]} */ ([
         [1, [true, false], [true, false]],
         [3, [true, false, false, true, false, false, false], [true, false]],
-      ]) {
+      ])) {
         const p = manualProbe();
         const h = monitor({ kind: 'tcp', host: '127.0.0.1', port: 9 }, { failuresToOffline: needed, onlineIntervalMs: NEVER, offlineMinMs: NEVER, offlineMaxMs: NEVER }, { probeFn: p.fn });
         h.m.start();
@@ -799,7 +808,7 @@ describe('connectivity', function () {
       assert.strictEqual(counted.calls, callsAtStop, 'no probe started after stop');
       assert.strictEqual(s.requests.length, settled, 'no request after stop');
       assert.strictEqual(h.probed.length, probedAtStop, 'no probed event after stop');
-      assert.strictEqual(h.m.timer, undefined, 'no timer left');
+      assert.strictEqual(h.m['timer'], undefined, 'no timer left');
       assert.strictEqual(h.m.current().online, false, 'the last state is kept');
 
       s.status = 204;
@@ -826,7 +835,7 @@ describe('connectivity', function () {
       held[0].end();
       await waitFor(() => counted.active === 0, { timeout: 5000, what: 'the probe to get its answer' });
       await settle();
-      assert.strictEqual(h.m.timer, undefined, 'nothing scheduled after the late answer');
+      assert.strictEqual(h.m['timer'], undefined, 'nothing scheduled after the late answer');
       await sleep(200);
       assert.strictEqual(s.requests.length, 1);
       assert.deepStrictEqual([h.changes.length, h.probed.length], [0, 0]);
@@ -855,8 +864,7 @@ describe('connectivity', function () {
     it('with a real TCP probe: a server stopped and started again on the same port', async function () {
       // Bring the listener up and down on one port; if something else grabs the port meanwhile, skip the restart.
       let server = net.createServer((s) => s.destroy());
-      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address();
+      const port = await listenLocal(server);
       cleanups.push(() => new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve())));
       const h = monitor({ kind: 'tcp', host: '127.0.0.1', port }, { timeoutMs: ANSWER_MS });
       h.m.start();
@@ -950,15 +958,15 @@ describe('connectivity', function () {
         host: 'mqtt.example.invalid',
         port: 8883,
       });
-      assert.deepStrictEqual(parseConnectivityConfig({ probeType: 'tcp', host: '127.0.0.1', port: 1 }).probe.port, 1);
-      assert.deepStrictEqual(parseConnectivityConfig({ probeType: 'tcp', host: '127.0.0.1', port: '65535' }).probe.port, 65535);
+      assert.deepStrictEqual(/** @type {TcpProbe} */ (parseConnectivityConfig({ probeType: 'tcp', host: '127.0.0.1', port: 1 }).probe).port, 1);
+      assert.deepStrictEqual(/** @type {TcpProbe} */ (parseConnectivityConfig({ probeType: 'tcp', host: '127.0.0.1', port: '65535' }).probe).port, 65535);
       assert.deepStrictEqual(parseConnectivityConfig({ probeType: 'dns', hostname: 'storage.example.invalid' }).probe, {
         kind: 'dns',
         hostname: 'storage.example.invalid',
         server: undefined,
       });
       for (const server of ['127.0.0.1', '127.0.0.1:5353', '::1', '[::1]:53']) {
-        assert.strictEqual(parseConnectivityConfig({ probeType: 'dns', hostname: 'a.example.invalid', dnsServer: server }).probe.server, server);
+        assert.strictEqual(/** @type {DnsProbe} */ (parseConnectivityConfig({ probeType: 'dns', hostname: 'a.example.invalid', dnsServer: server }).probe).server, server);
       }
     });
 

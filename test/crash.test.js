@@ -218,7 +218,7 @@ describe('crash safety: the queue survives kill -9 at any instant', function () 
           assert.ok(!byKey.has(key), `${where}: key ${key} is stored twice (rows ${byKey.get(key)?.id} and ${row.id})`);
           assert.ok(Buffer.isBuffer(msg.buf) && msg.buf.toString() === key, `${where}: row ${row.id} lost its Buffer`);
           assert.ok(msg.at instanceof Date && !Number.isNaN(msg.at.getTime()), `${where}: row ${row.id} lost its Date`);
-          assert.strictEqual(row.bytes, Buffer.byteLength(msg.payload), `${where}: row ${row.id} bytes vs its payload`);
+          assert.strictEqual(row.bytes, Buffer.byteLength(/** @type {string} */ (msg.payload)), `${where}: row ${row.id} bytes vs its payload`);
           assert.strictEqual(row.lease_until, null, `${where}: row ${row.id} (${row.state}) still has a lease_until`);
           if (row.state === 'done') assert.ok(ackTried.has(key), `${where}: ${key} is done but was never acked`);
           if (row.state === 'dead') assert.ok(deadTried.has(key), `${where}: ${key} is dead but was never nacked as permanent`);

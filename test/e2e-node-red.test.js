@@ -17,6 +17,11 @@ const QUEUE_ID = 'e2e-queue';
 
 // ---- helpers ------------------------------------------------------------------------------------------------------
 
+/**
+ * @param {string} url
+ * @param {{ method?: string, token?: string, json?: unknown, headers?: Record<string, string>, timeoutMs?: number }} [opts]
+ * @returns {Promise<{ status: number, body: any, text: string, headers: Headers }>} body: the answer parsed as JSON when it is JSON
+ */
 async function http(url, { method = 'GET', token, json, headers = {}, timeoutMs = 5000 } = {}) {
   const res = await fetch(url, {
     method,
@@ -56,6 +61,12 @@ async function stats(red, token) {
   return r.body;
 }
 
+/**
+ * @param {{ url: string }} red
+ * @param {string} what
+ * @param {(stats: any) => boolean} test
+ * @param {{ token?: string, timeoutMs?: number }} [opts]
+ */
 function statsUntil(red, what, test, { token, timeoutMs } = {}) {
   return until(
     what,
@@ -224,7 +235,7 @@ describe('offline queue in a real Node-RED process', function () {
       assert.deepStrictEqual(missing, [], 'settings the runtime reads but the editor does not save');
 
       // A node dropped from the palette, untouched, behaves as the runtime's own defaults say.
-      const { parseQueueConfig } = require(path.join(PACKAGE_DIR, 'dist', 'lib', 'queue', 'config.js'));
+      const { parseQueueConfig } = require('../dist/lib/queue/config.js');
       const editorDefaults = Object.fromEntries(Object.entries(def.defaults).map(([k, v]) => [k, v.value]));
       assert.deepStrictEqual(parseQueueConfig(editorDefaults, '/u'), parseQueueConfig({}, '/u'));
     });

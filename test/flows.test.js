@@ -45,7 +45,7 @@ describe('shipped flows', function () {
   });
 
   it('ships at least one example per non-config node', function () {
-    const used = new Set(files.flatMap((f) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', f))).map((n) => n.type)));
+    const used = new Set(files.flatMap((f) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', f), 'utf8')).map((n) => n.type)));
     for (const type of Object.keys(ours).filter((t) => !t.endsWith('-config'))) assert.ok(used.has(type), `no example uses ${type}`);
   });
 

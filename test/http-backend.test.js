@@ -16,6 +16,10 @@ function settings(url, overrides = {}) {
   return parseHttpSettings({ url, timeout: 10, ...overrides.raw }, overrides.credentials ?? {});
 }
 
+/**
+ * An item as the uploader hands it to a backend; `timeoutMs` bounds its signal.
+ * @param {Partial<import('../dist/lib/upload/types').UploadItem> & { timeoutMs?: number }} [overrides]
+ */
 function item(overrides = {}) {
   const { timeoutMs = 10_000, ...rest } = overrides;
   return {

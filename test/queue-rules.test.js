@@ -6,6 +6,11 @@ const { encodeMessage, decodeMessage, payloadBytes } = require('../dist/lib/mess
 const { parseQueueConfig } = require('../dist/lib/queue/config');
 const { statusOf } = require('../dist/lib/queue/status');
 
+/** @typedef {import('../dist/lib/queue/input').QueueInput} QueueInput */
+/** @typedef {Extract<QueueInput, { type: 'ack' }>} Ack */
+/** @typedef {Extract<QueueInput, { type: 'nack' }>} Nack */
+/** @typedef {Extract<QueueInput, { type: 'invalid' }>} Invalid */
+
 describe('backoff', function () {
   it('doubles the ceiling per attempt up to the cap', function () {
     const p = { baseMs: 1000, capMs: 10_000 };
@@ -41,13 +46,13 @@ describe('what a message means to the queue', function () {
     const perm = classifyInput({ topic: 'nack', uplink: { item: { id: 3 } }, error: { message: 'Access Denied', source: {} } });
     assert.strictEqual(perm.type, 'nack');
     assert.strictEqual(perm.info.message, 'Access Denied');
-    assert.strictEqual(classifyInput({ topic: 'nack', uplink: { item: { id: 3 }, error: { class: 'permanent', message: 'x' } } }).info.permanent, true);
+    assert.strictEqual(/** @type {Nack} */ (classifyInput({ topic: 'nack', uplink: { item: { id: 3 }, error: { class: 'permanent', message: 'x' } } })).info.permanent, true);
   });
 
   it('topic ack takes the id from the item, the payload id or a bare number', function () {
-    assert.strictEqual(classifyInput({ topic: 'ack', payload: { id: 9 } }).id, 9);
-    assert.strictEqual(classifyInput({ topic: 'ack', payload: 11 }).id, 11);
-    assert.match(classifyInput({ topic: 'ack', payload: 'x' }).error, /needs the queue item id/);
+    assert.strictEqual(/** @type {Ack} */ (classifyInput({ topic: 'ack', payload: { id: 9 } })).id, 9);
+    assert.strictEqual(/** @type {Ack} */ (classifyInput({ topic: 'ack', payload: 11 })).id, 11);
+    assert.match(/** @type {Invalid} */ (classifyInput({ topic: 'ack', payload: 'x' })).error, /needs the queue item id/);
   });
 
   it('commands and connectivity are control messages', function () {
@@ -63,17 +68,17 @@ describe('what a message means to the queue', function () {
       online: false,
       reason: 'timeout',
     });
-    assert.match(classifyInput({ topic: 'connectivity', payload: 'up' }).error, /msg.payload.online/);
-    assert.match(classifyInput({ topic: 'retry-failed', payload: { ids: ['a'] } }).error, /whole numbers/);
+    assert.match(/** @type {Invalid} */ (classifyInput({ topic: 'connectivity', payload: 'up' })).error, /msg.payload.online/);
+    assert.match(/** @type {Invalid} */ (classifyInput({ topic: 'retry-failed', payload: { ids: ['a'] } })).error, /whole numbers/);
   });
 
   it('everything else with a file or a payload is an item; a message with a topic and nothing in it is an error', function () {
     assert.deepStrictEqual(classifyInput({ uplink: { file: '/a.jpg' }, topic: 'gpio/17' }), { type: 'item', file: '/a.jpg', priority: undefined });
     assert.deepStrictEqual(classifyInput({ filename: '/b.jpg', priority: '2' }), { type: 'item', file: '/b.jpg', priority: 2 });
     assert.deepStrictEqual(classifyInput({ payload: 0 }), { type: 'item', priority: undefined });
-    assert.match(classifyInput({ topic: 'pasue' }).error, /"pasue" is not a command/);
-    assert.match(classifyInput({ payload: 1, priority: 'high' }).error, /msg.priority must be a whole number/);
-    assert.match(classifyInput({ payload: 1, uplink: { item: { id: 4 } } }).error, /coming back without an outcome/);
+    assert.match(/** @type {Invalid} */ (classifyInput({ topic: 'pasue' })).error, /"pasue" is not a command/);
+    assert.match(/** @type {Invalid} */ (classifyInput({ payload: 1, priority: 'high' })).error, /msg.priority must be a whole number/);
+    assert.match(/** @type {Invalid} */ (classifyInput({ payload: 1, uplink: { item: { id: 4 } } })).error, /coming back without an outcome/);
   });
 });
 
@@ -88,7 +93,7 @@ describe('message codec', function () {
       req: { socket: {} },
     };
     msg.self = msg;
-    const back = decodeMessage(encodeMessage(msg));
+    const back = /** @type {{ payload: Buffer, when: Date, nested: { list: any[] } }} */ (decodeMessage(encodeMessage(msg)));
     assert.deepStrictEqual(back.payload, Buffer.from([0, 1, 2, 255]));
     assert.strictEqual(back.when.toISOString(), '2026-05-01T10:00:00.000Z');
     assert.deepStrictEqual(back.nested.list[2].b, Buffer.from('hi'));
@@ -132,7 +137,7 @@ describe('queue configuration', function () {
     assert.strictEqual(c.deleteFolder, '/u/images');
     assert.throws(
       () => parseQueueConfig({ concurrency: 'many', whenFull: 'panic', fileRetention: 'delete-on-ack' }, '/u'),
-      (e) =>
+      (/** @type {Error} */ e) =>
         /Concurrency must be a whole number/.test(e.message) &&
         /When full must be one of reject, drop-oldest/.test(e.message) &&
         /Deleting uploaded files needs "Only files in"/.test(e.message),
@@ -141,7 +146,8 @@ describe('queue configuration', function () {
 });
 
 describe('queue status text', function () {
-  const base = { online: true, paused: false, pending: 12, inFlight: 3, failed: 1, expired: 0, lastError: null };
+  // The fields of the queue's stats that its status reads.
+  const base = /** @type {import('../dist/lib/queue/engine').QueueStats} */ ({ online: true, paused: false, pending: 12, inFlight: 3, failed: 1, expired: 0, lastError: null });
   it('reads like the state of the queue', function () {
     assert.deepStrictEqual(statusOf(base), { fill: 'green', shape: 'dot', text: 'online · 12 pending · 3 in flight · 1 failed' });
     assert.deepStrictEqual(statusOf({ ...base, online: false, inFlight: 0, failed: 0 }), { fill: 'yellow', shape: 'ring', text: 'offline · 12 pending' });

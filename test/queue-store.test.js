@@ -11,6 +11,10 @@ function clock(start = 1_700_000_000_000) {
   return c;
 }
 
+/** @typedef {import('../dist/lib/queue/store').NewItem} NewItem */
+/** @typedef {Extract<import('../dist/lib/queue/store').NackResult, { status: 'retry' }>} RetryResult */
+
+/** @type {(extra?: Partial<NewItem>) => NewItem} */
 const item = (extra = {}) => ({ kind: 'inline', bytes: 10, msg: JSON.stringify({ payload: 'x' }), ...extra });
 
 function countRows(file) {
@@ -91,7 +95,7 @@ describe('QueueStore', function () {
     assert.deepStrictEqual(delays, [1000, 2000, 4000, 5000, 5000]);
     const [l] = await store.lease(1);
     const r = await store.nack(id, l.attempts, { message: '429', retryAfterMs: 60_000 });
-    assert.strictEqual(r.delayMs, 60_000);
+    assert.strictEqual(/** @type {RetryResult} */ (r).delayMs, 60_000);
   });
 
   it('draws full jitter between 0 and the ceiling', async function () {
@@ -99,7 +103,7 @@ describe('QueueStore', function () {
     const { id } = await store.enqueue(item());
     const [l] = await store.lease(1);
     const r = await store.nack(id, l.attempts, { message: 'x' });
-    assert.strictEqual(r.delayMs, 250);
+    assert.strictEqual(/** @type {RetryResult} */ (r).delayMs, 250);
   });
 
   it('moves an item to the dead letters on a permanent nack, keeping the error', async function () {

@@ -120,7 +120,7 @@ describe('recorder: pieces', function () {
       await journal.close();
       fs.appendFileSync(file, '{"t":"sent","id":"c"'); // a crash in the middle of a write
       ({ journal, records } = await Journal.open(file));
-      assert.deepStrictEqual(records.map((r) => r.id), ['a', 'b']);
+      assert.deepStrictEqual(records.map((r) => /** @type {{ id: string }} */ (r).id), ['a', 'b']);
       await journal.append({ t: 'uploaded', id: 'a' });
       assert.deepStrictEqual(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).t), ['sent', 'sent', 'uploaded'], 'the torn line is gone, not glued to the next one');
       await journal.rewrite([{ t: 'meta', lastN: 7 }]);
@@ -141,6 +141,7 @@ describe('recorder: pieces', function () {
       { id: 'u2', bytes: 100, uploaded: true },
       { id: 's2', bytes: 100, uploaded: false },
     ];
+    /** @type {import('../dist/lib/recorder/budget').BudgetInput} */
     const base = { items, otherBytes: 0, limitBytes: 1000, freeBytes: 1e9, keepFreeBytes: 0, headroomBytes: 0, policy: 'keep-unsent' };
     assert.deepStrictEqual(planBudget(base), { deleteUploaded: [], dropUnsent: [], pause: false, overBytes: 0, unsent: 2 });
     const tight = planBudget({ ...base, limitBytes: 350 });
@@ -222,7 +223,7 @@ describe('recorder: pieces', function () {
     assert.strictEqual(parseRecorderConfig({ input: 'lavfi:testsrc', budget: 10, budgetUnit: '%' }, {}, '/u').budget.percent, 10);
     assert.throws(
       () => parseRecorderConfig({ input: 'rtsp://admin:secret@cam/x', segmentSeconds: 0, nameTemplate: '{camera}.mp4', budget: 99, budgetUnit: '%' }, {}, '/u'),
-      (e) => /must not contain a user name or password/.test(e.message) && /Segment length/.test(e.message) && /File name/.test(e.message) && /at most 95 %/.test(e.message) && !e.message.includes('secret'),
+      (/** @type {Error} */ e) => /must not contain a user name or password/.test(e.message) && /Segment length/.test(e.message) && /File name/.test(e.message) && /at most 95 %/.test(e.message) && !e.message.includes('secret'),
     );
   });
 

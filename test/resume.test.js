@@ -42,7 +42,10 @@ function target(s3, extra = {}) {
   return new UploadTarget((bw) => new S3Backend(settings, bw), { concurrency: settings.concurrency, bytesPerSecond: 0, timeoutMs: settings.timeoutMs });
 }
 
-/** A resume handle in memory: what an upload saves is there for its next attempt, as a queue row would be. */
+/**
+ * A resume handle in memory: what an upload saves is there for its next attempt, as a queue row would be.
+ * @returns {import('../dist/lib/upload/types').ResumeHandle & { state: Record<string, any> | undefined }}
+ */
 function memoryResumeHandle() {
   const h = {
     state: undefined,
@@ -95,7 +98,7 @@ describe('resumable S3 multipart uploads', function () {
       await save(state, confirmed);
       if (++saves === 3) stop.abort(); // creation + two parts
     };
-    await assert.rejects(t.backend.upload(item), (e) => e.errorClass === 'retryable');
+    await assert.rejects(t.backend.upload(item), (/** @type {import('../dist/lib/upload/types').UploadError} */ e) => e.errorClass === 'retryable');
     assert.strictEqual(resume.state.kind, 's3-multipart');
     assert.ok(resume.state.parts.length >= 2, `parts recorded: ${resume.state.parts.length}`);
     const firstSent = s3.bytesReceived - before;
@@ -130,7 +133,7 @@ describe('resumable S3 multipart uploads', function () {
     const save = resume.save;
     resume.save = async (state, confirmed) => {
       await save(state, confirmed);
-      if (state.parts.length === 1) stop.abort();
+      if (/** @type {unknown[]} */ (state.parts).length === 1) stop.abort();
     };
     await assert.rejects(t.backend.upload(item));
     resume.save = save;
@@ -159,7 +162,7 @@ describe('resumable S3 multipart uploads', function () {
     const save = resume.save;
     resume.save = async (state, confirmed) => {
       await save(state, confirmed);
-      if (state.parts.length === 1) stop.abort();
+      if (/** @type {unknown[]} */ (state.parts).length === 1) stop.abort();
     };
     await assert.rejects(t.backend.upload(item));
     resume.save = save;
@@ -225,6 +228,7 @@ describe('the queue keeps upload progress and lanes for large items', function (
     rmrf(dir);
   });
 
+  /** @type {(bytes: number, priority?: number) => import('../dist/lib/queue/store').NewItem} */
   const item = (bytes, priority = 5) => ({ kind: 'inline', bytes, priority, msg: encodeMessage({ payload: 'x' }) });
 
   it('keeps state per item and target, and hands it to the abandoned list when the item goes away', async function () {

@@ -207,7 +207,7 @@ describe('Supabase resumable (TUS) uploads', function () {
         const timer = setTimeout(() => reject(new Error('the server process did not start')), 20000);
         child.once('message', (m) => {
           clearTimeout(timer);
-          resolve(m.url);
+          resolve(/** @type {{ url: string }} */ (m).url);
         });
         child.once('exit', () => reject(new Error('the server process exited')));
       });

@@ -35,6 +35,12 @@ function target(s3, extra = {}, creds = s3.credentials) {
 
 const never = new AbortController().signal;
 
+/**
+ * What Uploader.upload answers, its message typed the way the queue and the user's flow read it.
+ * @typedef {import('../dist/lib/upload/uploader').UploadOutcome & { msg: { uplink: { ack: boolean,
+ *   upload?: import('../dist/lib/message/uplink').UploadDoneInfo, error?: import('../dist/lib/message/uplink').UploadFailureInfo } } }} Sent
+ */
+
 describe('object keys', function () {
   it('render from capture facts, in UTC, the same on every call', function () {
     const f = { camera: 'gate', capturedAt: '2026-03-04T05:06:07.000Z', width: 640, height: 480, id: 12, ext: 'jpg' };
@@ -78,7 +84,7 @@ describe('S3 uploads against a real S3-protocol server', function () {
     const { file, buf } = writeFile(dir, 'cam/img.jpg', 100 * 1024);
     const sha = crypto.createHash('sha256').update(buf).digest('hex');
     const u = new Uploader(t, '{camera}/{date}_{time}_{width}_{height}.{ext}');
-    const out = await u.upload({ payload: file, uplink: { file, camera: 'gate', capturedAt: '2026-05-01T10:00:00.000Z', width: 640, height: 480, sha256: sha, item: { id: 3, attempt: 1 } } }, never);
+    const out = /** @type {Sent} */ (await u.upload({ payload: file, uplink: { file, camera: 'gate', capturedAt: '2026-05-01T10:00:00.000Z', width: 640, height: 480, sha256: sha, item: { id: 3, attempt: 1 } } }, never));
     assert.ok(out.ok, out.error && out.error.message);
     assert.strictEqual(out.msg.uplink.ack, true);
     assert.strictEqual(out.msg.uplink.upload.key, 'gate/2026-05-01_10-00-00_640_480.jpg');
@@ -97,8 +103,8 @@ describe('S3 uploads against a real S3-protocol server', function () {
     const t = target(s3);
     const u = new Uploader(t, 'metrics/{date}/{id}.{ext}');
     const msg = { payload: { bpm: 71 }, uplink: { item: { id: 44, attempt: 1, queuedAt: '2026-05-01T10:00:00.000Z' } } };
-    const a = await u.upload(msg, never);
-    const b = await u.upload({ ...msg, uplink: { item: { id: 44, attempt: 2, queuedAt: '2026-05-01T10:00:00.000Z' } } }, never);
+    const a = /** @type {Sent} */ (await u.upload(msg, never));
+    const b = /** @type {Sent} */ (await u.upload({ ...msg, uplink: { item: { id: 44, attempt: 2, queuedAt: '2026-05-01T10:00:00.000Z' } } }, never));
     assert.strictEqual(a.msg.uplink.upload.key, 'metrics/2026-05-01/44.json');
     assert.strictEqual(b.msg.uplink.upload.key, a.msg.uplink.upload.key, 'a retry writes the same key');
     const got = await s3.get('metrics/2026-05-01/44.json');
@@ -124,13 +130,13 @@ describe('S3 uploads against a real S3-protocol server', function () {
   it('classifies a missing bucket and an unknown access key as permanent', async function () {
     const { file } = writeFile(dir, 'a.jpg', 1000);
     const noBucket = target(s3, { bucket: 'no-such-bucket' });
-    const r1 = await new Uploader(noBucket, '{name}').upload({ uplink: { file } }, never);
+    const r1 = /** @type {Sent} */ (await new Uploader(noBucket, '{name}').upload({ uplink: { file } }, never));
     assert.strictEqual(r1.ok, false);
     assert.strictEqual(r1.msg.uplink.error.class, 'permanent');
     assert.strictEqual(r1.msg.uplink.error.code, 'NoSuchBucket');
     assert.match(r1.msg.uplink.error.message, /bucket does not exist/);
     const badKey = target(s3, {}, { accessKeyId: 'NOT-A-KEY', secretAccessKey: 'very-secret-value' });
-    const r2 = await new Uploader(badKey, '{name}').upload({ uplink: { file } }, never);
+    const r2 = /** @type {Sent} */ (await new Uploader(badKey, '{name}').upload({ uplink: { file } }, never));
     assert.strictEqual(r2.msg.uplink.error.class, 'permanent');
     assert.strictEqual(r2.msg.uplink.error.code, 'InvalidAccessKeyId');
     assert.strictEqual(r2.msg.uplink.error.status, 403);
@@ -142,11 +148,11 @@ describe('S3 uploads against a real S3-protocol server', function () {
   it('classifies a file deleted before upload, and a payload that is not a file, as permanent', async function () {
     const t = target(s3);
     const u = new Uploader(t, '{name}');
-    const gone = await u.upload({ uplink: { file: path.join(dir, 'gone.jpg') } }, never);
+    const gone = /** @type {Sent} */ (await u.upload({ uplink: { file: path.join(dir, 'gone.jpg') } }, never));
     assert.deepStrictEqual([gone.msg.uplink.error.class, gone.msg.uplink.error.code], ['permanent', 'FILE_GONE']);
-    const folder = await u.upload({ filename: dir }, never);
+    const folder = /** @type {Sent} */ (await u.upload({ filename: dir }, never));
     assert.deepStrictEqual([folder.msg.uplink.error.class, folder.msg.uplink.error.code], ['permanent', 'NOT_A_FILE']);
-    const nothing = await u.upload({ topic: 'x' }, never);
+    const nothing = /** @type {Sent} */ (await u.upload({ topic: 'x' }, never));
     assert.strictEqual(nothing.msg.uplink.error.code, 'NO_CONTENT');
     await t.close();
   });
@@ -156,7 +162,7 @@ describe('S3 uploads against a real S3-protocol server', function () {
     const t = target(other);
     await other.stop();
     const { file } = writeFile(dir, 'a.jpg', 1000);
-    const r = await new Uploader(t, '{name}').upload({ uplink: { file } }, never);
+    const r = /** @type {Sent} */ (await new Uploader(t, '{name}').upload({ uplink: { file } }, never));
     assert.deepStrictEqual([r.msg.uplink.error.class, r.msg.uplink.error.code], ['retryable', 'ECONNREFUSED']);
     await t.close();
     await other.destroy();
@@ -165,7 +171,7 @@ describe('S3 uploads against a real S3-protocol server', function () {
   it('validates the S3 settings once, listing every problem', function () {
     assert.throws(
       () => parseS3Settings({ endpoint: 'ftp://x', bucket: 'A_B', region: 'Mars 1', sse: 'rot13' }, { accessKeyId: 'only-half' }),
-      (e) =>
+      (/** @type {Error} */ e) =>
         /Endpoint must start with http/.test(e.message) &&
         /Bucket "A_B" is not a valid bucket name/.test(e.message) &&
         /Region "Mars 1"/.test(e.message) &&
@@ -185,7 +191,7 @@ describe('S3 uploads against a real S3-protocol server', function () {
     assert.ok(fs.readFileSync(written).equals(buf));
     assert.deepStrictEqual(fs.readdirSync(path.dirname(written)), ['x.jpg'], 'no temp file left');
     fs.rmSync(out, { recursive: true });
-    const r2 = await new Uploader(t, '{name}').upload({ uplink: { file } }, never);
+    const r2 = /** @type {Sent} */ (await new Uploader(t, '{name}').upload({ uplink: { file } }, never));
     assert.deepStrictEqual([r2.msg.uplink.error.class, r2.msg.uplink.error.code], ['retryable', 'FOLDER_MISSING']);
   });
 

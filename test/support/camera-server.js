@@ -5,6 +5,7 @@ const fs = require('fs');
 const http = require('http');
 const https = require('https');
 const path = require('path');
+const { listenLocal } = require('./net');
 const { tmpDir, rmrf } = require('./tmp');
 
 /** A real 16x16 baseline JPEG (ffmpeg's testsrc), small enough to keep here instead of running ffmpeg per test. */
@@ -85,6 +86,9 @@ function authParams(s) {
  *
  * `camera.requests` records { method, url, path, query, headers, connection } per request; `camera.expireNonces()`
  * makes every digest nonce stale; `camera.served` holds every JPEG answered.
+ */
+/**
+ * @param {{ tls?: { key: string | Buffer, cert: string | Buffer }, username?: string, password?: string, unique?: boolean }} [opts]
  */
 async function startCamera({ tls, username = 'admin', password = 'pa55 w&rd#é', unique = true } = {}) {
   const requests = [];
@@ -266,14 +270,11 @@ async function startCamera({ tls, username = 'admin', password = 'pa55 w&rd#é',
     s.on('close', () => sockets.delete(s));
   });
   server.on('tlsClientError', () => undefined);
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
+  const port = await listenLocal(server);
 
   const camera = {
-    port: server.address().port,
-    origin: `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`,
+    port,
+    origin: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     url: (p) => `${camera.origin}${p}`,
     username,
     password,

@@ -1,7 +1,12 @@
 'use strict';
 // Small HTTP helpers for end-to-end tests and benchmarks that drive a real node-red over its admin API.
 
-/** One request with a bounded time; the answer's body parsed as JSON when it is JSON. */
+/**
+ * One request with a bounded time; the answer's body parsed as JSON when it is JSON.
+ * @param {string} url
+ * @param {{ method?: string, json?: unknown, text?: string, headers?: Record<string, string>, timeoutMs?: number }} [opts]
+ * @returns {Promise<{ status: number, body: any, text: string }>}
+ */
 async function call(url, { method = 'GET', json, text, headers = {}, timeoutMs = 5000 } = {}) {
   const type = json !== undefined ? { 'content-type': 'application/json' } : text !== undefined ? { 'content-type': 'text/plain' } : {};
   const res = await fetch(url, {

@@ -1,6 +1,7 @@
 'use strict';
 const crypto = require('crypto');
 const http = require('http');
+const { listenLocal } = require('./net');
 
 /**
  * An upload target on 127.0.0.1 (port 0) that records every request and answers the way a test asks:
@@ -24,6 +25,7 @@ async function startTarget({ keepBodies = true } = {}) {
   let behaviour = { kind: 'json', opts: {} };
   const server = http.createServer((req, res) => {
     const { kind, opts } = behaviour;
+    const socket = /** @type {import('net').Socket & { uplinkRequests?: number }} */ (req.socket);
     const rec = {
       method: req.method,
       url: req.url,
@@ -31,7 +33,7 @@ async function startTarget({ keepBodies = true } = {}) {
       bytes: 0,
       chunks: [],
       done: false,
-      reusedConnection: (req.socket.uplinkRequests = (req.socket.uplinkRequests || 0) + 1) > 1,
+      reusedConnection: (socket.uplinkRequests = (socket.uplinkRequests || 0) + 1) > 1,
     };
     requests.push(rec);
     if (kind === 'reset-reused' && rec.reusedConnection) {
@@ -81,8 +83,7 @@ async function startTarget({ keepBodies = true } = {}) {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
+  const port = await listenLocal(server);
   return {
     port,
     url: `http://127.0.0.1:${port}`,

@@ -19,6 +19,7 @@ const fs = require('fs');
 const net = require('net');
 const os = require('os');
 const path = require('path');
+const { portOf } = require('./net');
 
 const PACKAGE_DIR = path.resolve(__dirname, '../..');
 const PACKAGE_NAME = require(path.join(PACKAGE_DIR, 'package.json')).name;
@@ -37,7 +38,7 @@ function freePort() {
     srv.unref();
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
+      const port = portOf(srv);
       srv.close(() => resolve(port));
     });
   });

@@ -32,6 +32,7 @@
 const childProcess = require('child_process');
 const net = require('net');
 const path = require('path');
+const { listenLocal } = require('./net');
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = path.join(__dirname, '..', 'fixtures', 'rtsp_server.py');
@@ -54,7 +55,7 @@ function check() {
   if (availability) return availability;
   const r = childProcess.spawnSync(PYTHON, ['-c', CHECK], { encoding: 'utf8', timeout: 20000 });
   const out = `${r.stdout || ''}`.trim();
-  if (r.error && r.error.code === 'ENOENT') {
+  if (r.error && /** @type {NodeJS.ErrnoException} */ (r.error).code === 'ENOENT') {
     availability = { ok: false, reason: `${PYTHON} is not installed` };
   } else if (r.status !== 0) {
     const err = `${r.stderr || ''}`.trim().split('\n').pop() || (r.error ? r.error.message : `exit ${r.status}`);
@@ -104,7 +105,7 @@ function spawnServer({ port, user, password }) {
     child.stderr.on('data', (d) => {
       if (err.length < 8000) err += d;
     });
-    child.on('error', (e) => fail(e.code === 'ENOENT' ? `${PYTHON} not found` : e.message));
+    child.on('error', (/** @type {NodeJS.ErrnoException} */ e) => fail(e.code === 'ENOENT' ? `${PYTHON} not found` : e.message));
     child.on('exit', (code, signal) => fail(`exited with ${signal || `code ${code}`}`));
     child.stdout.on('data', (d) => {
       if (settled) return;
@@ -143,6 +144,7 @@ function waitExit(child, timeout) {
   });
 }
 
+/** @param {{ user?: string, password?: string, port?: number }} [opts] */
 async function startRtspServer({ user, password, port } = {}) {
   if (!available()) throw new Error(`RTSP test server cannot run: ${unavailableReason()}`);
   let { child, port: bound } = await spawnServer({ port, user, password });
@@ -203,11 +205,7 @@ async function startSilentServer() {
     // Read and ignore whatever the client sends; never answer.
     s.resume();
   });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address();
+  const port = await listenLocal(server);
   return {
     url: `rtsp://127.0.0.1:${port}/cam`,
     port,

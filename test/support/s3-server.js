@@ -16,6 +16,7 @@ const { Transform } = require('stream');
 const { S3Client, GetObjectCommand, ListObjectsV2Command } = require('@aws-sdk/client-s3');
 
 class S3Server {
+  /** @param {{ buckets?: string[], directory?: string }} [opts] */
   constructor({ buckets = ['uplink'], directory } = {}) {
     this.buckets = buckets;
     this.ownDir = !directory;

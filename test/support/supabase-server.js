@@ -43,6 +43,7 @@ const http = require('http');
 const os = require('os');
 const path = require('path');
 const { Transform } = require('stream');
+const { listenLocal } = require('./net');
 
 const TUS_PATH = '/storage/v1/upload/resumable';
 
@@ -99,11 +100,7 @@ class SupabaseServer {
   }
 
   async start() {
-    await new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', resolve);
-    });
-    this.port = this.server.address().port;
+    this.port = await listenLocal(this.server);
     this.url = `http://127.0.0.1:${this.port}`;
     return this.url;
   }
@@ -145,12 +142,20 @@ class SupabaseServer {
     return fs.readdirSync(this.tusDir).filter((f) => !f.endsWith('.json'));
   }
 
-  /** The next `n` requests whose path starts with `path` fail with `status` (500 JSON, 503 plain text, other JSON). */
+  /**
+   * The next `n` requests whose path starts with `path` fail with `status` (500 JSON, 503 plain text, other JSON).
+   * @param {number} n
+   * @param {{ status?: number, path?: string, text?: string }} [opts]
+   */
   failNext(n, { status = 503, path = '/', text } = {}) {
     this.faults.push({ kind: 'fail', n, status, path, text });
   }
 
-  /** The next `n` requests answer HTTP 429, with a Retry-After header when given. */
+  /**
+   * The next `n` requests answer HTTP 429, with a Retry-After header when given.
+   * @param {number} n
+   * @param {{ retryAfter?: number | string, path?: string }} [opts]
+   */
   throttleNext(n, { retryAfter, path = '/' } = {}) {
     this.faults.push({ kind: 'throttle', n, retryAfter, path });
   }
@@ -374,6 +379,7 @@ class SupabaseServer {
     const { FileStore } = require('@tus/file-store');
     this.tusDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-tus-'));
     const server = this;
+    // @ts-expect-error FileStore declares checkOrCreateDirectory private; replacing it is the point (below).
     class ObservedStore extends FileStore {
       // FileStore makes its folder asynchronously and throws from the callback: a server stopped (its folder removed)
       // before that callback ran would crash the test process. The folder exists already; make sure of it at once.
