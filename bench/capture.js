@@ -160,7 +160,7 @@ async function captureLatency(ctx) {
     return;
   }
   const { Capturer } = require('../dist/lib/capture/still.js');
-  const { HttpCameraSource } = require('../dist/lib/capture/sources/http.js');
+  const { HttpCameraSource } = require('../dist/lib/capture/sources/http/index.js');
   const p = plan(ctx.quick);
   const dir = h.tempDir('capture');
   const jpeg = makeJpeg(ffmpeg, dir);

@@ -19,10 +19,11 @@ function settings(url, overrides = {}) {
 /**
  * An item as the uploader hands it to a backend; `timeoutMs` bounds its signal.
  * @param {Partial<import('../dist/lib/upload/types').UploadItem> & { timeoutMs?: number }} [overrides]
+ * @returns {import('../dist/lib/upload/types').UploadItem}
  */
 function item(overrides = {}) {
   const { timeoutMs = 10_000, ...rest } = overrides;
-  return {
+  return /** @type {import('../dist/lib/upload/types').UploadItem} */ ({
     key: 'cam1/2026-01-02/03-04-05.jpg',
     bytes: rest.body ? rest.body.length : 0,
     contentType: 'image/jpeg',
@@ -30,7 +31,7 @@ function item(overrides = {}) {
     fields: {},
     signal: AbortSignal.timeout(timeoutMs),
     ...rest,
-  };
+  });
 }
 
 async function rejection(promise) {

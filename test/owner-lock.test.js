@@ -10,13 +10,21 @@ const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 const LOCK_MODULE = path.resolve(__dirname, '../dist/lib/util/owner-lock');
 
-/** A Node process that runs `body` (with `say(obj)` to report a JSON line) and stays until killed. */
+/**
+ * @typedef {import('child_process').ChildProcessByStdio<null, import('stream').Readable, null> & { lines: any[], gone: Promise<unknown> }} Child
+ */
+
+/**
+ * A Node process that runs `body` (with `say(obj)` to report a JSON line) and stays until killed.
+ * @param {string} body
+ * @returns {Child}
+ */
 function child(body) {
   const script = `
     const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
     ${body}
     setInterval(() => {}, 1000);`;
-  const proc = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = /** @type {Child} */ (spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }));
   proc.lines = [];
   let buf = '';
   proc.stdout.on('data', (d) => {
@@ -104,7 +112,7 @@ describe('owner lock', function () {
     await waitFor(() => holder.lines.length > 0, { what: 'the child to open the queue' });
     await assert.rejects(
       QueueStore.open(file, {}, { recoverLeases: true }),
-      (e) => e.code === 'DB_IN_USE' && e.message === `the queue database ${file} is in use by another process (pid ${holder.pid})`,
+      (/** @type {Error & { code?: string }} */ e) => e.code === 'DB_IN_USE' && e.message === `the queue database ${file} is in use by another process (pid ${holder.pid})`,
     );
   });
 
@@ -115,7 +123,7 @@ describe('owner lock', function () {
     const holder = child(`require(${JSON.stringify(store)}).SegmentStore.open({ ...${JSON.stringify(options)}, warn: () => {} }).then(() => say({ open: true }));`);
     procs.push(holder);
     await waitFor(() => holder.lines.length > 0, { what: 'the child to open the folder' });
-    await assert.rejects(SegmentStore.open({ ...options, warn: () => {} }), (e) => {
+    await assert.rejects(SegmentStore.open({ ...options, warn: () => {} }), (/** @type {Error} */ e) => {
       assert.ok(e.message.startsWith(`process ${holder.pid} already records into ${folder} `), e.message);
       assert.match(e.message, /give each recorder its own folder$/);
       return true;

@@ -147,7 +147,7 @@ describe('queue configuration', function () {
 
 describe('queue status text', function () {
   // The fields of the queue's stats that its status reads.
-  const base = /** @type {import('../dist/lib/queue/engine').QueueStats} */ ({ online: true, paused: false, pending: 12, inFlight: 3, failed: 1, expired: 0, lastError: null });
+  const base = /** @type {import('../dist/lib/queue/status').QueueStats} */ ({ online: true, paused: false, pending: 12, inFlight: 3, failed: 1, expired: 0, lastError: null });
   it('reads like the state of the queue', function () {
     assert.deepStrictEqual(statusOf(base), { fill: 'green', shape: 'dot', text: 'online · 12 pending · 3 in flight · 1 failed' });
     assert.deepStrictEqual(statusOf({ ...base, online: false, inFlight: 0, failed: 0 }), { fill: 'yellow', shape: 'ring', text: 'offline · 12 pending' });

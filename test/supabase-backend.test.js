@@ -258,7 +258,7 @@ describe('Supabase backend', function () {
     it('builds kb with one decimal, leaves unknown values out and reads nested message fields', () => {
       const row = buildRow(
         { bucket: 'b', columns: { k: 'key', kb: 'kb', cam: 'camera', site: 'fields.meta.site', n: 'bucket', r: 'resolution', sha: 'sha256', id: 'itemId' } },
-        { key: 'x/y.jpg', bytes: 1536, contentType: 'image/jpeg', sha256: 'ab', metadata: {}, fields: { meta: { site: 'north' }, item: { id: 'q-9' } }, signal: new AbortController().signal },
+        { key: 'x/y.jpg', bytes: 1536, contentType: 'image/jpeg', sha256: 'ab', fields: { meta: { site: 'north' }, item: { id: 'q-9' } } },
         'u',
       );
       assert.deepStrictEqual(row, { k: 'x/y.jpg', kb: 1.5, site: 'north', n: 'b', sha: 'ab', id: 'q-9' });

@@ -17,6 +17,9 @@ export interface CaptureSource {
  * DISK_FULL, FOLDER, BAD_NAME.
  */
 export class CaptureError extends Error {
+  /** For TOO_LARGE and cut-short answers: how much of the image arrived before the source gave up. */
+  bytesRead?: number;
+
   constructor(
     message: string,
     readonly code: string,

@@ -22,7 +22,11 @@ export const SOURCE_FIELDS = [
 ] as const;
 
 /** The row for one object: each mapped column gets its source field's value; missing values are left out (column default). */
-export function buildRow(s: Pick<SupabaseSettings, 'bucket' | 'columns'>, item: UploadItem, url: string): Record<string, unknown> {
+export function buildRow(
+  s: Pick<SupabaseSettings, 'bucket' | 'columns'>,
+  item: Pick<UploadItem, 'key' | 'bytes' | 'contentType' | 'sha256' | 'fields'>,
+  url: string,
+): Record<string, unknown> {
   const f = item.fields ?? {};
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
