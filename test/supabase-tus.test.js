@@ -547,6 +547,28 @@ describe('Supabase resumable (TUS) uploads', function () {
       await b.abandon({ ...h.state, project: 'https://elsewhere.example', tusUrl: 'https://elsewhere.example/storage/v1/upload/resumable/x' });
       assert.strictEqual(server.requests.filter((r) => r.method === 'DELETE').length, 2);
     });
+
+    const uploadId = (url) => new URL(url).pathname.split('/').pop();
+
+    it('abandon() deletes an unfinished upload whose key already holds an object: the DELETE carries x-upsert, as Storage wants', async () => {
+      const f = bigFile(14 * MB);
+      const b = backend();
+      await b.upload(item(f));
+      const h = memoryHandle();
+      await rejects(b.upload(item(f, { resume: h, ...abortAt(8 * MB) })));
+      await settled();
+      const id = uploadId(h.state.tusUrl);
+      assert.ok(server.tusUploads().includes(id));
+      // What Storage answers a DELETE of that upload without x-upsert.
+      const bare = await fetch(h.state.tusUrl, { method: 'DELETE', headers: { apikey: KEY, authorization: `Bearer ${KEY}`, 'tus-resumable': '1.0.0' } });
+      assert.strictEqual(bare.status, 409);
+      assert.match(await bare.text(), /The resource already exists/);
+      assert.ok(server.tusUploads().includes(id));
+
+      await b.abandon(h.state);
+      assert.ok(!server.tusUploads().includes(id), 'the half upload is gone from the store');
+      assert.strictEqual(server.requests.filter((r) => r.method === 'DELETE').pop().headers['x-upsert'], 'true');
+    });
   });
 
   describe('failures', () => {

@@ -21,11 +21,12 @@
  * - `/storage/v1/upload/resumable[/{id}]` is Storage's TUS endpoint, served by @tus/server with @tus/file-store (into a
  *   temp folder), behind the same key checks. Its errors carry the real status with a plain-text body, as Storage's
  *   tus lifecycle answers them: 409 "The resource already exists" (an existing object without `x-upsert: true`, on
- *   creation and on every PATCH, as Storage's canUpload does), 404 "Bucket not found", 413 "Maximum size exceeded"
- *   (`maxBytes`), 409 "Upload-Offset conflict", 404/410 for an upload it does not have. Metadata `bucketName`,
- *   `objectName`, `contentType`, `cacheControl` (seconds -> `max-age=<n>`, else `no-cache`) and `metadata` (JSON). The
- *   upload id in the URL is base64url("bucket/object/version") like Storage's. A finished upload is stored in
- *   `server.objects` exactly like a REST upload.
+ *   creation, on every PATCH and on a DELETE of the upload: Storage's onIncomingRequest runs canUpload for every
+ *   request but HEAD and OPTIONS), 400 for a DELETE (with x-upsert) of a finished upload, 404 "Bucket not found", 413
+ *   "Maximum size exceeded" (`maxBytes`), 409 "Upload-Offset conflict", 404/410 for an upload it does not have.
+ *   Metadata `bucketName`, `objectName`, `contentType`, `cacheControl` (seconds -> `max-age=<n>`, else `no-cache`) and
+ *   `metadata` (JSON). The upload id in the URL is base64url("bucket/object/version") like Storage's. A finished upload
+ *   is stored in `server.objects` exactly like a REST upload.
  *
  * Objects are kept in memory (`server.objects`, keyed "bucket/path", each {bytes, contentType, cacheControl,
  * metadata}); rows in `server.rows[table]`; every request's method, path and headers in `server.requests`.

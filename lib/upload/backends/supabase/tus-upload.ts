@@ -56,7 +56,10 @@ export class TusUploads {
     private readonly settings: SupabaseSettings,
     private readonly bandwidth?: Bandwidth,
   ) {
-    this.headers = authHeaders(settings.key);
+    // Upserts like the REST path: a retry overwrites the item's own object. Storage checks on every request but HEAD
+    // that this request may write the object, and without x-upsert an existing object there is a 409 "The resource
+    // already exists", a DELETE of the upload included.
+    this.headers = { ...authHeaders(settings.key), 'x-upsert': 'true' };
   }
 
   /** The TUS endpoint of the project: uploads are created here, and live under it. */
@@ -73,8 +76,7 @@ export class TusUploads {
   async store(item: UploadItem, ex: Exchange): Promise<void> {
     await this.checkSource(item);
     const tus = new TusClient({
-      // Upserts like the REST path: a retry overwrites the item's own object.
-      headers: { ...this.headers, 'x-upsert': 'true' },
+      headers: this.headers,
       agents: this.agents,
       signal: item.signal,
       idleMs: this.settings.timeoutMs,
@@ -123,12 +125,15 @@ export class TusUploads {
     if (st.kind !== 'supabase-tus' || typeof st.tusUrl !== 'string' || st.project !== this.settings.url) return;
     if (!st.tusUrl.startsWith(`${this.tusEndpoint()}/`)) return;
     const signal = new AbortController().signal;
+    // With x-upsert, as the upload was created: Storage answers the DELETE of an upload whose key already holds an
+    // object 409 "The resource already exists" otherwise, and the upload would stay.
     const tus = new TusClient({ headers: this.headers, agents: this.agents, signal, idleMs: this.settings.timeoutMs });
     const ex = new Exchange(signal, this.settings.timeoutMs);
     try {
       await tus.terminate(st.tusUrl);
     } catch (e) {
-      // Gone already (expired, deleted), or finished (Storage refuses to delete those: 400): nothing left to clean up.
+      // Gone already (expired, deleted), or finished (Storage refuses to delete those, with x-upsert: 400): nothing
+      // left to clean up.
       if (e instanceof TusAnswerError && (e.status === 404 || e.status === 410 || e.status === 400)) return;
       throw redact(this.settings, classifyFailure(this.settings, e, ex));
     } finally {
