@@ -36,7 +36,9 @@
  * x-upsert), `infoWithoutSize`; for TUS: `tusBytesReceived` (PATCH body bytes the TUS server read),
  * `tusCutAfter(bytes, {mode})` (once that many more PATCH bytes arrived: 'reset' the connection, or 'hang' without an
  * answer until the client goes away), `forgetTusUploads({gone})` (the server no longer has its uploads: 404, or 410
- * with `gone`), `tusLocationBase` (answer creations with a Location under this base, as a misconfigured gateway does).
+ * with `gone`), `tusLocationBase` (answer creations with a Location under this base, as a misconfigured gateway does),
+ * `refuseTusHead` / `refuseTusDelete` (a status, e.g. 405: a gateway or policy in front that does not allow HEAD or
+ * DELETE on upload URLs answers it, with a plain-text body, before Storage sees the request).
  */
 const crypto = require('crypto');
 const fs = require('fs');
@@ -86,6 +88,8 @@ class SupabaseServer {
     this.tusCut = undefined;
     this.tusGone = new Set();
     this.tusLocationBase = undefined;
+    this.refuseTusHead = undefined;
+    this.refuseTusDelete = undefined;
     this.tusPatches = new Map();
     this.tusWrites = 0;
     // Hung PATCHes (tusCutAfter 'hang'), by upload id: each entry ends its request.
@@ -342,9 +346,16 @@ class SupabaseServer {
       if (!this.gateway(req, res)) return drain(req);
       if (!this.jwt(req, res, false)) return drain(req);
     }
+    const id = url.pathname.slice(TUS_PATH.length + 1);
+    const refused = id && (req.method === 'HEAD' ? this.refuseTusHead : req.method === 'DELETE' ? this.refuseTusDelete : undefined);
+    if (refused) {
+      await drain(req);
+      const text = req.method === 'HEAD' ? '' : `${http.STATUS_CODES[refused] ?? 'Refused'}\n`;
+      res.writeHead(refused, { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(text)) });
+      return res.end(text);
+    }
     // What Storage's preHandler puts on the request for its hooks.
     req.uplinkUpsert = req.headers['x-upsert'] === 'true';
-    const id = url.pathname.slice(TUS_PATH.length + 1);
     // A stalled request is cut once the client is back for the same upload (Storage has an idle timeout for bodies;
     // a paused socket would not even notice that the client closed it).
     if (id) this.releaseHung(id);
