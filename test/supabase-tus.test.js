@@ -547,6 +547,95 @@ describe('Supabase resumable (TUS) uploads', function () {
       await b.abandon({ ...h.state, project: 'https://elsewhere.example', tusUrl: 'https://elsewhere.example/storage/v1/upload/resumable/x' });
       assert.strictEqual(server.requests.filter((r) => r.method === 'DELETE').length, 2);
     });
+
+    const uploadId = (url) => new URL(url).pathname.split('/').pop();
+
+    it('abandon() deletes an unfinished upload whose key already holds an object: the DELETE carries x-upsert, as Storage wants', async () => {
+      const f = bigFile(14 * MB);
+      const b = backend();
+      await b.upload(item(f));
+      const h = memoryHandle();
+      await rejects(b.upload(item(f, { resume: h, ...abortAt(8 * MB) })));
+      await settled();
+      const id = uploadId(h.state.tusUrl);
+      assert.ok(server.tusUploads().includes(id));
+      // What Storage answers a DELETE of that upload without x-upsert.
+      const bare = await fetch(h.state.tusUrl, { method: 'DELETE', headers: { apikey: KEY, authorization: `Bearer ${KEY}`, 'tus-resumable': '1.0.0' } });
+      assert.strictEqual(bare.status, 409);
+      assert.match(await bare.text(), /The resource already exists/);
+      assert.ok(server.tusUploads().includes(id));
+
+      await b.abandon(h.state);
+      assert.ok(!server.tusUploads().includes(id), 'the half upload is gone from the store');
+      assert.strictEqual(server.requests.filter((r) => r.method === 'DELETE').pop().headers['x-upsert'], 'true');
+    });
+
+    for (const status of [403, 405, 501]) {
+      it(`abandon() refused by the store (${status}) fails for good (ABORT_REFUSED), not to be asked again`, async () => {
+        const f = bigFile(14 * MB);
+        const h = memoryHandle();
+        const b = backend();
+        await rejects(b.upload(item(f, { resume: h, ...abortAt(8 * MB) })));
+        await settled();
+        server.refuseTusDelete = status;
+        const e = await rejects(b.abandon(h.state));
+        assert.strictEqual(e.code, 'ABORT_REFUSED');
+        assert.strictEqual(e.errorClass, 'permanent');
+        assert.strictEqual(e.status, status);
+        assert.match(e.message, new RegExp(`refused to abort the resumable upload of .*HTTP ${status}`));
+        assert.ok(server.tusUploads().includes(uploadId(h.state.tusUrl)));
+      });
+
+      it(`a HEAD the store refuses (${status}) continues from the offset recorded as confirmed, and says so once`, async () => {
+        const f = bigFile(20 * MB);
+        const h = memoryHandle();
+        // The first attempt stops right after the store confirmed 12 MB: it holds exactly what was recorded.
+        const stop = new AbortController();
+        const save = h.save;
+        h.save = async (state, confirmed) => {
+          await save(state, confirmed);
+          if (state.offset >= 12 * MB) stop.abort();
+        };
+        await rejects(backend().upload(item(f, { resume: h, signal: stop.signal })));
+        h.save = save;
+        assert.strictEqual(h.state.offset, 12 * MB);
+        await settled();
+
+        server.refuseTusHead = status;
+        server.tusBytesReceived = 0;
+        const warnings = [];
+        await backend().upload(item(f, { resume: h, onWarning: (w) => warnings.push(w) }));
+        assertStored(f);
+        assert.strictEqual(heads().length, 1, 'asked, and refused');
+        assert.strictEqual(server.tusBytesReceived, f.bytes - 12 * MB, 'only the rest was sent');
+        assert.strictEqual(creations().length, 1, 'the same upload, continued');
+        assert.strictEqual(warnings.length, 1, warnings.join('\n'));
+        assert.match(warnings[0], new RegExp(`refused to tell the offset .*\\(HTTP ${status}\\): continuing from the ${12 * MB} bytes recorded as confirmed`));
+        assert.strictEqual(h.state, undefined);
+      });
+    }
+
+    it('a refused HEAD where the store holds more than recorded (Upload-Offset conflict) starts the upload again, once', async () => {
+      const f = bigFile(20 * MB);
+      const h = memoryHandle();
+      await rejects(backend().upload(item(f, { resume: h, ...abortAt(9 * MB) })));
+      await settled();
+      assert.strictEqual(h.state.offset, 6 * MB);
+      const old = uploadId(h.state.tusUrl);
+      assert.ok(fs.statSync(path.join(server.tusDir, old)).size > 6 * MB, 'the store kept part of the cut chunk');
+
+      server.refuseTusHead = 405;
+      const warnings = [];
+      await backend().upload(item(f, { resume: h, onWarning: (w) => warnings.push(w) }));
+      assertStored(f);
+      assert.strictEqual(creations().length, 2, 'a new upload');
+      assert.strictEqual(warnings.length, 2, warnings.join('\n'));
+      assert.match(warnings[0], new RegExp(`continuing from the ${6 * MB} bytes recorded as confirmed`));
+      // The store answers the conflict before it reads the chunk: the client sees the answer, or the connection cut.
+      assert.match(warnings[1], /refused to tell the offset .*\(HTTP 405\) after the chunk from byte 6291456 (found it elsewhere \(Upload-Offset conflict\)|broke off): starting it again/);
+      assert.ok(!server.tusUploads().includes(old), 'the old upload was deleted');
+      assert.strictEqual(h.state, undefined);
+    });
   });
 
   describe('failures', () => {

@@ -82,3 +82,24 @@ export function statusError(status: number, message: string, retryAfter?: string
   const retryAfterMs = retryAfter ? parseRetryAfter(retryAfter) : undefined;
   return new UploadError(message, classifyStatus(status), code, status, retryAfterMs);
 }
+
+/**
+ * The answers with which a store says it will never do a request of this kind, however often it is asked: not
+ * implemented (501), not allowed on this resource (405), or denied to this key by a policy (403; an upload-only IAM
+ * policy without s3:ListMultipartUploadParts or s3:AbortMultipartUpload). Waiting does not change them.
+ */
+const REFUSED_STATUSES = new Set([403, 405, 501]);
+const REFUSED_CODES = new Set(['AccessDenied', 'MethodNotAllowed', 'NotImplemented']);
+
+/** Whether an answer (its HTTP status and the store's error code) refuses the request for good. */
+export function refusedForGood(status: number | undefined, code?: string): boolean {
+  return (code !== undefined && REFUSED_CODES.has(code)) || (status !== undefined && REFUSED_STATUSES.has(status));
+}
+
+/** The code of an UploadError for an abort (of a half upload) the store refused for good: never worth another try. */
+export const ABORT_REFUSED = 'ABORT_REFUSED';
+
+/** An abort the store refused for good, as a permanent UploadError saying what it answered. */
+export function abortRefused(what: string, status: number | undefined, answer: string): UploadError {
+  return new UploadError(`the store refused to abort ${what} (${answer})`, 'permanent', ABORT_REFUSED, status);
+}

@@ -13,6 +13,11 @@ interface UploadItemBase {
   signal: AbortSignal;
   onProgress?: (sentBytes: number) => void;
   /**
+   * Told what the backend did about a request the store refused for good (a resume probe, an abort): which way the
+   * upload went and why. Called at a decision, never per part or chunk; the uploader passes each text on once.
+   */
+  onWarning?: (text: string) => void;
+  /**
    * Where a large upload keeps what the store has confirmed (S3 UploadId and part ETags, a TUS upload URL), so that
    * after a crash, a restart or a lost link it continues instead of starting again. Set when the item came from an
    * offline-queue (the state lives in the queue's database, in the item's row); absent for other messages.

@@ -2,7 +2,7 @@ import fs from 'fs';
 import path from 'path';
 import { KeyFields, renderKey, sanitizeKey, KeyTemplateError } from '../message/object-key';
 import { UploadTarget } from './target';
-import { timeoutError } from './classify';
+import { ABORT_REFUSED, timeoutError } from './classify';
 import { ItemSource, ResumeHandle, UploadError, UploadItem, UploadResult } from './types';
 import { ItemProgress, QueueFinder } from '../queue/item-progress';
 import { fileOf, isRecord, Msg, readUplink, UploadDoneInfo, UploadFailureInfo, uplinkRecord } from '../message/uplink';
@@ -67,7 +67,10 @@ export class Uploader {
   private sweeping = false;
   /** Told whenever bytes of an upload go out (the node shows the largest one in its status). */
   onProgress?: (p: UploadProgress) => void;
-  /** Told when cleaning up abandoned uploads fails, so the node can say so. */
+  /**
+   * Told what the node should say in its log: a store that refused something for good (a resume probe, an abort) and
+   * which way the upload went because of it, once per upload; cleaning up abandoned uploads that failed.
+   */
   onWarning?: (text: string) => void;
   /**
    * Finds the offline queue that delivered an item (by `msg.uplink.item.queue`), whose rows keep a large upload's
@@ -114,6 +117,13 @@ export class Uploader {
         if (timer) clearTimeout(timer);
         // A late progress report (a stream flushing after the answer) must not start a timer nobody clears.
         if (!ended) timer = setTimeout(() => idle.abort(timeoutError(timeoutMs)), timeoutMs);
+      };
+      // Once per upload: a backend says what it decided, and never per part, but the same text twice is once too many.
+      const said = new Set<string>();
+      it.onWarning = (text) => {
+        if (said.has(text)) return;
+        said.add(text);
+        this.onWarning?.(text);
       };
       it.onProgress = (sent) => {
         arm();
@@ -179,6 +189,7 @@ export class Uploader {
       try {
         const left = await provider.abandoned(scope, 20);
         const done: number[] = [];
+        const refused: UploadError[] = [];
         for (const a of left) {
           try {
             await this.target.backend.abandon!(a.state);
@@ -188,9 +199,17 @@ export class Uploader {
             // Gone already, or never to succeed: forget it. A network failure is tried again later.
             if (err.errorClass === 'permanent') done.push(a.id);
             else this.onWarning?.(`could not abort an abandoned upload on the store (will try again): ${err.message}`);
+            // Refused by the store or the key's policy: asking every minute would change nothing. Said once, here.
+            if (err.code === ABORT_REFUSED) refused.push(err);
           }
         }
         await provider.forgetAbandoned(done);
+        if (refused.length > 0) {
+          const more = refused.length > 1 ? ` (and ${refused.length - 1} more abandoned upload${refused.length > 2 ? 's' : ''})` : '';
+          this.onWarning?.(
+            `${refused[0].message}${more}: forgotten, not tried again; what it holds stays on the store until the store expires it (on S3, a lifecycle rule for incomplete multipart uploads)`,
+          );
+        }
         if (left.length === 20) this.sweptAt.delete(provider);
       } catch {
         /* the queue closed meanwhile */

@@ -6,19 +6,42 @@
 // s3rver has multipart upload (create, upload part, complete) but not ListParts, AbortMultipartUpload or
 // ListMultipartUploads, which resuming an upload needs. `multipartExtensions` adds them over s3rver's own files
 // (<dir>/<bucket>/._S3rver_uploads/<uploadId>/<part>) with S3's XML answers, answers NoSuchUpload (404) for
-// parts and completions of an upload that is gone, like S3, and counts the bytes of every object and part received
-// (`server.bytesReceived`), so a test can prove a resumed upload sent less than a fresh one.
+// parts and completions of an upload that is gone, and InvalidPart for a completion naming a part it does not hold
+// (or with another ETag), like S3.
+//
+// Options for the stores and policies an uploader meets:
+// - `multipartExtensions: false`: plain s3rver, the one `npm start` embeds: ListParts and AbortMultipartUpload answer
+//   405 MethodNotAllowed, ListMultipartUploads 501 NotImplemented, and a completion does not check its parts.
+// - `refuse: { listParts, abort }` (also settable later, `server.refuse.listParts = ...`): that request is answered
+//   with this S3 error code: 'AccessDenied' (403, as AWS answers a key whose IAM policy lacks
+//   s3:ListMultipartUploadParts or s3:AbortMultipartUpload), 'MethodNotAllowed' (405) or 'NotImplemented' (501).
+//
+// Either way it counts the bytes of every object and part received (`server.bytesReceived`), so a test can prove a
+// resumed upload sent less than a fresh one, and the ListParts and abort requests (`server.calls`).
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const S3rver = require('s3rver');
-const { Transform } = require('stream');
+const { Readable, Transform } = require('stream');
 const { S3Client, GetObjectCommand, ListObjectsV2Command } = require('@aws-sdk/client-s3');
 
+const REFUSALS = {
+  AccessDenied: [403, 'Access Denied'],
+  MethodNotAllowed: [405, 'The specified method is not allowed against this resource.'],
+  NotImplemented: [501, 'A header you provided implies functionality that is not implemented.'],
+};
+
 class S3Server {
-  /** @param {{ buckets?: string[], directory?: string }} [opts] */
-  constructor({ buckets = ['uplink'], directory } = {}) {
+  /**
+   * @param {{ buckets?: string[], directory?: string, multipartExtensions?: boolean,
+   *   refuse?: { listParts?: string, abort?: string } }} [opts] refuse: AccessDenied, MethodNotAllowed or NotImplemented
+   */
+  constructor({ buckets = ['uplink'], directory, multipartExtensions = true, refuse = {} } = {}) {
     this.buckets = buckets;
+    this.extended = multipartExtensions;
+    this.refuse = { ...refuse };
+    /** ListParts and AbortMultipartUpload requests received, answered or refused. */
+    this.calls = { listParts: 0, abort: 0 };
     this.ownDir = !directory;
     this.directory = directory || fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-s3rver-'));
     this.bytesReceived = 0;
@@ -142,6 +165,32 @@ function noSuchUpload(ctx, uploadId) {
   ctx.body = XML(`<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message><UploadId>${esc(uploadId)}</UploadId></Error>`);
 }
 
+/** An S3 error answer with this code (see REFUSALS), as a store or an IAM policy refuses a request. */
+function refusal(ctx, code) {
+  const [status, message] = REFUSALS[code] ?? [403, code];
+  ctx.status = status;
+  ctx.type = 'application/xml';
+  ctx.body = XML(`<Error><Code>${esc(code)}</Code><Message>${esc(message)}</Message></Error>`);
+}
+
+/** A completion must name parts the upload holds, with their ETags (quotes aside), else S3 answers 400 InvalidPart. */
+async function checkCompletion(ctx, up) {
+  const chunks = [];
+  for await (const c of ctx.req) chunks.push(c);
+  const body = Buffer.concat(chunks);
+  const held = new Map(listParts(up.dir).map((p) => [p.number, p.etag]));
+  const named = [...body.toString('utf8').matchAll(/<Part>([\s\S]*?)<\/Part>/g)].map((m) => ({
+    n: Number((/<PartNumber>(\d+)<\/PartNumber>/.exec(m[1]) || [])[1]),
+    etag: ((/<ETag>([\s\S]*?)<\/ETag>/.exec(m[1]) || [])[1] || '').replace(/&quot;|"/g, ''),
+  }));
+  const bad = named.find((p) => held.get(p.n) !== p.etag);
+  // s3rver reads the body again from ctx.req.
+  const again = Readable.from([body]);
+  for (const k of ['headers', 'method', 'url', 'httpVersion', 'socket', 'connection', 'rawHeaders']) again[k] = ctx.req[k];
+  ctx.req = again;
+  return bad;
+}
+
 function multipartExtensions(server) {
   return async (ctx, next) => {
     const m = /^\/([^/]+)(?:\/(.*))?$/.exec(ctx.path);
@@ -150,6 +199,21 @@ function multipartExtensions(server) {
     const key = m[2] === undefined || m[2] === '' ? undefined : decodeURIComponent(m[2]);
     const q = ctx.query;
     const find = (id) => listUploadDirs(server.directory, bucket, server.multipart.aborted).find((u) => u.uploadId === id && (key === undefined || u.key === key));
+    const withUpload = key !== undefined && typeof q.uploadId === 'string';
+    const op = withUpload && ctx.method === 'GET' ? 'listParts' : withUpload && ctx.method === 'DELETE' ? 'abort' : undefined;
+    if (op) {
+      server.calls[op]++;
+      if (server.refuse[op]) return refusal(ctx, server.refuse[op]);
+    }
+    if (!server.extended) {
+      if (key !== undefined && ctx.method === 'PUT') return countBody(server, ctx, next);
+      if (withUpload && ctx.method === 'POST') {
+        await next();
+        if (ctx.status === 200) server.multipart.completed.push(q.uploadId);
+        return;
+      }
+      return next();
+    }
 
     if (key === undefined && ctx.method === 'GET' && 'uploads' in q) {
       const ups = listUploadDirs(server.directory, bucket, server.multipart.aborted).filter((u) => !q.prefix || u.key.startsWith(q.prefix));
@@ -191,6 +255,13 @@ function multipartExtensions(server) {
     if (!up) return noSuchUpload(ctx, q.uploadId);
     if (ctx.method === 'PUT') return countBody(server, ctx, next);
     if (ctx.method === 'POST') {
+      const bad = await checkCompletion(ctx, up);
+      if (bad) {
+        ctx.status = 400;
+        ctx.type = 'application/xml';
+        ctx.body = XML(`<Error><Code>InvalidPart</Code><Message>One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.</Message><PartNumber>${esc(bad.n)}</PartNumber></Error>`);
+        return;
+      }
       await next();
       if (ctx.status === 200) server.multipart.completed.push(q.uploadId);
       return;

@@ -21,11 +21,12 @@
  * - `/storage/v1/upload/resumable[/{id}]` is Storage's TUS endpoint, served by @tus/server with @tus/file-store (into a
  *   temp folder), behind the same key checks. Its errors carry the real status with a plain-text body, as Storage's
  *   tus lifecycle answers them: 409 "The resource already exists" (an existing object without `x-upsert: true`, on
- *   creation and on every PATCH, as Storage's canUpload does), 404 "Bucket not found", 413 "Maximum size exceeded"
- *   (`maxBytes`), 409 "Upload-Offset conflict", 404/410 for an upload it does not have. Metadata `bucketName`,
- *   `objectName`, `contentType`, `cacheControl` (seconds -> `max-age=<n>`, else `no-cache`) and `metadata` (JSON). The
- *   upload id in the URL is base64url("bucket/object/version") like Storage's. A finished upload is stored in
- *   `server.objects` exactly like a REST upload.
+ *   creation, on every PATCH and on a DELETE of the upload: Storage's onIncomingRequest runs canUpload for every
+ *   request but HEAD and OPTIONS), 400 for a DELETE (with x-upsert) of a finished upload, 404 "Bucket not found", 413
+ *   "Maximum size exceeded" (`maxBytes`), 409 "Upload-Offset conflict", 404/410 for an upload it does not have.
+ *   Metadata `bucketName`, `objectName`, `contentType`, `cacheControl` (seconds -> `max-age=<n>`, else `no-cache`) and
+ *   `metadata` (JSON). The upload id in the URL is base64url("bucket/object/version") like Storage's. A finished upload
+ *   is stored in `server.objects` exactly like a REST upload.
  *
  * Objects are kept in memory (`server.objects`, keyed "bucket/path", each {bytes, contentType, cacheControl,
  * metadata}); rows in `server.rows[table]`; every request's method, path and headers in `server.requests`.
@@ -35,7 +36,9 @@
  * x-upsert), `infoWithoutSize`; for TUS: `tusBytesReceived` (PATCH body bytes the TUS server read),
  * `tusCutAfter(bytes, {mode})` (once that many more PATCH bytes arrived: 'reset' the connection, or 'hang' without an
  * answer until the client goes away), `forgetTusUploads({gone})` (the server no longer has its uploads: 404, or 410
- * with `gone`), `tusLocationBase` (answer creations with a Location under this base, as a misconfigured gateway does).
+ * with `gone`), `tusLocationBase` (answer creations with a Location under this base, as a misconfigured gateway does),
+ * `refuseTusHead` / `refuseTusDelete` (a status, e.g. 405: a gateway or policy in front that does not allow HEAD or
+ * DELETE on upload URLs answers it, with a plain-text body, before Storage sees the request).
  */
 const crypto = require('crypto');
 const fs = require('fs');
@@ -86,6 +89,8 @@ class SupabaseServer {
     this.tusCut = undefined;
     this.tusGone = new Set();
     this.tusLocationBase = undefined;
+    this.refuseTusHead = undefined;
+    this.refuseTusDelete = undefined;
     this.tusPatches = new Map();
     this.tusWrites = 0;
     // Hung PATCHes (tusCutAfter 'hang'), by upload id: each entry ends its request.
@@ -346,9 +351,16 @@ class SupabaseServer {
       if (!this.gateway(req, res)) return drain(req);
       if (!this.jwt(req, res, false)) return drain(req);
     }
+    const id = url.pathname.slice(TUS_PATH.length + 1);
+    const refused = id && (req.method === 'HEAD' ? this.refuseTusHead : req.method === 'DELETE' ? this.refuseTusDelete : undefined);
+    if (refused) {
+      await drain(req);
+      const text = req.method === 'HEAD' ? '' : `${http.STATUS_CODES[refused] ?? 'Refused'}\n`;
+      res.writeHead(refused, { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(text)) });
+      return res.end(text);
+    }
     // What Storage's preHandler puts on the request for its hooks.
     req.uplinkUpsert = req.headers['x-upsert'] === 'true';
-    const id = url.pathname.slice(TUS_PATH.length + 1);
     // A stalled request is cut once the client is back for the same upload (Storage has an idle timeout for bodies;
     // a paused socket would not even notice that the client closed it).
     if (id) this.releaseHung(id);

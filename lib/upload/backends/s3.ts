@@ -16,7 +16,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Bandwidth, openBody } from '../body';
-import { classifyThrown, statusError } from '../classify';
+import { ABORT_REFUSED, abortRefused, classifyThrown, refusedForGood, statusError } from '../classify';
 import { FileItem, ResumeState, StorageBackend, UploadError, UploadItem, UploadResult } from '../types';
 import { SettingsReader, text } from '../../util/settings';
 
@@ -65,6 +65,36 @@ export interface S3MultipartState extends ResumeState {
   parts: { n: number; etag: string }[];
 }
 
+/** How a file is cut into parts: their size, their number, and the size of part `n` (1-based; the last is shorter). */
+interface PartPlan {
+  size: number;
+  count: number;
+  sizeOf: (n: number) => number;
+}
+
+/** The HTTP status and S3 error code of what a request threw, when the store answered at all. */
+function answerOf(e: unknown): { status?: number; name?: string } {
+  const err = e as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return { status: err?.$metadata?.httpStatusCode, name: err?.name || err?.Code };
+}
+
+/** "HTTP 405 MethodNotAllowed": what the store answered, for a log line. */
+function answerText(e: unknown): string {
+  const { status, name } = answerOf(e);
+  return [status !== undefined ? `HTTP ${status}` : undefined, name].filter(Boolean).join(' ') || String((e as Error)?.message ?? e);
+}
+
+/**
+ * The store answered that it will never do this request (not implemented, not allowed, or denied by the key's
+ * policy). A wrong key or signature fails every request alike, so it is a setup problem, not this request refused.
+ */
+function refusedByStore(e: unknown): boolean {
+  const { status, name } = answerOf(e);
+  if (status === undefined) return false;
+  if (name && name !== 'AccessDenied' && PERMANENT_NAMES[name]) return false;
+  return refusedForGood(status, name);
+}
+
 /** Parts uploaded at once within one file: memory is about this many parts, never the file. */
 const PARTS_AT_ONCE = 2;
 /** S3's limit on the number of parts of one object. */
@@ -75,6 +105,11 @@ export class S3Backend implements StorageBackend {
   readonly kind = 's3';
   private readonly client: S3Client;
   private readonly agent: http.Agent | https.Agent;
+  /**
+   * Multipart uploads (by id) whose refused ListParts this process has said already: an upload retried after a lost
+   * link says it once, not at every attempt. Forgotten when the upload completes or is given up.
+   */
+  private readonly saidUnprobed = new Set<string>();
 
   constructor(readonly settings: S3Settings, private readonly bandwidth?: Bandwidth) {
     const secure = !settings.endpoint || settings.endpoint.startsWith('https:');
@@ -116,10 +151,13 @@ export class S3Backend implements StorageBackend {
   async abandon(state: ResumeState): Promise<void> {
     const st = state as Partial<S3MultipartState>;
     if (st.kind !== 's3-multipart' || typeof st.uploadId !== 'string' || typeof st.key !== 'string') return;
+    this.saidUnprobed.delete(st.uploadId);
     try {
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: st.bucket ?? this.settings.bucket, Key: st.key, UploadId: st.uploadId }));
     } catch (e) {
       if ((e as { name?: string }).name === 'NoSuchUpload') return;
+      // Never worth asking again (an IAM policy without s3:AbortMultipartUpload, a store without the call).
+      if (refusedByStore(e)) throw abortRefused(`the multipart upload of ${st.key}`, answerOf(e).status, answerText(e));
       throw this.classify(e);
     }
   }
@@ -205,6 +243,7 @@ export class S3Backend implements StorageBackend {
    * Large files go up in parts, a few in memory at a time, never the whole file. Each part is sent with its MD5 (the
    * store refuses a damaged one) and, once confirmed, recorded through the item's resume handle: after a crash, a
    * restart or a lost link the next attempt asks the store which parts it holds (ListParts) and sends only the rest.
+   * A store that no longer has the upload, or not all of the parts it was continued from, gets a new upload, once.
    */
   private async multipart(item: FileItem): Promise<string | undefined> {
     const s = this.settings;
@@ -216,17 +255,48 @@ export class S3Backend implements StorageBackend {
     // Parts grow past the configured size only when the file needs more than S3's 10,000 parts.
     const partSize = Math.max(s.partSizeBytes, Math.ceil(item.bytes / MAX_PARTS));
     const count = Math.max(1, Math.ceil(item.bytes / partSize));
-    const sizeOf = (n: number) => Math.min(partSize, item.bytes - (n - 1) * partSize);
+    const plan: PartPlan = { size: partSize, count, sizeOf: (n: number) => Math.min(partSize, item.bytes - (n - 1) * partSize) };
 
-    let state = await this.continuable(item, st.mtimeMs, partSize, sizeOf);
-    if (state === 'completed') return undefined;
-    if (!state) {
-      const created = await this.client.send(new CreateMultipartUploadCommand(this.common(item)), { abortSignal: item.signal });
-      if (!created.UploadId) throw new UploadError('the store did not return an upload id for the multipart upload', 'retryable', 'NO_UPLOAD_ID');
-      state = { kind: 's3-multipart', bucket: s.bucket, key: item.key, uploadId: created.UploadId, bytes: item.bytes, mtimeMs: st.mtimeMs, partSize, parts: [] };
-      await item.resume?.save(state, 0);
+    const found = await this.continuable(item, st.mtimeMs, plan);
+    if (found === 'completed') return undefined;
+    let state = found;
+    for (let restarted = false; ; restarted = true) {
+      if (!state) {
+        const created = await this.client.send(new CreateMultipartUploadCommand(this.common(item)), { abortSignal: item.signal });
+        if (!created.UploadId) throw new UploadError('the store did not return an upload id for the multipart upload', 'retryable', 'NO_UPLOAD_ID');
+        state = { kind: 's3-multipart', bucket: s.bucket, key: item.key, uploadId: created.UploadId, bytes: item.bytes, mtimeMs: st.mtimeMs, partSize, parts: [] };
+        await item.resume?.save(state, 0);
+      }
+      try {
+        const sent = await this.sendParts(item, state, plan);
+        const etag = await this.complete(item, sent);
+        this.saidUnprobed.delete(state.uploadId);
+        return etag;
+      } catch (e) {
+        const name = (e as { name?: string }).name;
+        // The store forgot the upload (it expired, or was aborted), or lacks a part it was continued from: only a new
+        // upload can make the object. Once per attempt; the old one is aborted where the store allows it.
+        if (restarted || item.signal.aborted || (name !== 'NoSuchUpload' && name !== 'InvalidPart')) throw e;
+        item.onWarning?.(
+          name === 'NoSuchUpload'
+            ? `the store no longer has the multipart upload of ${item.key} (NoSuchUpload): starting it again`
+            : `the store does not hold every part the multipart upload of ${item.key} was continued from (InvalidPart): starting it again`,
+        );
+        if (name === 'InvalidPart') await this.discard(state, item);
+        this.saidUnprobed.delete(state.uploadId);
+        await item.resume?.clear();
+        state = undefined;
+      }
     }
-    const current = state;
+  }
+
+  /**
+   * Sends the parts the state does not hold yet, two at a time, recording each confirmed one; resolves with the state
+   * holding every part. A failed part stops the others; the next attempt continues from what was recorded.
+   */
+  private async sendParts(item: FileItem, current: S3MultipartState, plan: PartPlan): Promise<S3MultipartState> {
+    const s = this.settings;
+    const { size: partSize, count, sizeOf } = plan;
     const have = new Map(current.parts.map((p) => [p.n, p.etag]));
     let confirmed = current.parts.reduce((a, p) => a + sizeOf(p.n), 0);
     const inFlight = new Map<number, number>();
@@ -235,7 +305,6 @@ export class S3Backend implements StorageBackend {
 
     const todo = Array.from({ length: count }, (_, i) => i + 1).filter((n) => !have.has(n));
     let saving = Promise.resolve();
-    // One failed part stops the others: the next attempt continues from what the store confirmed.
     const stop = new AbortController();
     const signal = AbortSignal.any([item.signal, stop.signal]);
     const worker = async () => {
@@ -246,7 +315,7 @@ export class S3Backend implements StorageBackend {
         if (signal.aborted) throw item.signal.reason ?? new Error('aborted');
         const start = (n - 1) * partSize;
         buffer ??= Buffer.allocUnsafe(partSize);
-        const data = await readRange(file, start, sizeOf(n), buffer);
+        const data = await readRange(item.file, start, sizeOf(n), buffer);
         const md5 = crypto.createHash('md5').update(data).digest();
         inFlight.set(n, 0);
         const out = await this.client.send(
@@ -280,52 +349,72 @@ export class S3Backend implements StorageBackend {
         await saving;
       }
     };
+    // The first failure is the reason: the others only stopped because of it.
+    let first: { reason: unknown } | undefined;
     const workers = Array.from({ length: Math.min(PARTS_AT_ONCE, Math.max(1, todo.length)) }, () =>
       worker().catch((e) => {
+        first ??= { reason: e };
         stop.abort();
-        throw e;
       }),
     );
-    const ended = await Promise.allSettled(workers);
-    const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
+    await Promise.all(workers);
+    if (first) {
       // Without a place to keep the parts (a message not from a queue), they could never be used: abort the upload.
-      if (!item.resume) await this.abandon(current).catch(() => undefined);
-      throw failed.reason;
+      if (!item.resume) await this.discard(current, item);
+      throw first.reason;
     }
+    return { ...current, parts: [...have].map(([n, etag]) => ({ n, etag })).sort((a, b) => a.n - b.n) };
+  }
 
-    const parts = [...have].map(([n, etag]) => ({ PartNumber: n, ETag: etag })).sort((a, b) => a.PartNumber - b.PartNumber);
+  /** CompleteMultipartUpload with every part; the store's ETag of the object. */
+  private async complete(item: FileItem, state: S3MultipartState): Promise<string | undefined> {
     let etag: string | undefined;
     try {
       const done = await this.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: current.bucket, Key: current.key, UploadId: current.uploadId, MultipartUpload: { Parts: parts } }),
+        new CompleteMultipartUploadCommand({
+          Bucket: state.bucket,
+          Key: state.key,
+          UploadId: state.uploadId,
+          MultipartUpload: { Parts: state.parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
+        }),
         { abortSignal: item.signal },
       );
       etag = done.ETag?.replace(/"/g, '');
     } catch (e) {
       // Completed by an earlier attempt that did not live to record it: the object is there (verify() checks it).
-      if ((e as { name?: string }).name !== 'NoSuchUpload') throw e;
+      // Otherwise the upload is gone, and the caller starts a new one.
+      if ((e as { name?: string }).name !== 'NoSuchUpload' || !(await this.holds(item))) throw e;
     }
     await item.resume?.clear();
     return etag;
   }
 
   /**
+   * Aborts a multipart upload no attempt will continue, as far as the store allows: a refusal is said (its parts stay
+   * until the store's lifecycle rule removes them); any other failure is let go, as the store expires it in the end.
+   */
+  private async discard(state: S3MultipartState, item: UploadItem): Promise<void> {
+    try {
+      await this.abandon(state);
+    } catch (e) {
+      if (e instanceof UploadError && e.code === ABORT_REFUSED) {
+        item.onWarning?.(`${e.message}: its parts stay on the store until a lifecycle rule for incomplete multipart uploads removes them`);
+      }
+    }
+  }
+
+  /**
    * The saved multipart upload of an earlier attempt, brought up to date with what the store holds; 'completed' when
    * the store already has the whole object; undefined when there is nothing to continue.
    */
-  private async continuable(
-    item: UploadItem,
-    mtimeMs: number,
-    partSize: number,
-    sizeOf: (n: number) => number,
-  ): Promise<S3MultipartState | 'completed' | undefined> {
+  private async continuable(item: UploadItem, mtimeMs: number, plan: PartPlan): Promise<S3MultipartState | 'completed' | undefined> {
+    const { size: partSize, count, sizeOf } = plan;
     const saved = (await item.resume?.load()) as S3MultipartState | undefined;
     if (!saved || saved.kind !== 's3-multipart') return undefined;
     const same = saved.bucket === this.settings.bucket && saved.key === item.key && saved.bytes === item.bytes && saved.mtimeMs === mtimeMs && saved.partSize === partSize;
     if (!same) {
       // The file or the settings changed: that upload cannot be continued. Abort it (best effort) and start again.
-      await this.abandon(saved).catch(() => undefined);
+      await this.discard(saved, item);
       await item.resume?.clear();
       return undefined;
     }
@@ -342,11 +431,14 @@ export class S3Backend implements StorageBackend {
         marker = r.NextPartNumberMarker;
       }
     } catch (e) {
-      if ((e as { name?: string }).name !== 'NoSuchUpload') throw e;
-      await item.resume?.clear();
-      // Gone: completed by an attempt that crashed before it was acknowledged, or aborted (expired) on the store.
-      if (await this.holds(item)) return 'completed';
-      return undefined;
+      if ((e as { name?: string }).name === 'NoSuchUpload') {
+        await item.resume?.clear();
+        // Gone: completed by an attempt that crashed before it was acknowledged, or aborted (expired) on the store.
+        if (await this.holds(item)) return 'completed';
+        return undefined;
+      }
+      if (!refusedByStore(e)) throw e;
+      return this.unprobed(item, saved, count, answerText(e));
     }
     // Only parts the store holds whole, with the ETag we were given when we sent them (or, after a crash between
     // the part and its record, any part of the right size: its MD5 was checked by the store on the way in).
@@ -355,6 +447,28 @@ export class S3Backend implements StorageBackend {
       .filter(([n, p]) => p.size === sizeOf(n) && (!recorded.has(n) || recorded.get(n)!.replace(/"/g, '') === p.etag.replace(/"/g, '')))
       .map(([n, p]) => ({ n, etag: p.etag }))
       .sort((a, b) => a.n - b.n);
+    return { ...saved, parts };
+  }
+
+  /**
+   * The saved upload when the store refused to say which parts it holds (ListParts not implemented, or not allowed to
+   * this key): it goes on from the parts the queue row recorded as confirmed, and the completion judges them
+   * (InvalidPart or NoSuchUpload there starts the upload again). With every part recorded, the attempt that sent the
+   * last one may have completed the upload before it died: an object already stored whole ends it.
+   */
+  private async unprobed(item: UploadItem, saved: S3MultipartState, count: number, answer: string): Promise<S3MultipartState | 'completed'> {
+    const parts = (Array.isArray(saved.parts) ? saved.parts : []).filter((p) => Number.isInteger(p.n) && p.n >= 1 && p.n <= count && typeof p.etag === 'string');
+    const refused = `the store refused to list the parts of the multipart upload of ${item.key} (${answer})`;
+    if (parts.length === count && (await this.holds(item).catch(() => false))) {
+      item.onWarning?.(`${refused}; the object is already stored whole: an earlier attempt completed it`);
+      this.saidUnprobed.delete(saved.uploadId);
+      await item.resume?.clear();
+      return 'completed';
+    }
+    if (!this.saidUnprobed.has(saved.uploadId)) {
+      this.saidUnprobed.add(saved.uploadId);
+      item.onWarning?.(`${refused}: continuing from the ${parts.length} of ${count} parts recorded as confirmed; the completion shows whether the store kept them`);
+    }
     return { ...saved, parts };
   }
 

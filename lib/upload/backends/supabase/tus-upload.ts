@@ -1,6 +1,6 @@
 import fs from 'fs';
 import { Bandwidth, openBody } from '../../body';
-import { networkCode } from '../../classify';
+import { abortRefused, networkCode, refusedForGood } from '../../classify';
 import { ResumeState, UploadError, UploadItem } from '../../types';
 import { classifyFailure, redact, sizeChanged, tusAnswer, uploadGone } from './errors';
 import { Exchange, authHeaders } from './exchange';
@@ -38,6 +38,20 @@ const MAX_RECOVERIES = 3;
 /** A connection that broke while it was used: worth asking the store where the upload is (it may be reachable). */
 const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
 
+/**
+ * The code of the failure when the store refuses to tell an upload's offset just when the one we have proved wrong
+ * (an Upload-Offset conflict) or uncertain (a chunk broke off): only a new upload can go on.
+ */
+const OFFSET_UNKNOWN = 'TUS_OFFSET_UNKNOWN';
+
+/**
+ * An answer that refuses the request for good (403, 405, 501): a gateway or policy that does not allow a HEAD or a
+ * DELETE on upload URLs. Only the HTTP status counts: Storage's own "invalid signature" arrives as 400.
+ */
+function refused(e: unknown): e is TusAnswerError {
+  return e instanceof TusAnswerError && refusedForGood(e.status);
+}
+
 function resumeFailure(what: string, e: unknown): UploadError {
   const msg = e instanceof Error ? e.message : String(e);
   return new UploadError(`the upload's progress could not be ${what} in the queue's database: ${msg}`, 'retryable', 'RESUME_STATE');
@@ -51,12 +65,20 @@ export class TusUploads {
   private readonly headers: Record<string, string>;
   /** Kept-alive connections of the resumable uploads (the REST calls use fetch's own pool). */
   private readonly agents = new TusAgents();
+  /**
+   * Uploads (by URL) whose refused HEAD this process has said already: an upload retried after a lost link says it
+   * once, not at every attempt. Forgotten when the upload completes or is given up.
+   */
+  private readonly saidUnprobed = new Set<string>();
 
   constructor(
     private readonly settings: SupabaseSettings,
     private readonly bandwidth?: Bandwidth,
   ) {
-    this.headers = authHeaders(settings.key);
+    // Upserts like the REST path: a retry overwrites the item's own object. Storage checks on every request but HEAD
+    // that this request may write the object, and without x-upsert an existing object there is a 409 "The resource
+    // already exists", a DELETE of the upload included.
+    this.headers = { ...authHeaders(settings.key), 'x-upsert': 'true' };
   }
 
   /** The TUS endpoint of the project: uploads are created here, and live under it. */
@@ -73,8 +95,7 @@ export class TusUploads {
   async store(item: UploadItem, ex: Exchange): Promise<void> {
     await this.checkSource(item);
     const tus = new TusClient({
-      // Upserts like the REST path: a retry overwrites the item's own object.
-      headers: { ...this.headers, 'x-upsert': 'true' },
+      headers: this.headers,
       agents: this.agents,
       signal: item.signal,
       idleMs: this.settings.timeoutMs,
@@ -98,6 +119,16 @@ export class TusUploads {
           upload = undefined;
           continue;
         }
+        // The store holds another offset than recorded and will not say which: only a new upload goes on from here.
+        if (e instanceof UploadError && e.code === OFFSET_UNKNOWN && !restarted && !item.signal.aborted) {
+          restarted = true;
+          item.onWarning?.(`${e.message}: starting it again`);
+          this.saidUnprobed.delete(upload.tusUrl);
+          await this.discard(upload, tus, item);
+          await this.resumeClear(item);
+          upload = undefined;
+          continue;
+        }
         // Storage checks the overwrite on every request, and again when the last chunk completes the object.
         if (e instanceof TusAnswerError && tusAnswer(e).code === 'KeyAlreadyExists') {
           await this.resumeClear(item);
@@ -109,6 +140,7 @@ export class TusUploads {
         throw e;
       }
     }
+    this.saidUnprobed.delete(upload.tusUrl);
     await this.resumeClear(item);
     await verifySize(this.settings, item, ex);
   }
@@ -122,17 +154,35 @@ export class TusUploads {
     // Only an upload of this project: the key is never sent anywhere else.
     if (st.kind !== 'supabase-tus' || typeof st.tusUrl !== 'string' || st.project !== this.settings.url) return;
     if (!st.tusUrl.startsWith(`${this.tusEndpoint()}/`)) return;
+    this.saidUnprobed.delete(st.tusUrl);
     const signal = new AbortController().signal;
+    // With x-upsert, as the upload was created: Storage answers the DELETE of an upload whose key already holds an
+    // object 409 "The resource already exists" otherwise, and the upload would stay.
     const tus = new TusClient({ headers: this.headers, agents: this.agents, signal, idleMs: this.settings.timeoutMs });
     const ex = new Exchange(signal, this.settings.timeoutMs);
     try {
       await tus.terminate(st.tusUrl);
     } catch (e) {
-      // Gone already (expired, deleted), or finished (Storage refuses to delete those: 400): nothing left to clean up.
+      // Gone already (expired, deleted), or finished (Storage refuses to delete those, with x-upsert: 400): nothing
+      // left to clean up.
       if (e instanceof TusAnswerError && (e.status === 404 || e.status === 410 || e.status === 400)) return;
+      // Never worth asking again (a gateway or policy that does not allow the DELETE).
+      if (refused(e)) throw abortRefused(`the resumable upload of ${st.key ?? 'an object'}`, e.status, `HTTP ${e.status}`);
       throw redact(this.settings, classifyFailure(this.settings, e, ex));
     } finally {
       ex.close();
+    }
+  }
+
+  /**
+   * Deletes an upload no attempt will continue, as far as the store allows: a refusal is said (its bytes stay until
+   * the store expires the upload); any other failure is let go.
+   */
+  private async discard(state: TusResumeState, tus: TusClient, item: UploadItem): Promise<void> {
+    try {
+      await tus.terminate(state.tusUrl);
+    } catch (e) {
+      if (refused(e)) item.onWarning?.(`the store refused to delete the resumable upload of ${item.key} (HTTP ${e.status}): its bytes stay until the store expires it`);
     }
   }
 
@@ -168,7 +218,7 @@ export class TusUploads {
       typeof st.offset === 'number';
     if (!same) {
       // Another object, or the file changed: that upload can never be finished. Delete it (best effort), start again.
-      if (ours) await tus.terminate(st.tusUrl!).catch(() => undefined);
+      if (ours) await this.discard(st as TusResumeState, tus, item);
       await this.resumeClear(item);
       return undefined;
     }
@@ -182,10 +232,20 @@ export class TusUploads {
         await this.resumeClear(item);
         return undefined;
       }
-      throw e;
+      if (!refused(e)) throw e;
+      // The store will not say its offset (a gateway that does not allow HEAD): go on from the offset the queue row
+      // recorded as confirmed. If the store holds more (a chunk arrived, its answer did not), the PATCH there is an
+      // Upload-Offset conflict, and the upload starts again.
+      if (!this.saidUnprobed.has(state.tusUrl)) {
+        this.saidUnprobed.add(state.tusUrl);
+        item.onWarning?.(
+          `the store refused to tell the offset of the resumable upload of ${item.key} (HTTP ${e.status}): continuing from the ${state.offset} bytes recorded as confirmed`,
+        );
+      }
+      return state;
     }
     if (held.length !== item.bytes || held.offset > item.bytes) {
-      await tus.terminate(state.tusUrl).catch(() => undefined);
+      await this.discard(state, tus, item);
       await this.resumeClear(item);
       return undefined;
     }
@@ -274,7 +334,7 @@ export class TusUploads {
         const lost = !(e instanceof TusAnswerError) && CONNECTION_LOST.has(networkCode(e) ?? '');
         if ((conflict || lost) && recoveries < MAX_RECOVERIES && !item.signal.aborted) {
           recoveries++;
-          offset = await this.heldOffset(item, tus, state, lost ? e : undefined);
+          offset = await this.heldOffset(item, tus, state, start, lost ? e : undefined);
           continue;
         }
         throw e;
@@ -290,13 +350,22 @@ export class TusUploads {
   /**
    * The offset the store holds of the upload (HEAD), saved as confirmed. With `lost` (the connection broke), a HEAD
    * that gets no answer either fails the attempt with that first error; an answer (404 expired, ...) is thrown as is.
+   * A HEAD the store refuses (403, 405, 501) leaves the offset unknown: the caller starts a new upload.
    */
-  private async heldOffset(item: UploadItem, tus: TusClient, state: TusResumeState, lost?: unknown): Promise<number> {
+  private async heldOffset(item: UploadItem, tus: TusClient, state: TusResumeState, at: number, lost?: unknown): Promise<number> {
     let held: { offset: number; length?: number };
     try {
       held = await tus.head(state.tusUrl);
     } catch (e) {
       if (lost !== undefined && !(e instanceof TusAnswerError)) throw lost;
+      if (refused(e)) {
+        throw new UploadError(
+          `the store refused to tell the offset of the resumable upload of ${item.key} (HTTP ${e.status}) after the chunk from byte ${at} ${lost !== undefined ? 'broke off' : 'found it elsewhere (Upload-Offset conflict)'}`,
+          'retryable',
+          OFFSET_UNKNOWN,
+          e.status,
+        );
+      }
       throw e;
     }
     if (held.length !== item.bytes || held.offset > item.bytes) {
