@@ -5,7 +5,7 @@ import { renderKey } from '../message/object-key';
 import { uplinkRecord } from '../message/uplink';
 import { SettingsReader, text } from '../util/settings';
 import { CaptureOptions, CaptureResult } from './still';
-import { linkIntoPlace, pathInside, prepareFolder, saveError } from './file-steps';
+import { linkIntoPlace, pathInside, prepareFolder, saveError, warnOnceCannotTell } from './file-steps';
 import { FfmpegSource } from './sources/ffmpeg';
 import { CaptureError, CaptureSource } from './types';
 import { syncFolder } from '../util/fs-durable';
@@ -74,6 +74,9 @@ export function createClipRecorder(source: CaptureSource, options: Omit<CaptureO
 export class ClipRecorder {
   private readonly inFlight = new Set<Promise<unknown>>();
   private swept = false;
+  /** Hears what the recorder cannot check but goes on without (a disk that does not say how full it is). */
+  onWarning?: (text: string) => void;
+  private cannotTell?: (why: string) => void;
 
   constructor(
     readonly source: FfmpegSource,
@@ -104,7 +107,8 @@ export class ClipRecorder {
       this.swept = true;
       await sweepStaleTemps(root, this.now().getTime());
     }
-    await prepareFolder(root, this.options.minFreeBytes);
+    this.cannotTell ??= warnOnceCannotTell(root, () => this.onWarning);
+    await prepareFolder(root, this.options.minFreeBytes, { cannotTell: this.cannotTell });
     // A dot name nobody uploads or mistakes for a finished clip; same folder tree, so the final link is one syscall.
     const temp = path.join(root, `${TEMP_PREFIX}${crypto.randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
     try {

@@ -4,7 +4,7 @@ import path from 'path';
 import { renderKey } from '../message/object-key';
 import { inspectImage } from './image-info';
 import { CaptureError, CaptureSource } from './types';
-import { linkIntoPlace, pathInside, prepareFolder, saveError } from './file-steps';
+import { linkIntoPlace, pathInside, prepareFolder, saveError, warnOnceCannotTell } from './file-steps';
 
 export interface CaptureOptions {
   /** Every file goes below this folder; nothing a name or template says can leave it. */
@@ -40,6 +40,9 @@ export const DEFAULT_NAME_TEMPLATE = '{camera}/{date}_{time}_{width}_{height}.{e
 export class Capturer {
   /** Folders known to exist: creating them again costs system calls on every capture. */
   private readonly folders = new Set<string>();
+  /** Hears what the capture cannot check but goes on without (a disk that does not say how full it is). */
+  onWarning?: (text: string) => void;
+  private cannotTell?: (why: string) => void;
 
   constructor(
     readonly source: CaptureSource,
@@ -55,7 +58,8 @@ export class Capturer {
 
   async capture(signal: AbortSignal, given?: Buffer): Promise<CaptureResult> {
     const at = this.now();
-    await prepareFolder(this.options.imagesFolder, this.options.minFreeBytes, (d) => this.ensureFolder(d));
+    this.cannotTell ??= warnOnceCannotTell(this.options.imagesFolder, () => this.onWarning);
+    await prepareFolder(this.options.imagesFolder, this.options.minFreeBytes, { mkdir: (d) => this.ensureFolder(d), cannotTell: this.cannotTell });
     const data = given ?? (await this.source.grab(signal, this.options.maxBytes));
     if (data.length > this.options.maxBytes) {
       throw new CaptureError(`the image is ${data.length} bytes, over the limit of ${this.options.maxBytes}`, 'TOO_LARGE');

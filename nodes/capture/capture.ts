@@ -34,6 +34,7 @@ export = function (RED: NodeAPI) {
     }
     node.capturer = capturer;
     node.clipRecorder = clips;
+    (clips ?? capturer!).onWarning = (text) => node.warn(text);
     type Job = { msg: Msg; send: (m: NodeMessage) => void; done: Done };
     const gate = new TriggerGate<Job>(config.trigger);
     const closing = new AbortController();
