@@ -3,7 +3,9 @@
 // HttpCameraSource, against a local camera (a tiny HTTP server in this process serving one fixed ~100 KB JPEG).
 //
 // Ours: `await capturer.capture(signal)`, timed from the call to its answer: GET into memory (bounded by maxBytes),
-// inspectImage, SHA-256, then on disk durably (temp file, fsync, link into place, fsync of the folder).
+// inspectImage, SHA-256, then on disk durably (temp file, fsync, its capture journal entry appended and fsynced, link
+// into place, fsync of the folder), as the capture node does. The queue's confirmation of the entry, which the node
+// gets after the capture, is written untimed.
 // Baseline, measured in the same run: a bare `http.get` of the same URL streamed to a temp file, fsync, rename, fsync of
 // the folder: the same durability, with none of the checks. Both keep connections alive (ours its own agent, the
 // baseline Node's global agent, keep-alive by default since Node 19); the server is shared.
@@ -23,6 +25,7 @@ const { portOf } = require('../test/support/net');
 
 const DIST = path.join(__dirname, '..', 'dist', 'lib', 'capture');
 const CAPTURE_JS = path.join(DIST, 'still.js');
+const JOURNAL_JS = path.join(DIST, 'journal.js');
 const HTTP_SOURCE_JS = path.join(DIST, 'sources', 'http', 'index.js');
 const NAME_TEMPLATE = '{camera}/{date}_{time}_{width}_{height}.{ext}';
 const MAX_BYTES = 10 * 1024 * 1024;
@@ -136,6 +139,7 @@ function percentile(xs, p) {
 function missing(ffmpeg) {
   if (!fs.existsSync(CAPTURE_JS)) return `${path.relative(process.cwd(), CAPTURE_JS)} is not built`;
   if (!fs.existsSync(HTTP_SOURCE_JS)) return `${path.relative(process.cwd(), HTTP_SOURCE_JS)} is not built`;
+  if (!fs.existsSync(JOURNAL_JS)) return `${path.relative(process.cwd(), JOURNAL_JS)} is not built`;
   if (!ffmpeg) return 'no ffmpeg to make the camera JPEG (/usr/bin/ffmpeg or on PATH)';
   return null;
 }
@@ -160,6 +164,7 @@ async function captureLatency(ctx) {
     return;
   }
   const { Capturer } = require('../dist/lib/capture/still.js');
+  const { CaptureJournal } = require('../dist/lib/capture/journal.js');
   const { HttpCameraSource } = require('../dist/lib/capture/sources/http/index.js');
   const p = plan(ctx.quick);
   const dir = h.tempDir('capture');
@@ -171,6 +176,8 @@ async function captureLatency(ctx) {
   const bareFolder = path.join(dir, 'bare');
   fs.mkdirSync(bareFolder, { recursive: true });
   const capturer = new Capturer(source, { imagesFolder, nameTemplate: NAME_TEMPLATE, camera: 'bench', minFreeBytes: 0, maxBytes: MAX_BYTES });
+  const journal = await CaptureJournal.open(imagesFolder, 'bench', { warn: (t) => ctx.log(`  journal: ${t}`), log: () => undefined });
+  capturer.journal = journal;
   const problems = [];
   let seq = 0;
 
@@ -183,6 +190,7 @@ async function captureLatency(ctx) {
         problems.push(`ours: ${r.file} holds ${r.bytes} bytes, ${r.width}x${r.height}, sha ${String(r.sha256).slice(0, 8)}`);
       }
       fs.unlinkSync(r.file);
+      await journal.queued(r.journal.entry);
       return ms;
     },
     async bare() {
@@ -244,6 +252,7 @@ async function captureLatency(ctx) {
     }
     ctx.log(`  ${checkNote}; figure took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   } finally {
+    await journal.close();
     await source.close();
     await camera.stop();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ const path = require('path');
 const helper = require('node-red-node-test-helper');
 const captureNode = require('../dist/nodes/capture/capture.js');
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+const { CAPTURE_STATE_DIR } = require('../dist/lib/capture/journal');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { available, unavailableReason, startRtspServer } = require('./support/rtsp-server');
 const { alive } = require('./support/procs');
@@ -19,9 +20,10 @@ const FFMPEG = '/usr/bin/ffmpeg';
 const USER = 'coach';
 const PASSWORD = 'pa:ss@word';
 
+/** The files below `dir`, leaving out the capture journal's state folder. */
 function filesBelow(dir) {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { encoding: 'utf8', recursive: true }).filter((f) => fs.statSync(path.join(dir, f)).isFile());
+  return fs.readdirSync(dir, { encoding: 'utf8', recursive: true }).filter((f) => f.split(path.sep)[0] !== CAPTURE_STATE_DIR && fs.statSync(path.join(dir, f)).isFile());
 }
 
 describe('capture node: clips', function () {

@@ -8,6 +8,7 @@ const queueNode = require('../dist/nodes/offline-queue/offline-queue.js');
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 const { TestPatternSource } = require('../dist/lib/capture/sources/test-pattern');
 const { listenLocal } = require('./support/net');
+const { CaptureJournal, CAPTURE_STATE_DIR } = require('../dist/lib/capture/journal');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 helper.init(require.resolve('node-red'));
@@ -166,5 +167,65 @@ describe('capture node', function () {
     await waitFor(() => stats.length && stats[stats.length - 1].pending === 5, { what: '5 queued' });
     const items = await q.queue.store.list({ states: ['pending'] });
     assert.deepStrictEqual(items.map((i) => i.file).sort(), n.out.map((m) => m.uplink.file).sort());
+  });
+
+  describe('its journal', function () {
+    const journalFile = () => path.join(dir, 'images', CAPTURE_STATE_DIR, 'cap.journal');
+    const records = () => fs.readFileSync(journalFile(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const queueNodes = () => [
+      { id: 'q', type: 'uplink-offline-queue', db: path.join(dir, 'q.db'), startOffline: true, wires: [[], [], []] },
+    ];
+
+    it('hears from the queue which captures it committed, and after a restart sends again once what it did not', async function () {
+      let n = await load({ wires: [['out', 'q']] }, queueNodes(), [queueNode]);
+      await helper.getNode('q').ready;
+      n.cap.receive({ payload: 1, topic: 'first' });
+      await waitFor(() => n.out.length === 1);
+      n.cap.receive({ payload: 2, topic: 'second' });
+      await waitFor(() => n.out.length === 2);
+      const entries = n.out.map((m) => m.uplink.journal.entry);
+      assert.deepStrictEqual(n.out.map((m) => m.uplink.journal.owner), ['cap', 'cap']);
+      await waitFor(() => fs.existsSync(journalFile()) && records().filter((r) => r.t === 'queued').length === 2, { what: 'both committed' });
+      assert.deepStrictEqual(records().filter((r) => r.t === 'queued').map((r) => r.id), entries);
+      assert.ok(records().some((r) => r.t === 'acked-by-queue'));
+      await helper.unload();
+
+      // What a capture killed between its link and the queue's commit leaves: its file, and its journal entry.
+      const j = await CaptureJournal.open(path.join(dir, 'images'), 'cap', { warn() {}, log() {} });
+      const png = await new TestPatternSource({ width: 40, height: 30, camera: 'gate' }).grab(new AbortController().signal, 1e7);
+      const temp = path.join(dir, 'images', 'gate', '.killed.png.1.part');
+      fs.writeFileSync(temp, png);
+      const facts = { bytes: png.length, sha256: require('crypto').createHash('sha256').update(png).digest('hex'), width: 40, height: 30, contentType: 'image/png', camera: 'gate', capturedAt: '2026-03-01T09:00:00.000Z' };
+      const ref = await j.written(temp, path.join(dir, 'images', 'gate', 'killed.png'), facts, { msg: { topic: 'third', session: 'S-9' }, metadata: { court: '4' } });
+      fs.linkSync(temp, path.join(dir, 'images', 'gate', 'killed.png'));
+      await j.close();
+
+      n = await load({ wires: [['out', 'q']], metadata: [{ name: 'court', value: '1' }] }, queueNodes(), [queueNode]);
+      const q = helper.getNode('q');
+      await q.ready;
+      await waitFor(() => n.out.length === 1, { what: 'the capture sent again' });
+      const m = n.out[0];
+      assert.strictEqual(m.uplink.file, path.join(dir, 'images', 'gate', 'killed.png'));
+      assert.strictEqual(m.payload, m.uplink.file);
+      assert.deepStrictEqual([m.uplink.key, m.uplink.sha256, m.uplink.recovered, m.uplink.journal], ['gate/killed.png', facts.sha256, true, ref]);
+      assert.deepStrictEqual([m.topic, m.session, m.uplink.metadata], ['third', 'S-9', { court: '4' }], 'the trigger and metadata of the capture, not of the node now');
+      await waitFor(async () => (await q.queue.store.list({ states: ['pending'] })).length === 3, { what: 'three items queued' });
+      const files = (await q.queue.store.list({ states: ['pending'] })).map((i) => i.file);
+      assert.strictEqual(new Set(files).size, 3, 'each file queued once');
+      await waitFor(() => records().some((r) => r.t === 'queued' && r.id === ref.entry), { what: 'the queue to confirm it' });
+    });
+
+    it('sends nothing again for a node wired to no queue, and leaves no journal behind', async function () {
+      let n = await load();
+      n.cap.receive({ payload: 1 });
+      await waitFor(() => n.out.length === 1);
+      assert.ok(fs.existsSync(journalFile()), 'journalled until some queue confirms it');
+      await helper.unload();
+      n = await load();
+      await waitFor(() => !fs.existsSync(journalFile()), { what: 'the journal compacted away' });
+      n.cap.receive({ payload: 2 });
+      await waitFor(() => n.out.length === 1);
+      assert.strictEqual(n.out[0].uplink.recovered, undefined, 'the one message is the new capture');
+    });
   });
 });

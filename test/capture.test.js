@@ -9,6 +9,7 @@ const { TestPatternSource } = require('../dist/lib/capture/sources/test-pattern'
 const { parseCaptureConfig } = require('../dist/lib/capture/config');
 const { inspectImage } = require('../dist/lib/capture/image-info');
 const { errorWith } = require('./support/errors');
+const { prepareFolder, warnOnceCannotTell } = require('../dist/lib/capture/file-steps');
 const { tmpDir, rmrf } = require('./support/tmp');
 
 const never = new AbortController().signal;
@@ -73,6 +74,24 @@ describe('capture to disk', function () {
     await assert.rejects(new Capturer(src, opts({ minFreeBytes: Number.MAX_SAFE_INTEGER })).capture(never), errorWith('DISK_FULL', /free on the disk of/));
     assert.strictEqual(grabbed, 0, 'the camera is not even asked');
     assert.deepStrictEqual(walk(path.join(dir, 'images')), []);
+  });
+
+  it('captures on a file system that cannot say how full it is, and says so once, as a warning', async function () {
+    const folder = path.join(dir, 'images');
+    const warnings = [];
+    const cannotTell = warnOnceCannotTell(folder, () => (text) => warnings.push(text));
+    const unsupported = async () => {
+      throw Object.assign(new Error('statfs: function not implemented'), { code: 'ENOSYS' });
+    };
+    for (const statfs of [unsupported, async () => ({ bavail: 0, bsize: 0, blocks: 0 }), async () => ({ bavail: 0, bsize: 4096, blocks: 0 })]) {
+      await prepareFolder(folder, 200 * 1024 * 1024, { statfs, cannotTell });
+    }
+    assert.strictEqual(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0], /cannot tell how much room is left on the disk of .*images \(the file system does not say \(ENOSYS\)\): capturing without the "Keep free" check/);
+    // A disk that does report its size, and is full, still stops the capture.
+    await assert.rejects(prepareFolder(folder, 200 * 1024 * 1024, { statfs: async () => ({ bavail: 10, bsize: 4096, blocks: 1000 }), cannotTell }), errorWith('DISK_FULL'));
+    await prepareFolder(folder, 200 * 1024 * 1024, { statfs: async () => ({ bavail: 1e6, bsize: 4096, blocks: 2e6 }), cannotTell });
+    assert.strictEqual(warnings.length, 1);
   });
 
   it('refuses what is not an image, or is too large, and writes nothing', async function () {

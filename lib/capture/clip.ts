@@ -5,7 +5,9 @@ import { renderKey } from '../message/object-key';
 import { uplinkRecord } from '../message/uplink';
 import { SettingsReader, text } from '../util/settings';
 import { CaptureOptions, CaptureResult } from './still';
-import { linkIntoPlace, pathInside, prepareFolder, saveError } from './file-steps';
+import { linkIntoPlace, pathInside, prepareFolder, saveError, warnOnceCannotTell } from './file-steps';
+import type { Carried, CaptureJournal } from './journal';
+import type { JournalRef } from '../message/uplink';
 import { FfmpegSource } from './sources/ffmpeg';
 import { CaptureError, CaptureSource } from './types';
 import { syncFolder } from '../util/fs-durable';
@@ -74,6 +76,11 @@ export function createClipRecorder(source: CaptureSource, options: Omit<CaptureO
 export class ClipRecorder {
   private readonly inFlight = new Set<Promise<unknown>>();
   private swept = false;
+  /** Remembers each clip until a queue has committed it, journalled before its link (see Capturer). */
+  journal?: CaptureJournal;
+  /** Hears what the recorder cannot check but goes on without (a disk that does not say how full it is). */
+  onWarning?: (text: string) => void;
+  private cannotTell?: (why: string) => void;
 
   constructor(
     readonly source: FfmpegSource,
@@ -81,9 +88,9 @@ export class ClipRecorder {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Records one clip; see the class comment. */
-  record(signal: AbortSignal, requestedS: number): Promise<ClipResult> {
-    const p = this.recordOnce(signal, requestedS);
+  /** Records one clip; see the class comment. `carry` is what the journal keeps to send its message again. */
+  record(signal: AbortSignal, requestedS: number, carry?: Carried): Promise<ClipResult> {
+    const p = this.recordOnce(signal, requestedS, carry);
     const tracked = p.catch(() => undefined);
     this.inFlight.add(tracked);
     void tracked.finally(() => this.inFlight.delete(tracked));
@@ -96,7 +103,7 @@ export class ClipRecorder {
     await Promise.all([...this.inFlight]);
   }
 
-  private async recordOnce(signal: AbortSignal, requestedS: number): Promise<ClipResult> {
+  private async recordOnce(signal: AbortSignal, requestedS: number, carry?: Carried): Promise<ClipResult> {
     const at = this.now();
     const root = path.resolve(this.options.imagesFolder);
     if (!this.swept) {
@@ -104,7 +111,8 @@ export class ClipRecorder {
       this.swept = true;
       await sweepStaleTemps(root, this.now().getTime());
     }
-    await prepareFolder(root, this.options.minFreeBytes);
+    this.cannotTell ??= warnOnceCannotTell(root, () => this.onWarning);
+    await prepareFolder(root, this.options.minFreeBytes, { cannotTell: this.cannotTell });
     // A dot name nobody uploads or mistakes for a finished clip; same folder tree, so the final link is one syscall.
     const temp = path.join(root, `${TEMP_PREFIX}${crypto.randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
     try {
@@ -127,13 +135,9 @@ export class ClipRecorder {
       const durationS = Math.round(info.durationS * 100) / 100;
       const partial = isPartial(info.durationS, requestedS);
       const relative = renderKey(this.options.nameTemplate, { camera: this.options.camera, capturedAt: at.toISOString(), width: info.width, height: info.height, ext: 'mp4' });
-      const { file, key, sha256 } = await this.place(root, relative, temp);
-      return {
-        file,
-        key,
+      const facts = {
         bytes,
-        sha256,
-        contentType: 'video/mp4',
+        contentType: 'video/mp4' as const,
         width: info.width,
         height: info.height,
         codec: info.codec,
@@ -144,26 +148,40 @@ export class ClipRecorder {
         camera: this.options.camera,
         capturedAt: at.toISOString(),
       };
+      const placed = await this.place(root, relative, temp, facts, carry);
+      return { ...placed, ...facts };
     } finally {
       await fs.promises.rm(temp, { force: true }).catch(() => undefined);
     }
   }
 
-  /** Checksum and fsync, then link into place under its final name (or name_1…), and fsync the folder. */
-  private async place(root: string, relative: string, temp: string): Promise<{ file: string; key: string; sha256: string }> {
+  /** Checksum, fsync and journal, then link into place under its final name (or name_1…), and fsync the folder. */
+  private async place(
+    root: string,
+    relative: string,
+    temp: string,
+    facts: Record<string, unknown>,
+    carry?: Carried,
+  ): Promise<{ file: string; key: string; sha256: string; journal?: JournalRef }> {
     const wanted = pathInside(root, relative);
     const dir = path.dirname(wanted);
     try {
+      await fs.promises.mkdir(dir, { recursive: true });
       const hash = crypto.createHash('sha256');
       const fh = await fs.promises.open(temp, 'r');
+      let sha256: string;
+      let journal: JournalRef | undefined;
       try {
         for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
-        await fh.sync();
+        sha256 = hash.digest('hex');
+        // Journalled while the clip is synced, as a still is (see Capturer).
+        [, journal] = await Promise.all([fh.sync(), this.journal?.written(temp, wanted, { ...facts, sha256 }, carry)]);
       } finally {
         await fh.close();
       }
-      await fs.promises.mkdir(dir, { recursive: true });
-      return { ...(await linkIntoPlace(root, temp, wanted)), sha256: hash.digest('hex') };
+      const placed = await linkIntoPlace(root, temp, wanted);
+      if (journal) await this.journal!.placed(journal, placed.file);
+      return { ...placed, sha256, ...(journal ? { journal } : {}) };
     } catch (e) {
       throw saveError(e, root, dir, 'clip');
     }

@@ -14,20 +14,37 @@ export function pathInside(root: string, relative: string): string {
   return wanted;
 }
 
+/** The system calls prepareFolder makes, replaceable (a capturer remembers folders it made; tests fake a disk). */
+export interface FolderSteps {
+  mkdir?: (dir: string) => Promise<unknown>;
+  statfs?: (dir: string) => Promise<{ bavail: number; bsize: number; blocks: number }>;
+  /** Called when the disk cannot say how much room it has: the capture goes on without the check. */
+  cannotTell?: (why: string) => void;
+}
+
 /**
- * Makes the images folder (with `mkdir`, which may remember folders it made), then refuses to capture when its disk
- * has less than `minFreeBytes` free (0: no check).
+ * Makes the images folder, then refuses to capture when its disk has less than `minFreeBytes` free (0: no check). A
+ * file system that reports no size (statfs unsupported, or a block size or count of 0: some FUSE and network file
+ * systems) is not taken for a full one: `cannotTell` hears why, and the capture goes on (a disk that does fill up
+ * still fails the write, with "disk full").
  */
-export async function prepareFolder(
-  folder: string,
-  minFreeBytes: number,
-  mkdir: (dir: string) => Promise<unknown> = (dir) => fs.promises.mkdir(dir, { recursive: true }),
-): Promise<void> {
+export async function prepareFolder(folder: string, minFreeBytes: number, steps: FolderSteps = {}): Promise<void> {
+  const mkdir = steps.mkdir ?? ((dir: string) => fs.promises.mkdir(dir, { recursive: true }));
   await mkdir(folder).catch((e: NodeJS.ErrnoException) => {
     throw new CaptureError(`cannot create the images folder ${folder} (${e.code ?? e.message})`, 'FOLDER');
   });
   if (minFreeBytes <= 0) return;
-  const st = await fs.promises.statfs(folder);
+  let st: { bavail: number; bsize: number; blocks: number };
+  try {
+    st = await (steps.statfs ?? ((dir: string) => fs.promises.statfs(dir)))(folder);
+  } catch (e) {
+    steps.cannotTell?.(`the file system does not say (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    return;
+  }
+  if (!(st.bsize > 0) || !(st.blocks > 0)) {
+    steps.cannotTell?.('the file system reports no size');
+    return;
+  }
   const free = st.bavail * st.bsize;
   if (free < minFreeBytes) {
     throw new CaptureError(
@@ -35,6 +52,19 @@ export async function prepareFolder(
       'DISK_FULL',
     );
   }
+}
+
+/**
+ * A `cannotTell` for prepareFolder that says it once, as a warning through `warn` (read when it is called, so a host
+ * may set it later), naming the folder and what the capture does about it.
+ */
+export function warnOnceCannotTell(folder: string, warn: () => ((text: string) => void) | undefined): (why: string) => void {
+  let said = false;
+  return (why) => {
+    if (said) return;
+    said = true;
+    warn()?.(`cannot tell how much room is left on the disk of ${folder} (${why}): capturing without the "Keep free" check`);
+  };
 }
 
 /** A failure to save a file, as a CaptureError a person can act on. `what` is "image" or "clip". */

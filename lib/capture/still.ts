@@ -4,7 +4,9 @@ import path from 'path';
 import { renderKey } from '../message/object-key';
 import { inspectImage } from './image-info';
 import { CaptureError, CaptureSource } from './types';
-import { linkIntoPlace, pathInside, prepareFolder, saveError } from './file-steps';
+import { linkIntoPlace, pathInside, prepareFolder, saveError, warnOnceCannotTell } from './file-steps';
+import type { JournalRef } from '../message/uplink';
+import type { Carried, CaptureJournal } from './journal';
 
 export interface CaptureOptions {
   /** Every file goes below this folder; nothing a name or template says can leave it. */
@@ -29,17 +31,25 @@ export interface CaptureResult {
   capturedAt: string;
   /** The file's path below the images folder, with "/": fixed now, so every upload retry uses the same object key. */
   key: string;
+  /** The capture journal's entry for the file, which the queue hands back once it has committed it. */
+  journal?: JournalRef;
 }
 
 export const DEFAULT_NAME_TEMPLATE = '{camera}/{date}_{time}_{width}_{height}.{ext}';
 
 /**
  * One capture: the image from the source (or given), checked, then on disk atomically (temp name, fsync, link into
- * place without overwriting, fsync of the folder) before anyone hears of it.
+ * place without overwriting, fsync of the folder) before anyone hears of it. With a journal, the file is journalled
+ * before its link, so that one no queue ever committed is found at the next start (see CaptureJournal).
  */
 export class Capturer {
   /** Folders known to exist: creating them again costs system calls on every capture. */
   private readonly folders = new Set<string>();
+  /** Remembers each file until a queue has committed it (the capture node sets it). */
+  journal?: CaptureJournal;
+  /** Hears what the capture cannot check but goes on without (a disk that does not say how full it is). */
+  onWarning?: (text: string) => void;
+  private cannotTell?: (why: string) => void;
 
   constructor(
     readonly source: CaptureSource,
@@ -53,9 +63,11 @@ export class Capturer {
     this.folders.add(dir);
   }
 
-  async capture(signal: AbortSignal, given?: Buffer): Promise<CaptureResult> {
+  /** Takes one image (or stores `given`); `carry` is what the journal keeps to send its message again. */
+  async capture(signal: AbortSignal, given?: Buffer, carry?: Carried): Promise<CaptureResult> {
     const at = this.now();
-    await prepareFolder(this.options.imagesFolder, this.options.minFreeBytes, (d) => this.ensureFolder(d));
+    this.cannotTell ??= warnOnceCannotTell(this.options.imagesFolder, () => this.onWarning);
+    await prepareFolder(this.options.imagesFolder, this.options.minFreeBytes, { mkdir: (d) => this.ensureFolder(d), cannotTell: this.cannotTell });
     const data = given ?? (await this.source.grab(signal, this.options.maxBytes));
     if (data.length > this.options.maxBytes) {
       throw new CaptureError(`the image is ${data.length} bytes, over the limit of ${this.options.maxBytes}`, 'TOO_LARGE');
@@ -68,10 +80,7 @@ export class Capturer {
       height: info.height,
       ext: info.ext,
     });
-    const { file, key } = await this.writeAtomically(relative, data);
-    return {
-      file,
-      key,
+    const facts = {
       bytes: data.length,
       sha256: crypto.createHash('sha256').update(data).digest('hex'),
       width: info.width,
@@ -80,9 +89,11 @@ export class Capturer {
       camera: this.options.camera,
       capturedAt: at.toISOString(),
     };
+    const placed = await this.writeAtomically(relative, data, facts, carry);
+    return { file: placed.file, key: placed.key, ...facts, ...(placed.journal ? { journal: placed.journal } : {}) };
   }
 
-  private async writeAtomically(relative: string, data: Buffer): Promise<{ file: string; key: string }> {
+  private async writeAtomically(relative: string, data: Buffer, facts: Record<string, unknown>, carry?: Carried): Promise<{ file: string; key: string; journal?: JournalRef }> {
     const root = path.resolve(this.options.imagesFolder);
     const wanted = pathInside(root, relative);
     const dir = path.dirname(wanted);
@@ -90,13 +101,18 @@ export class Capturer {
     try {
       await this.ensureFolder(dir);
       const fh = await fs.promises.open(temp, 'wx');
+      let journal: JournalRef | undefined;
       try {
         await fh.writeFile(data);
-        await fh.sync();
+        // The journal entry is synced while the image is (one wait for the disk, not two): the link comes after both,
+        // and recovery checks a temp file's checksum before it links one the entry names.
+        [, journal] = await Promise.all([fh.sync(), this.journal?.written(temp, wanted, facts, carry)]);
       } finally {
         await fh.close();
       }
-      return await linkIntoPlace(root, temp, wanted);
+      const placed = await linkIntoPlace(root, temp, wanted);
+      if (journal) await this.journal!.placed(journal, placed.file);
+      return { ...placed, ...(journal ? { journal } : {}) };
     } catch (e) {
       throw saveError(e, root, dir, 'image');
     } finally {

@@ -26,7 +26,7 @@ const RESERVED_UPLINK_NAMES: ReadonlySet<string> = new Set(
     'file', 'bytes', 'sha256', 'contentType', 'width', 'height', 'camera', 'capturedAt', 'key', 'codec', 'durationS',
     'requestedS', 'partial', 'partialReason', 'metadata', 'item', 'ack', 'error', 'upload', 'name', 'id', 'url',
     'bucket', 'kb', 'resolution', 'itemId', 'priority', 'filename', 'payload', 'topic', 'status', 'ext', 'attempt',
-    'recorder', 'endedAt',
+    'recorder', 'endedAt', 'journal', 'recovered',
   ].map((n) => n.toLowerCase()),
 );
 

@@ -42,6 +42,15 @@ export interface UploadDoneInfo {
   response?: unknown;
 }
 
+/**
+ * Where a capture's journal keeps its file until a queue has committed it: the queue hands `entry` back to the
+ * capture named `owner` (its node id), and a capture killed in between is sent again at the next start.
+ */
+export interface JournalRef {
+  owner: string;
+  entry: string;
+}
+
 /** The facts of a capture, a clip or a recorded segment. */
 export interface CapturedFile {
   file: string;
@@ -58,6 +67,9 @@ export interface CapturedFile {
   requestedS?: number;
   partial?: boolean;
   metadata?: Record<string, unknown>;
+  journal?: JournalRef;
+  /** Sent again at a start, because no queue had committed it before the process stopped. */
+  recovered?: boolean;
 }
 
 /** msg.uplink as a reader sees it: each field present only when it has the right type. */
@@ -103,6 +115,10 @@ export function readUplink(msg: Msg): Uplink {
   }
   if (bool(u.partial) !== undefined) out.partial = u.partial as boolean;
   if (bool(u.ack) !== undefined) out.ack = u.ack as boolean;
+  if (bool(u.recovered) !== undefined) out.recovered = u.recovered as boolean;
+  if (isRecord(u.journal) && str(u.journal.owner) !== undefined && str(u.journal.entry) !== undefined) {
+    out.journal = { owner: u.journal.owner as string, entry: u.journal.entry as string };
+  }
   if (isRecord(u.metadata)) out.metadata = u.metadata;
   if (isRecord(u.error)) out.error = u.error;
   if (isRecord(u.upload)) out.upload = u.upload;

@@ -1,6 +1,4 @@
-import fs from 'fs';
-import path from 'path';
-import { syncFolder } from '../util/fs-durable';
+import { AppendLog } from '../util/append-log';
 
 /** A closed segment, as it was handed on: what its message said, and where it came from. */
 export interface ClosedRecord {
@@ -38,85 +36,13 @@ export type JournalRecord =
 
 /**
  * The recorder's memory of every segment it handed on, one JSON line per event, appended and fsynced before the
- * recorder acts on it. A crash can tear only the line being written: it is cut off when the journal is next opened.
+ * recorder acts on it (see AppendLog).
  */
-export class Journal {
-  private fh: fs.promises.FileHandle | undefined;
-  private chain: Promise<unknown> = Promise.resolve();
-  /** Lines in the file: compaction is due when far more than the segments still known. */
-  lines = 0;
-
-  private constructor(readonly file: string) {}
-
-  /** Opens (or creates) the journal and returns its records, the torn last line (if any) removed. */
+export class Journal extends AppendLog<JournalRecord> {
+  /** Opens the journal and returns its records, the torn last line (if any) removed. */
   static async open(file: string): Promise<{ journal: Journal; records: JournalRecord[] }> {
-    const j = new Journal(file);
-    let text = '';
-    try {
-      text = await fs.promises.readFile(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    const cut = text.lastIndexOf('\n') + 1;
-    if (cut < text.length) await fs.promises.truncate(file, Buffer.byteLength(text.slice(0, cut)));
-    const records: JournalRecord[] = [];
-    for (const line of text.slice(0, cut).split('\n')) {
-      if (line.trim() === '') continue;
-      try {
-        const r = JSON.parse(line) as JournalRecord;
-        if (r && typeof r === 'object' && typeof r.t === 'string') records.push(r);
-      } catch {
-        /* a line torn by a crash, then written after: skip it */
-      }
-    }
-    j.lines = records.length;
-    j.fh = await fs.promises.open(file, 'a');
-    if (text === '') await syncFolder(path.dirname(file));
-    return { journal: j, records };
-  }
-
-  /** Appends records in one write and syncs them to disk; resolves once they are durable. */
-  append(...records: JournalRecord[]): Promise<void> {
-    const run = this.chain.then(async () => {
-      if (!this.fh) throw new Error('the recorder journal is closed');
-      await this.fh.write(records.map((r) => JSON.stringify(r)).join('\n') + '\n');
-      await this.fh.datasync();
-      this.lines += records.length;
-    });
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Replaces the whole journal with `records` (temp file, fsync, rename, fsync of the folder). */
-  rewrite(records: JournalRecord[]): Promise<void> {
-    const run = this.chain.then(async () => {
-      const temp = `${this.file}.compact`;
-      const fh = await fs.promises.open(temp, 'w');
-      try {
-        await fh.write(records.map((r) => JSON.stringify(r) + '\n').join(''));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      try {
-        await this.fh?.close();
-        this.fh = undefined;
-        await fs.promises.rename(temp, this.file);
-        await syncFolder(path.dirname(this.file));
-        this.lines = records.length;
-      } finally {
-        // Whatever happened, appends go on to the journal in place (the old one when the rename failed).
-        if (!this.fh) this.fh = await fs.promises.open(this.file, 'a');
-      }
-    });
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  async close(): Promise<void> {
-    await this.chain;
-    const fh = this.fh;
-    this.fh = undefined;
-    await fh?.close();
+    const journal = new Journal(file);
+    const records = await journal.load((r): r is JournalRecord => r !== null && typeof r === 'object' && typeof (r as { t?: unknown }).t === 'string');
+    return { journal, records };
   }
 }

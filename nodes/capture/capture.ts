@@ -1,4 +1,4 @@
-import type { Node, NodeAPI, NodeMessage } from 'node-red';
+import type { NodeAPI, NodeMessage } from 'node-red';
 import { Capturer, CaptureResult } from '../../lib/capture/still';
 import { parseCaptureConfig } from '../../lib/capture/config';
 import { ClipRecorder, ClipResult, createClipRecorder, requestedLength } from '../../lib/capture/clip';
@@ -6,11 +6,13 @@ import { MetadataError, mergeMetadata, uplinkWithMetadata } from '../../lib/mess
 import { createSource } from '../../lib/capture/sources/index';
 import { TriggerGate } from '../../lib/capture/trigger';
 import { CaptureError, CaptureSource } from '../../lib/capture/types';
+import { CaptureJournal, carriedOf } from '../../lib/capture/journal';
 import { fmtBytes } from '../../lib/util/format';
 import type { Msg } from '../../lib/message/uplink';
 import { CAMERA_LOGIN, CameraLogin, Done, EditorConfig, refuseMisconfigured, registerNode, userDirOf } from '../common/node';
+import type { JournalOwnerNode } from '../common/journal-owner';
 
-interface CaptureNode extends Node<CameraLogin> {
+interface CaptureNode extends JournalOwnerNode<CameraLogin> {
   capturer?: Capturer;
   clipRecorder?: ClipRecorder;
 }
@@ -34,6 +36,23 @@ export = function (RED: NodeAPI) {
     }
     node.capturer = capturer;
     node.clipRecorder = clips;
+    const taker = clips ?? capturer!;
+    taker.onWarning = (text) => node.warn(text);
+    // Files written and not yet committed by a queue, so that one killed in between is sent again at the next start.
+    const journalReady: Promise<CaptureJournal | undefined> = CaptureJournal.open(config.imagesFolder, node.id, {
+      warn: (text) => node.warn(text),
+      log: (text) => node.log(text),
+    }).then(
+      (journal) => (taker.journal = journal),
+      (e: Error) => {
+        node.warn(`capturing without a journal (a capture killed before a queue commits it will not be sent again): ${e.message}`);
+        return undefined;
+      },
+    );
+    // The queue tells this node (found by its id in msg.uplink.journal) which files it has committed.
+    node.queued = (entry) => {
+      void journalReady.then((j) => j?.queued(entry)).catch((e: Error) => node.warn(`capture journal: ${e.message}`));
+    };
     type Job = { msg: Msg; send: (m: NodeMessage) => void; done: Done };
     const gate = new TriggerGate<Job>(config.trigger);
     const closing = new AbortController();
@@ -63,7 +82,8 @@ export = function (RED: NodeAPI) {
           if (!Buffer.isBuffer(msg.payload)) throw new CaptureError('msg.payload must be the image as a Buffer (a JPEG or PNG)', 'NO_IMAGE');
           given = msg.payload;
         }
-        const r = await c.capture(signal, given);
+        await journalReady;
+        const r = await c.capture(signal, given, carriedOf(msg, metadata));
         const t = new Date(r.capturedAt);
         node.status({ fill: 'green', shape: 'dot', text: `${t.toTimeString().slice(0, 8)} · ${fmtBytes(r.bytes)}` });
         send(output(msg, r, metadata, config.includeBuffer ? (given ?? undefined) : undefined));
@@ -79,7 +99,8 @@ export = function (RED: NodeAPI) {
         const metadata = mergeMetadata(config.metadata, msg.metadata);
         const lengthS = requestedLength(msg, config.clip);
         node.status({ fill: 'blue', shape: 'dot', text: `recording ${lengthS} s…` });
-        const r: ClipResult = await c.record(closing.signal, lengthS);
+        await journalReady;
+        const r: ClipResult = await c.record(closing.signal, lengthS, carriedOf(msg, metadata));
         if (r.partial) {
           const text = `partial clip ${r.durationS.toFixed(1)} s of ${r.requestedS} s: ${r.partialReason ?? 'cut short'}`;
           node.status({ fill: 'yellow', shape: 'ring', text: text.slice(0, 80) });
@@ -117,10 +138,27 @@ export = function (RED: NodeAPI) {
       }
     });
 
+    // Captures the last run wrote and no queue committed go out again, once every flow has started (the queue may be
+    // on another tab, created after this node).
+    const resend = (): void => {
+      void journalReady.then(async (journal) => {
+        if (!journal || closing.signal.aborted) return;
+        const recovered = journal.takeRecovered();
+        if (recovered.length === 0) return;
+        for (const { result, carry } of recovered) node.send(output(carry?.msg ?? {}, result, carry?.metadata ?? {}));
+        node.log(`sent again ${recovered.length} capture(s) the last run wrote but no queue had committed`);
+        await journal.resent(recovered.map((r) => r.result.journal));
+      }).catch((e: Error) => node.warn(`capture journal: ${e.message}`));
+    };
+    const runtimeEvents = RED.events;
+    runtimeEvents.once('flows:started', resend);
+
     node.on('close', (_removed: boolean, done: () => void) => {
       closing.abort();
+      runtimeEvents.removeListener('flows:started', resend);
       for (const job of gate.drain()) job.done();
-      (clips ?? source).close().then(done, done);
+      const finish = () => void journalReady.then((j) => j?.close()).then(done, done);
+      (clips ?? source).close().then(finish, finish);
     });
   }
 

@@ -6,6 +6,7 @@ import { describeDbError } from '../../lib/queue/status';
 import { COMMANDS, Command, classifyInput } from '../../lib/queue/input';
 import { Done, EditorConfig, refuseMisconfigured, registerNode, Send, toNodeMessage, userDirOf } from '../common/node';
 import type { QueueNode } from '../common/queue-node';
+import { confirmQueued } from '../common/journal-owner';
 
 const TYPE = 'uplink-offline-queue';
 
@@ -62,7 +63,8 @@ export = function (RED: NodeAPI) {
           return;
         }
         try {
-          await queue.handle(msg);
+          const r = await queue.handle(msg);
+          if (r.kind === 'queued') confirmQueued(RED, msg);
           done();
         } catch (e) {
           const err = e instanceof Error ? e : new Error(String(e));

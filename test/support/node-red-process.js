@@ -118,6 +118,8 @@ function removeDir(dir) {
  * @param {number} [options.startTimeoutMs] how long to wait for "Started flows" (default 20 s)
  * @param {string} [options.packageDir] the package folder to install (default: this repository)
  * @param {boolean} [options.echo] copy node-red's output to this process's stderr (or set UPLINK_E2E_ECHO=1)
+ * @param {string[]} [options.require] scripts to preload into the node-red process (node --require), such as a test's
+ *   fault injection
  */
 async function startNodeRed(options = {}) {
   const packageDir = path.resolve(options.packageDir || process.env.UPLINK_PACKAGE_DIR || PACKAGE_DIR);
@@ -155,7 +157,7 @@ async function startNodeRed(options = {}) {
 
     proc = spawn(
       process.execPath,
-      ['--require', EXIT_WITH_PARENT, NODE_RED_BIN, '--userDir', userDir, '--settings', settingsFile, '--port', String(port)],
+      ['--require', EXIT_WITH_PARENT, ...(options.require || []).flatMap((f) => ['--require', f]), NODE_RED_BIN, '--userDir', userDir, '--settings', settingsFile, '--port', String(port)],
       {
         cwd: userDir,
         env: { ...process.env, NODE_RED_HOME: undefined, UPLINK_E2E_TEMP_USERDIR: ownDir ? userDir : undefined, ...options.env },
