@@ -7,12 +7,20 @@ import { UploadTarget, parseBandwidth } from './target';
 
 type Raw = Record<string, unknown>;
 
+/** Where the target runs: relative folders are inside Node-RED's user folder. */
+export interface TargetContext {
+  userDir?: string;
+}
+
 /** How a storage target is made from its config node: the secrets it keeps, and its settings read into a target. */
 export interface BackendEntry {
   /** Fields kept in Node-RED's credentials (never in the flow file). */
   credentials: Record<string, 'text' | 'password'>;
-  /** Reads the config node's settings once, at deploy; throws an Error listing what is wrong. */
-  createTarget(def: Raw, credentials: Raw): UploadTarget;
+  /**
+   * Reads the config node's settings once, at deploy; throws an Error listing what is wrong, or a NotConfiguredError
+   * naming what is still blank.
+   */
+  createTarget(def: Raw, credentials: Raw, context?: TargetContext): UploadTarget;
 }
 
 /**
@@ -59,8 +67,8 @@ export const BACKENDS = {
   },
   folder: {
     credentials: {},
-    createTarget(def) {
-      const settings = parseFolderSettings(def);
+    createTarget(def, _creds, context) {
+      const settings = parseFolderSettings(def, context?.userDir);
       return new UploadTarget((bw) => new FolderBackend(settings, bw), {
         concurrency: 2,
         bytesPerSecond: parseBandwidth(def.bandwidthKBps),

@@ -4,6 +4,7 @@ import { parseFfmpegSettings } from '../../media/ffmpeg-input';
 import { HttpCameraSource, parseHttpCameraSettings } from './http';
 import { TestPatternSource } from './test-pattern';
 import { CaptureError, CaptureSource } from '../types';
+import { text } from '../../util/settings';
 
 export const SOURCE_KINDS = ['auto', 'test-pattern', 'http', 'reolink', 'ffmpeg', 'command', 'message'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
@@ -24,7 +25,7 @@ export function createSource(kind: string, raw: Record<string, unknown>, credent
   switch (kind as SourceKind) {
     case 'auto':
       // For shipped flows driven by environment variables: a snapshot URL when one is set, else the test pattern.
-      return createSource(typeof raw.url === 'string' && raw.url.trim() !== '' ? 'http' : 'test-pattern', raw, credentials, camera);
+      return createSource(text(raw.url) !== '' ? 'http' : 'test-pattern', raw, credentials, camera);
     case 'test-pattern': {
       const width = Number(raw.patternWidth || 640);
       const height = Number(raw.patternHeight || 360);
