@@ -62,7 +62,10 @@ describe('what a message means to the queue', function () {
       type: 'connectivity',
       online: false,
       reason: 'timeout',
+      configured: true,
     });
+    // A target whose settings are blank: the queue takes nothing meant for it.
+    assert.strictEqual(classifyInput({ topic: 'connectivity', payload: { online: false, configured: false } }).configured, false);
     assert.match(classifyInput({ topic: 'connectivity', payload: 'up' }).error, /msg.payload.online/);
     assert.match(classifyInput({ topic: 'retry-failed', payload: { ids: ['a'] } }).error, /whole numbers/);
   });

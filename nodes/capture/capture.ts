@@ -8,7 +8,8 @@ import { TriggerGate } from '../../lib/capture/trigger';
 import { CaptureError, CaptureSource } from '../../lib/capture/types';
 import { fmtBytes } from '../../lib/util/format';
 import type { Msg } from '../../lib/message/uplink';
-import { CAMERA_LOGIN, CameraLogin, Done, EditorConfig, refuseMisconfigured, registerNode, userDirOf } from '../common/node';
+import { CAMERA_LOGIN, CameraLogin, Done, EditorConfig, refuseMisconfigured, registerNode, userDirOf, waitForConfiguration } from '../common/node';
+import { NotConfiguredError } from '../../lib/util/settings';
 
 interface CaptureNode extends Node<CameraLogin> {
   capturer?: Capturer;
@@ -29,7 +30,8 @@ export = function (RED: NodeAPI) {
       if (config.mode === 'clip') clips = createClipRecorder(source, config);
       else capturer = new Capturer(source, config);
     } catch (e) {
-      refuseMisconfigured(node, (e as Error).message, 'not capturing');
+      if (e instanceof NotConfiguredError) waitForConfiguration(node, e.message, { log: true });
+      else refuseMisconfigured(node, (e as Error).message, 'not capturing');
       return;
     }
     node.capturer = capturer;
