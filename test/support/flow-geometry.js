@@ -22,7 +22,7 @@ const CHAR_WIDTH = {
   W: 13.84, X: 9.59, Y: 8.55, Z: 9.59, '[': 5.46, '\\': 4.72, ']': 5.46, '^': 11.73, _: 7, '`': 7, a: 8.58, b: 8.89,
   c: 7.7, d: 8.89, e: 8.61, f: 4.82, g: 8.89, h: 8.87, i: 3.89, j: 3.89, k: 8.11, l: 3.89, m: 13.64, n: 8.87, o: 8.57,
   p: 8.89, q: 8.89, r: 5.53, s: 7.3, t: 5.49, u: 8.87, v: 8.29, w: 11.45, x: 8.29, y: 8.29, z: 7.35, '{': 8.91,
-  '|': 4.72, '}': 8.91, '~': 11.73, '·': 4.45, '…': 14, '—': 14, '–': 7, '→': 11.73,
+  '|': 4.72, '}': 8.91, '~': 11.73, '·': 4.45, '…': 14, '—': 14, '–': 7, '→': 11.73, '↻': 11.73, '¹': 5.63, '\t': 4.45,
 };
 for (let d = 0; d <= 9; d++) CHAR_WIDTH[String(d)] = 8.91;
 
@@ -81,9 +81,15 @@ function typeOf(n) {
   return { ...t, outputs: typeof t.outputs === 'function' ? t.outputs(n) : t.outputs };
 }
 
-/** The label the editor shows: the node's name (shipped flows name every node whose label shows). */
+/**
+ * The label the editor shows: the node's name (shipped flows name every node whose label shows), and for an inject
+ * node the mark its label function adds: a tab and ↻ when it repeats, " ¹" when it fires once at start.
+ */
 function labelOf(n) {
-  return typeof n.name === 'string' ? n.name : '';
+  const name = typeof n.name === 'string' ? n.name : '';
+  if (n.type !== 'inject' || name === '') return name;
+  if ((n.repeat && Number(n.repeat) !== 0) || n.crontab) return `${name}\t↻`;
+  return n.once ? `${name} ¹` : name;
 }
 
 /** The node's own rectangle (without its button), centred on (x, y). */
