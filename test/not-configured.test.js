@@ -163,6 +163,10 @@ describe('settings not given yet', function () {
       await new Promise((r) => setTimeout(r, 300)); // a probe, were one made, would have reached the server by now
       assert.deepStrictEqual(requests, [], 'no request reached the endpoint');
       assert.deepStrictEqual(logged(), [[WARN, 's3', 'not configured: set the bucket: the nodes using this target wait until it is']]);
+      // A later deploy that restarts only the queue: the connectivity node tells it again.
+      runtimeEvents.emit('flows:started', { config: { flows: [] }, type: 'nodes', diff: {} });
+      await waitFor(() => state.length === 2, { what: 'the state told again after a deploy' });
+      assert.strictEqual(state[1].payload.configured, false);
     });
 
     it('a capture whose camera is blank sends nothing on a trigger and logs one line, not one per trigger', async function () {

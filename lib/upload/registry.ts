@@ -4,6 +4,7 @@ import { parseHttpSettings } from './backends/http-settings';
 import { S3Backend, parseS3Settings } from './backends/s3';
 import { SupabaseBackend, parseSupabaseSettings } from './backends/supabase';
 import { UploadTarget, parseBandwidth } from './target';
+import { text } from '../util/settings';
 
 type Raw = Record<string, unknown>;
 
@@ -43,7 +44,7 @@ export const BACKENDS = {
     credentials: { key: 'password' },
     createTarget(def, creds) {
       const settings = parseSupabaseSettings(def, creds);
-      const concurrency = Number(def.concurrency ?? 4);
+      const concurrency = Number(text(def.concurrency) || 4);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
         throw new Error(`Concurrency must be a whole number from 1 to 64 (got "${String(def.concurrency)}")`);
       }

@@ -90,16 +90,16 @@ export = function (RED: NodeAPI) {
   }
 
   /**
-   * Nothing to probe yet (the target's bucket, the URL… are blank): no request goes anywhere. Once every flow has
-   * started, the wired queue is told the target is offline and not configured, so it queues nothing meant for it;
-   * as a gate, every message leaves on output 2.
+   * Nothing to probe yet (the target's bucket, the URL… are blank): no request goes anywhere. Each time the flows have
+   * started (after every deploy, so a queue restarted on its own hears it too), the wired queue is told the target is
+   * offline and not configured, so it queues nothing meant for it; as a gate, every message leaves on output 2.
    */
   function notConfigured(node: ConnectivityNode, def: EditorConfig, why: string, log: boolean): void {
     const gate = def.gate === true || def.gate === 'true';
     const since = new Date().toISOString();
     const state: NodeMessage = { topic: 'connectivity', payload: { online: false, configured: false, since, reason: why } };
     const tell = () => node.send(gate ? [null, null, state] : [state]);
-    RED.events.once('flows:started', tell);
+    RED.events.on('flows:started', tell);
     node.on('close', () => RED.events.removeListener('flows:started', tell));
     waitForConfiguration(node, why, {
       log,

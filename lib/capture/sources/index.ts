@@ -27,8 +27,8 @@ export function createSource(kind: string, raw: Record<string, unknown>, credent
       // For shipped flows driven by environment variables: a snapshot URL when one is set, else the test pattern.
       return createSource(text(raw.url) !== '' ? 'http' : 'test-pattern', raw, credentials, camera);
     case 'test-pattern': {
-      const width = Number(raw.patternWidth || 640);
-      const height = Number(raw.patternHeight || 360);
+      const width = Number(text(raw.patternWidth) || 640);
+      const height = Number(text(raw.patternHeight) || 360);
       if (!Number.isInteger(width) || !Number.isInteger(height) || width < 16 || height < 16 || width > 4096 || height > 4096) {
         throw new Error(`Test pattern size must be whole numbers from 16 to 4096 (got ${String(raw.patternWidth)}x${String(raw.patternHeight)})`);
       }
