@@ -1,8 +1,10 @@
 'use strict';
-// The editor and the dashboard of the shipped capture-to-cloud flow, in a real browser: Debian's Chromium driven by
-// playwright-core, against a real node-red process, a camera and an S3-protocol store, all on 127.0.0.1.
-// Screenshots go to test-artifacts/. Without /usr/bin/chromium (`apt-get install chromium`; .ci/run does it) or
-// playwright-core, the tests say why and skip.
+// The editor and the dashboard of the shipped flows, in a real browser: Debian's Chromium driven by playwright-core,
+// against a real node-red process running capture-to-cloud-dashboard on its defaults (the test pattern, as `npm start`
+// shows it) and an S3-protocol store, all on 127.0.0.1. The editor imports capture-to-cloud through its Import > Examples dialog, as a user does.
+// Screenshots go to test-artifacts/ (docs/editor-flow.png and docs/dashboard.png are copies of editor-flow.png and
+// dashboard.png). Without /usr/bin/chromium (`apt-get install chromium`; .ci/run does it) or playwright-core, the
+// tests say why and skip.
 const assert = require('assert');
 const fs = require('fs');
 const http = require('http');
@@ -10,13 +12,14 @@ const os = require('os');
 const path = require('path');
 const { startNodeRed } = require('./support/node-red-process');
 const { S3Server } = require('./support/s3-server');
-const { numberedJpeg } = require('./support/camera-server');
 const { until } = require('./support/http-client');
 const { listenLocal } = require('./support/net');
 
 const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, '..', 'test-artifacts');
-const FLOW = path.join(__dirname, '..', 'examples', 'capture-to-cloud.json');
+const FLOW = path.join(__dirname, '..', 'examples', 'capture-to-cloud-dashboard.json');
+const MAIN = path.join(__dirname, '..', 'examples', 'capture-to-cloud.json');
+const { bodyOf } = require('./support/flow-geometry');
 const ROOT = path.join(__dirname, '..');
 
 function browserMissing() {
@@ -72,9 +75,8 @@ function startRefusingProxy(targetPort) {
   return proxy;
 }
 
-describe('the shipped capture-to-cloud flow in a browser (Chromium)', function () {
+describe('the shipped capture-to-cloud flows in a browser (Chromium)', function () {
   this.timeout(120000);
-  let camera;
   let s3;
   let proxy;
   let red;
@@ -88,12 +90,6 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
       this.skip();
     }
     fs.mkdirSync(ARTIFACTS, { recursive: true });
-    let n = 0;
-    camera = http.createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'image/jpeg' });
-      res.end(numberedJpeg(++n));
-    });
-    const cameraPort = await listenLocal(camera);
     s3 = await new S3Server({ buckets: ['browser'] }).start();
     proxy = startRefusingProxy(s3.port);
     const proxyPort = await proxy.start();
@@ -103,7 +99,6 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
       flows,
       startTimeoutMs: 30000,
       env: {
-        UPLINK_CAMERA_URL: `http://127.0.0.1:${cameraPort}/snapshot.jpg`,
         // One capture at start; the rest come from the dashboard's button.
         UPLINK_CAPTURE_INTERVAL_S: '3600',
         UPLINK_S3_ENDPOINT: `http://127.0.0.1:${proxyPort}`,
@@ -122,7 +117,7 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
       headless: true,
       timeout: 30000,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      viewport: { width: 1280, height: 900 },
+      viewport: { width: 1920, height: 1000 },
     });
     context.setDefaultTimeout(15000);
     context.setDefaultNavigationTimeout(30000);
@@ -133,15 +128,11 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
     if (red) await red.stop().catch(() => undefined);
     if (proxy) await proxy.stop().catch(() => undefined);
     if (s3) await s3.destroy().catch(() => undefined);
-    if (camera) {
-      camera.closeAllConnections?.();
-      camera.close();
-    }
     if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
   });
 
   async function stats() {
-    const res = await fetch(`${red.url}/uplink/queue/c2c-queue/stats`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${red.url}/uplink/queue/c2cd-queue/stats`, { signal: AbortSignal.timeout(5000) });
     if (res.status !== 200) return { ok: false, value: res.status };
     return { ok: true, value: await res.json() };
   }
@@ -152,14 +143,76 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
       return { ok: s.ok && test(s.value), value: s.value };
     }, timeoutMs);
 
-  it('the editor shows the uplink nodes in their palette category, their edit dialogs and their help', async function () {
+  /** The boxes of the nodes the editor has drawn on the tab it shows, from their SVG rectangles. */
+  const renderedBoxes = (page) =>
+    page.evaluate(() =>
+      [...document.querySelectorAll('#red-ui-workspace-chart g.red-ui-flow-node-group')]
+        .filter((g) => g.getBoundingClientRect().width > 0)
+        .map((g) => {
+          const r = g.querySelector('rect.red-ui-flow-node').getBoundingClientRect();
+          return { id: g.id, x0: r.left, y0: r.top, x1: r.right, y1: r.bottom, w: r.width };
+        }),
+    );
+
+  /** Every pair of drawn node boxes that overlap, and every node drawn wider than the flows test assumes. */
+  async function layoutOf(page, flow) {
+    const boxes = await renderedBoxes(page);
+    const overlaps = [];
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [a, b] = [boxes[i], boxes[j]];
+        if (a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1) overlaps.push(`${a.id} / ${b.id}`);
+      }
+    }
+    const byId = new Map(flow.map((n) => [n.id, n]));
+    const wider = boxes.filter((b) => byId.has(b.id) && b.w > bodyOf(byId.get(b.id)).w + 0.5).map((b) => `${b.id}: ${b.w} > ${bodyOf(byId.get(b.id)).w}`);
+    return { boxes, overlaps, wider };
+  }
+
+  it('the editor imports capture-to-cloud from Import > Examples and draws it with no node on another', async function () {
     const page = await context.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     try {
       await page.goto(red.url, { waitUntil: 'domcontentloaded' });
-      await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.node && RED.nodes.node('c2c-capture'), null, { timeout: 30000 });
+      await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.node && RED.nodes.node('c2cd-capture'), null, { timeout: 30000 });
+      // The deployed dashboard flow, as drawn.
+      const deployed = await layoutOf(page, JSON.parse(fs.readFileSync(FLOW, 'utf8')));
+      assert.ok(deployed.boxes.length >= 40, `the dashboard flow is drawn (${deployed.boxes.length} nodes)`);
+      assert.deepStrictEqual(deployed.overlaps, [], 'no two nodes of capture-to-cloud-dashboard overlap');
+      assert.deepStrictEqual(deployed.wider, [], 'no node is drawn wider than the flows test assumes');
+
+      // Menu > Import > Examples > node-red-contrib-uplink > capture-to-cloud > Import.
+      await page.evaluate(() => RED.actions.invoke('core:show-examples-import-dialog'));
+      const dialog = page.locator('#red-ui-clipboard-dialog-import-tab-examples');
+      await dialog.locator('.red-ui-treeList-label-text', { hasText: /^node-red-contrib-uplink$/ }).click();
+      await dialog.locator('.red-ui-treeList-label-text', { hasText: /^capture-to-cloud$/ }).click();
+      await page.locator('#red-ui-clipboard-dialog-ok').click();
+      // The import adds the flow's tab; the user opens it.
+      await page.locator('#red-ui-tab-c2c-tab .red-ui-tab-label').click();
+      await page.waitForFunction(() => RED.nodes.node('c2c-capture') && /** @type {any} */ (RED.workspaces).active() === 'c2c-tab', null, { timeout: 15000 });
       await page.locator('#red-ui-workspace-chart #c2c-capture').waitFor();
+      const main = JSON.parse(fs.readFileSync(MAIN, 'utf8'));
+      const imported = await layoutOf(page, main);
+      assert.strictEqual(imported.boxes.length, main.filter((n) => typeof n.x === 'number' && n.type !== 'group').length, 'every node of the flow is drawn');
+      assert.deepStrictEqual(imported.overlaps, [], 'no two nodes of capture-to-cloud overlap');
+      assert.deepStrictEqual(imported.wider, [], 'no node is drawn wider than the flows test assumes');
+
+      // Deploy, as the user would next: no "not properly configured" question, and the pipeline runs beside the
+      // dashboard flow (both read the same UPLINK_* variables).
+      await page.locator('#red-ui-header-button-deploy').click();
+      await page.waitForFunction(() => !RED.nodes.dirty(), null, { timeout: 20000 });
+      await page.locator('#red-ui-workspace-chart #c2c-queue .red-ui-flow-node-status-label', { hasText: /^online/ }).waitFor({ timeout: 30000 });
+      await page.locator('#red-ui-workspace-chart #c2c-upload .red-ui-flow-node-status-label', { hasText: /\.png/ }).waitFor({ timeout: 30000 });
+      await page.locator('.red-ui-notification').first().waitFor({ state: 'detached', timeout: 15000 }).catch(() => undefined);
+      await page.evaluate(() => RED.view.select({ nodes: [] }));
+      // The flow's groups and the tab bar, without the empty canvas around them.
+      const clip = await page.evaluate(() => {
+        const rects = [...document.querySelectorAll('#red-ui-workspace-chart g.red-ui-flow-group')].map((g) => g.getBoundingClientRect()).filter((r) => r.width > 0);
+        const ws = document.querySelector('#red-ui-workspace').getBoundingClientRect();
+        return { x: ws.left, y: ws.top, width: Math.max(...rects.map((r) => r.right)) + 20 - ws.left, height: Math.max(...rects.map((r) => r.bottom)) + 20 - ws.top };
+      });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'editor-flow.png'), clip });
 
       const category = page.locator('#red-ui-palette-container-uplink');
       await category.waitFor();
@@ -167,7 +220,6 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
       for (const type of ['uplink-capture', 'uplink-recorder', 'uplink-offline-queue', 'uplink-connectivity', 'uplink-uploader']) {
         assert.strictEqual(await category.locator(`.red-ui-palette-node[data-palette-type="${type}"]`).count(), 1, `${type} in the uplink palette category`);
       }
-      await page.screenshot({ path: path.join(ARTIFACTS, 'editor-flow.png') });
       // The pipeline has no recorder: one is imported into the editor (not deployed) to open its dialog.
       await page.evaluate(() => {
         // With every default filled in, as a node dragged from the palette gets them.
@@ -262,7 +314,7 @@ describe('the shipped capture-to-cloud flow in a browser (Chromium)', function (
         return { ok: v === first.uploaded, value: v };
       });
       assert.strictEqual(await shown('failed'), 0);
-      await page.locator('img.uplink-latest-img[src^="data:image/jpeg;base64,"]').waitFor({ state: 'visible' });
+      await page.locator('img.uplink-latest-img[src^="data:image/png;base64,"]').waitFor({ state: 'visible' });
       assert.ok(await page.locator('.uplink-latest-img').evaluate((img) => img.complete && img.naturalWidth > 0), 'the latest image decodes');
       await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
 

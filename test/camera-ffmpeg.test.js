@@ -353,7 +353,8 @@ describe('camera sources that run a program', function () {
           () => parseFfmpegSettings({ input: 'ftp://cam/x', kind: 'rtsp', rtspTransport: 'sctp', quality: 40, timeout: 0 }, { password: 'p' }),
           (/** @type {Error} */ e) => ['RTSP transport', 'Timeout', 'JPEG quality', 'starting with rtsp://', 'needs a user name'].every((w) => e.message.includes(w)),
         );
-        assert.throws(() => parseFfmpegSettings({ input: '' }, {}), /Input is required/);
+        assert.throws(() => parseFfmpegSettings({ input: '' }, {}), /^Error: not configured: set the camera input$/);
+        assert.throws(() => parseFfmpegSettings({ input: '', rtspTransport: 'sctp' }, {}), /RTSP transport.*; Input is required/);
         assert.throws(() => parseFfmpegSettings({ input: 'video0', kind: 'v4l2' }, {}), /device path/);
         assert.throws(() => parseFfmpegSettings({ input: '192.168.1.20:554/h264', kind: 'rtsp' }, {}), /starting with rtsp:\/\//);
       });
@@ -491,7 +492,7 @@ describe('camera sources that run a program', function () {
           (/** @type {Error} */ e) => /without a shell/.test(e.message) && /absolute path/.test(e.message),
         );
         assert.throws(() => parseCommandSettings({ command: 'rpicam-still --annotate "oops' }), /unclosed "/);
-        assert.throws(() => parseCommandSettings({ command: '  ' }), /Command is required/);
+        assert.throws(() => parseCommandSettings({ command: '  ' }), /^Error: not configured: set the command$/);
         assert.doesNotThrow(() => parseCommandSettings({ command: 'fswebcam --title "a | b" --no-banner -' }));
       });
 

@@ -458,7 +458,8 @@ describe('HTTP camera settings', function () {
   it('refuses other schemes, bad URLs, missing user names, unknown methods and long timeouts', function () {
     assert.match(problems({ url: 'ftp://cam/snap.jpg' }), /must start with http:\/\/ or https:\/\//);
     assert.match(problems({ url: 'not a url' }), /is not a valid URL/);
-    assert.match(problems({ url: '' }), /URL is required/);
+    assert.match(problems({ url: '' }), /^not configured: set the camera URL$/);
+    assert.match(problems({ url: '${UPLINK_CAMERA_URL}' }), /^not configured: set the camera URL$/);
     assert.match(problems({ url: 'http://cam/x', auth: 'digest' }), /Digest authentication needs a user name/);
     assert.match(problems({ url: 'http://cam/x', auth: 'ntlm' }, { username: 'u' }), /Authentication must be one of none, basic, digest, auto/);
     assert.match(problems({ url: 'http://cam/x', timeout: 121 }), /from 1 to 120/);
@@ -471,7 +472,8 @@ describe('HTTP camera settings', function () {
     assert.match(m, /Channel must be a whole number from 0 to 15 \(got "16"\)/);
     assert.match(m, /needs a user name/);
     assert.match(problems({ source: 'reolink', host: '192.168.1.30/cgi-bin' }, { username: 'admin' }), /Host must be a name or address/);
-    assert.match(problems({ source: 'reolink', host: '' }, { username: 'admin' }), /Host is required/);
+    assert.match(problems({ source: 'reolink', host: '' }, { username: 'admin' }), /^not configured: set the camera address$/);
+    assert.match(problems({ source: 'reolink', host: '', channel: 16 }, { username: 'admin' }), /Channel must be.*; Host is required/);
     assert.match(problems({ source: 'reolink', host: 'cam:99999' }, { username: 'admin' }), /not a valid host/);
   });
 

@@ -973,7 +973,7 @@ describe('connectivity', function () {
     it('reads a folder probe, and derives the probe from an upload target', function () {
       assert.deepStrictEqual(parseConnectivityConfig({ probeType: 'path', path: '/mnt/nas' }).probe, { kind: 'path', path: '/mnt/nas' });
       assert.deepStrictEqual(errorsOf({ probeType: 'path', path: 'mnt/nas' }), ['Folder "mnt/nas" must be an absolute path']);
-      assert.deepStrictEqual(errorsOf({ probeType: 'path' }), ['Folder "" must be an absolute path']);
+      assert.deepStrictEqual(errorsOf({ probeType: 'path' }), ['not configured: set the folder']);
       assert.strictEqual(describeProbe({ kind: 'path', path: '/mnt/nas' }), 'folder /mnt/nas');
       const { targetProbeSettings } = connectivityConfig;
       assert.deepStrictEqual(targetProbeSettings('file:///mnt/nas%20share/captures'), { probeType: 'path', path: '/mnt/nas share/captures' });
@@ -1007,19 +1007,22 @@ describe('connectivity', function () {
 
     it('rejects a bad URL, a missing URL and a non-HTTP URL', function () {
       assert.deepStrictEqual(errorsOf({ url: 'not a url' }), ['URL "not a url" is not a valid URL']);
-      assert.deepStrictEqual(errorsOf({}), ['URL is required for an HTTP probe']);
+      assert.deepStrictEqual(errorsOf({}), ['not configured: set the URL']);
+      assert.deepStrictEqual(errorsOf({ url: '${UPLINK_DEMO_TARGET_URL}' }), ['not configured: set the URL']);
+      assertErrors(errorsOf({ url: '', timeout: 'soon' }), [range('Timeout', 'soon'), 'URL is required for an HTTP probe']);
       assert.deepStrictEqual(errorsOf({ url: 'ftp://files.example.invalid/' }), ['URL must start with http:// or https:// (got "ftp://files.example.invalid/")']);
     });
 
     it('rejects bad TCP ports (0, 70000, "abc", "", 1.5) and a missing host, together with timing errors', function () {
-      for (const port of ['0', '70000', 'abc', '', '1.5', '-1']) {
+      assert.deepStrictEqual(errorsOf({ probeType: 'tcp', host: '127.0.0.1', port: '' }), ['not configured: set the port']);
+      for (const port of ['0', '70000', 'abc', '1.5', '-1']) {
         assert.deepStrictEqual(errorsOf({ probeType: 'tcp', host: '127.0.0.1', port }), [`Port must be a number from 1 to 65535 (got "${port}")`], `port ${port}`);
       }
       assert.deepStrictEqual(errorsOf({ probeType: 'tcp', host: '', port: 70000, offlineMin: '2', offlineMax: '1', failures: '2.5' }), [
-        'Host is required for a TCP probe',
         'Port must be a number from 1 to 65535 (got "70000")',
         'The slowest retry while offline must not be faster than the first',
         'Failures to go offline must be a whole number from 1 to 100 (got "2.5")',
+        'Host is required for a TCP probe',
       ]);
     });
 
@@ -1029,7 +1032,7 @@ describe('connectivity', function () {
         'Name "bad name!" is not a host name to look up',
         'DNS server "dns.example.invalid" must be an IP address, optionally with :port',
       ]);
-      assert.deepStrictEqual(errorsOf({ probeType: 'dns', hostname: '' }), ['Name "" is not a host name to look up']);
+      assert.deepStrictEqual(errorsOf({ probeType: 'dns', hostname: '' }), ['not configured: set the name to look up']);
       assert.deepStrictEqual(errorsOf({ probeType: 'dns', hostname: 'a.example.invalid', dnsServer: '127.0.0.1:99999' }), [
         'DNS server "127.0.0.1:99999" must be an IP address, optionally with :port',
       ]);

@@ -5,6 +5,7 @@ const fs = require('fs');
 const path = require('path');
 const { HttpBackend } = require('../dist/lib/upload/backends/http');
 const { parseHttpSettings } = require('../dist/lib/upload/backends/http-settings');
+const { NotConfiguredError } = require('../dist/lib/util/settings');
 const { Bandwidth } = require('../dist/lib/upload/body');
 const { UploadError } = require('../dist/lib/upload/types');
 const { startTarget } = require('./support/http-target');
@@ -542,8 +543,15 @@ describe('parseHttpSettings', () => {
     assert.throws(() => parseHttpSettings({ url: 'http://h/x', headers: '{nope' }, {}), /Headers must be a JSON object/);
     assert.throws(() => parseHttpSettings({ url: 'http://h/x', extraFields: '{"a":"{cam}"}' }, {}), /unknown placeholder \{cam\}/);
     assert.throws(() => parseHttpSettings({ url: 'http://h/x?k={key}' }, {}), /\{key\} may only appear in the path/);
-    assert.throws(() => parseHttpSettings({ url: 'http://h/x', auth: 'basic' }, { password: 'p' }), /needs a user name/);
-    assert.throws(() => parseHttpSettings({ url: '' }, {}), /URL is required/);
+    assert.throws(() => parseHttpSettings({ url: 'http://h/x', auth: 'basic', method: 'GET' }, { password: 'p' }), /Basic authentication needs a user name/);
+  });
+
+  it('is not configured, rather than wrong, while the URL or the secret is blank (an unresolved ${NAME} is blank)', () => {
+    const notConfigured = (raw, creds, what) =>
+      assert.throws(() => parseHttpSettings(raw, creds), (e) => e instanceof NotConfiguredError && e.message === `not configured: set the ${what}`);
+    notConfigured({ url: '' }, {}, 'URL');
+    notConfigured({ url: '${UPLINK_HTTP_URL}', auth: 'bearer' }, {}, 'URL and token');
+    notConfigured({ url: 'http://h/x', auth: 'basic' }, { password: 'p' }, 'user name');
   });
 });
 

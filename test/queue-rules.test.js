@@ -67,7 +67,10 @@ describe('what a message means to the queue', function () {
       type: 'connectivity',
       online: false,
       reason: 'timeout',
+      configured: true,
     });
+    // A target whose settings are blank: the queue takes nothing meant for it.
+    assert.strictEqual(/** @type {any} */ (classifyInput({ topic: 'connectivity', payload: { online: false, configured: false } })).configured, false);
     assert.match(/** @type {Invalid} */ (classifyInput({ topic: 'connectivity', payload: 'up' })).error, /msg.payload.online/);
     assert.match(/** @type {Invalid} */ (classifyInput({ topic: 'retry-failed', payload: { ids: ['a'] } })).error, /whole numbers/);
   });

@@ -7,7 +7,7 @@ const helper = require('node-red-node-test-helper');
 const { S3Backend, parseS3Settings } = require('../dist/lib/upload/backends/s3');
 const { UploadTarget } = require('../dist/lib/upload/target');
 const { Uploader } = require('../dist/lib/upload/uploader');
-const { renderKey, validateKeyTemplate, sanitizeKey } = require('../dist/lib/message/object-key');
+const { renderKey, validateKeyTemplate, sanitizeKey, templateFor } = require('../dist/lib/message/object-key');
 const { FolderBackend } = require('../dist/lib/upload/backends/folder');
 const uploaderNode = require('../dist/nodes/uploader/uploader.js');
 const s3ConfigNode = require('../dist/nodes/s3-config/s3-config.js');
@@ -56,6 +56,44 @@ describe('object keys', function () {
     assert.ok(!/[\u0000-\u001f]/.test(k));
     assert.strictEqual(k.split('/').length, 2, 'a value cannot add a level');
     assert.strictEqual(sanitizeKey('/../a//./b/..'), '_/a/b/_');
+  });
+
+  it('drop a placeholder that has no value with its separator, never printing "unknown" where a sound key remains', function () {
+    const at = '2026-03-04T05:06:07.000Z';
+    assert.strictEqual(renderKey('{camera}/{date}_{time}_{width}_{height}.{ext}', { capturedAt: at, camera: 'gate', ext: 'mp4' }), 'gate/2026-03-04_05-06-07.mp4');
+    assert.strictEqual(renderKey('{camera}/{date}_{time}_{width}_{height}.{ext}', { capturedAt: at, width: 640, height: 480, ext: 'jpg' }), '2026-03-04_05-06-07_640_480.jpg');
+    assert.strictEqual(renderKey('{year}/{camera}/{time}-{id}.{ext}', { capturedAt: at, ext: 'json' }), '2026/05-06-07.json');
+    // Dropping {id} would leave a file called ".jpg": it reads "noid" instead.
+    assert.strictEqual(renderKey('{year}/{month}/{day}/{id}.{ext}', { capturedAt: at, ext: 'jpg' }), '2026/03/04/noid.jpg');
+    assert.strictEqual(renderKey('{camera}.{ext}', { capturedAt: at, ext: 'jpg' }), 'unknown.jpg');
+  });
+
+  it('keep the name of an item that is not a capture when the template is made of capture facts', function () {
+    const capture = '{camera}/{date}_{time}_{width}_{height}.{ext}';
+    const file = { capturedAt: '2026-03-04T05:06:07.250Z', id: 7, name: 'report-2026.csv', ext: 'csv' };
+    assert.strictEqual(templateFor(capture, file), '{date}/{time}_{name}');
+    assert.strictEqual(renderKey(templateFor(capture, file), file), '2026-03-04/05-06-07.250_report-2026.csv');
+    const reading = { capturedAt: '2026-03-04T05:06:07.250Z', id: 7, ext: 'json' };
+    assert.strictEqual(renderKey(templateFor(capture, reading), reading), '2026-03-04/05-06-07.250_7.json');
+    // A capture, or a template the user made for other items, is rendered as it is.
+    assert.strictEqual(templateFor(capture, { ...file, camera: 'gate' }), capture);
+    assert.strictEqual(templateFor('readings/{date}/{time}_{id}.{ext}', file), 'readings/{date}/{time}_{id}.{ext}');
+    assert.strictEqual(templateFor('{camera}/{name}', file), '{camera}/{name}');
+  });
+
+  it('store a file queued by reference (msg.filename) under its own name and extension', async function () {
+    const dir = tmpDir();
+    try {
+      const file = path.join(dir, 'readings 2026.csv');
+      fs.writeFileSync(file, 'a,b\n1,2\n');
+      const u = new Uploader(/** @type {any} */ ({ backend: {}, limits: {} }), '{camera}/{date}_{time}_{width}_{height}.{ext}');
+      const item = await u.toItem({ filename: file, uplink: { item: { id: 3, queuedAt: '2026-03-04T05:06:07.000Z' } } }, never);
+      assert.strictEqual(item.key, '2026-03-04/05-06-07_readings_2026.csv');
+      assert.strictEqual(item.contentType, 'text/csv');
+      assert.ok(!item.key.includes('unknown'), item.key);
+    } finally {
+      rmrf(dir);
+    }
   });
 
   it('reject templates that cannot make a safe, distinct key, at deploy', function () {

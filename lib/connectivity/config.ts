@@ -22,8 +22,16 @@ export function targetProbeSettings(endpoint: string): Raw {
   return { probeType: 'http', url: endpoint, method: 'HEAD', expect: '' };
 }
 
+export interface ConnectivityContext {
+  /**
+   * Where this Node-RED serves its HTTP nodes (http://127.0.0.1:1880, with httpNodeRoot): a probe URL that starts
+   * with "/" is one of this Node-RED's own endpoints (a flow's stand-in target).
+   */
+  localBase?: string;
+}
+
 /** Validates the editor settings once, at deploy, listing every problem. Times are in seconds in the editor. */
-export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
+export function parseConnectivityConfig(raw: Raw, context: ConnectivityContext = {}): ConnectivityConfig {
   const r = new SettingsReader(raw);
   const errors = r.errors;
   const seconds = (key: string, label: string, def: number, min: number, max: number): number =>
@@ -32,12 +40,17 @@ export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
   const kind = str(raw.probeType) || 'http';
   let probe: ProbeSpec | undefined;
   if (kind === 'http') {
-    const url = str(raw.url);
+    const given = r.required('url', 'URL', 'URL is required for an HTTP probe');
+    const local = given.startsWith('/') && !given.startsWith('//');
+    if (local && !context.localBase) errors.push(`URL "${given}" is a path on this Node-RED, which serves no HTTP nodes (httpNodeRoot is off)`);
+    const url = local && context.localBase ? context.localBase.replace(/\/+$/, '') + given : given;
     let parsed: URL | undefined;
-    try {
-      parsed = new URL(url);
-    } catch {
-      errors.push(url === '' ? 'URL is required for an HTTP probe' : `URL "${url}" is not a valid URL`);
+    if (url !== '' && !(local && !context.localBase)) {
+      try {
+        parsed = new URL(url);
+      } catch {
+        errors.push(`URL "${url}" is not a valid URL`);
+      }
     }
     if (parsed && parsed.protocol !== 'http:' && parsed.protocol !== 'https:') errors.push(`URL must start with http:// or https:// (got "${url}")`);
     if (parsed && (parsed.username || parsed.password)) errors.push('URL must not contain a user name or password: they would show in the flow');
@@ -52,21 +65,20 @@ export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
     }
     if (parsed) probe = { kind: 'http', url: parsed.toString(), method: method as 'HEAD' | 'GET', expect };
   } else if (kind === 'tcp') {
-    const host = str(raw.host);
-    const portText = str(raw.port);
+    const host = r.required('host', 'host', 'Host is required for a TCP probe');
+    const portText = r.required('port', 'port', 'Port is required for a TCP probe');
     const port = Number(portText);
-    if (host === '') errors.push('Host is required for a TCP probe');
-    if (!/^\d+$/.test(portText) || port < 1 || port > 65535) errors.push(`Port must be a number from 1 to 65535 (got "${portText}")`);
+    if (portText !== '' && (!/^\d+$/.test(portText) || port < 1 || port > 65535)) errors.push(`Port must be a number from 1 to 65535 (got "${portText}")`);
     probe = { kind: 'tcp', host, port };
   } else if (kind === 'dns') {
-    const hostname = str(raw.hostname);
-    if (!/^[A-Za-z0-9_.-]+$/.test(hostname) || hostname.length > 253) errors.push(`Name "${hostname}" is not a host name to look up`);
+    const hostname = r.required('hostname', 'name to look up', 'Name is required for a DNS probe');
+    if (hostname !== '' && (!/^[A-Za-z0-9_.-]+$/.test(hostname) || hostname.length > 253)) errors.push(`Name "${hostname}" is not a host name to look up`);
     const server = str(raw.dnsServer);
     if (server !== '' && !isServer(server)) errors.push(`DNS server "${server}" must be an IP address, optionally with :port`);
     probe = { kind: 'dns', hostname, server: server || undefined };
   } else if (kind === 'path') {
-    const dir = str(raw.path);
-    if (!dir.startsWith('/')) errors.push(`Folder "${dir}" must be an absolute path`);
+    const dir = r.required('path', 'folder', 'Folder is required for a folder probe');
+    if (dir !== '' && !dir.startsWith('/')) errors.push(`Folder "${dir}" must be an absolute path`);
     probe = { kind: 'path', path: dir };
   } else {
     errors.push(`Probe must be http, tcp, dns or path (got "${kind}")`);
@@ -79,7 +91,8 @@ export function parseConnectivityConfig(raw: Raw): ConnectivityConfig {
   if (offlineMaxMs < offlineMinMs) errors.push('The slowest retry while offline must not be faster than the first');
   const failures = r.num('failures', 'Failures to go offline', DEFAULT_TIMING.failuresToOffline, 1, 100, { integer: true });
 
-  if (errors.length > 0 || !probe) throw new Error(errors.join('; '));
+  r.check();
+  if (!probe) throw new Error(errors.join('; '));
   return {
     probe,
     timing: { ...DEFAULT_TIMING, timeoutMs, onlineIntervalMs, offlineMinMs, offlineMaxMs, failuresToOffline: failures },

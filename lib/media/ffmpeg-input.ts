@@ -45,7 +45,7 @@ export function guessInputKind(input: string): FfmpegInputKind | undefined {
  */
 export function parseFfmpegSettings(raw: Record<string, unknown>, credentials: Record<string, unknown> = {}): FfmpegSettings {
   const r = new SettingsReader(raw);
-  const input = r.str('input');
+  const input = r.required('input', 'camera input', 'Input is required (an rtsp:// or http:// URL, or a device like /dev/video0)');
   // The input says what it is (rtsp://, http://, /dev/, lavfi:); Kind only decides for an input that does not, so a
   // Kind left at its default beside /dev/video0 is no reason to refuse a deploy.
   const chosen = r.choice('kind', 'Input type', KINDS, 'rtsp');
@@ -59,8 +59,9 @@ export function parseFfmpegSettings(raw: Record<string, unknown>, credentials: R
   // A password may start or end with a space: keep it as typed.
   const password = typeof credentials.password === 'string' ? credentials.password : '';
 
-  if (input === '') r.error('Input is required (an rtsp:// or http:// URL, or a device like /dev/video0)');
-  else if (kind === 'rtsp' || kind === 'mjpeg') {
+  if (input === '') {
+    /* not configured yet: check() says so */
+  } else if (kind === 'rtsp' || kind === 'mjpeg') {
     const schemes = kind === 'rtsp' ? ['rtsp:', 'rtsps:'] : ['http:', 'https:'];
     const label = kind === 'rtsp' ? 'An RTSP' : 'An MJPEG';
     let url: URL | undefined;

@@ -64,29 +64,74 @@ export function validateKeyTemplate(template: string): void {
 }
 
 /**
- * Renders the key. Times are UTC (a Pi's clock zone changes with DST; keys must not). Placeholders without a value
- * render as "unknown" (camera, width, height) or are dropped with their separator where that leaves a sound key.
+ * The key of an item that is not a capture (a file queued by msg.filename, a reading), when the uploader's template
+ * is made of a capture's facts ({camera}, {width}, {height}) it does not have: the file's own name, under the day it
+ * was queued, with the time so that two files of the same name never take each other's place.
+ */
+export const ITEM_KEY_TEMPLATE = '{date}/{time}_{name}';
+/** The same for an inline item that has no name. */
+export const NAMELESS_ITEM_KEY_TEMPLATE = '{date}/{time}_{id}.{ext}';
+
+/** The template an item's key is rendered from: the given one, unless the item is not a capture and it is a capture's. */
+export function templateFor(template: string, f: KeyFields): string {
+  const isCapture = f.camera !== undefined || f.width !== undefined || f.height !== undefined;
+  if (isCapture || !/\{(camera|width|height)\}/.test(template) || template.includes('{name}')) return template;
+  return f.name ? ITEM_KEY_TEMPLATE : NAMELESS_ITEM_KEY_TEMPLATE;
+}
+
+/** Characters that join a placeholder to its neighbours; one goes with a placeholder that has no value. */
+const JOINERS = '_-.';
+
+/**
+ * Renders the key. Times are UTC (a Pi's clock zone changes with DST; keys must not). A placeholder without a value
+ * ({camera}, {width}, {height}, {id} of an item no queue delivered) is dropped with one separator beside it
+ * (`{camera}/{date}_{time}_{width}_{height}.{ext}` becomes `{date}_{time}.{ext}`); where that would leave an empty
+ * folder or file name it reads "unknown" ("noid") instead.
  */
 export function renderKey(template: string, f: KeyFields): string {
   const at = f.capturedAt ? new Date(f.capturedAt) : undefined;
   const valid = at && !Number.isNaN(at.getTime());
   const iso = valid ? at!.toISOString() : '';
   const ext = f.ext ?? (f.name ? path.extname(f.name).slice(1) : '') ?? '';
-  const values: Record<string, string> = {
-    camera: f.camera ?? 'unknown',
+  const values: Record<string, string | undefined> = {
+    camera: f.camera,
     date: valid ? iso.slice(0, 10) : 'undated',
     time: valid ? iso.slice(11, 19).replace(/:/g, '-') + (iso.slice(20, 23) !== '000' ? `.${iso.slice(20, 23)}` : '') : String(f.id ?? 'untimed'),
     year: valid ? iso.slice(0, 4) : 'undated',
     month: valid ? iso.slice(5, 7) : 'undated',
     day: valid ? iso.slice(8, 10) : 'undated',
     hour: valid ? iso.slice(11, 13) : 'undated',
-    width: f.width !== undefined ? String(f.width) : 'unknown',
-    height: f.height !== undefined ? String(f.height) : 'unknown',
-    id: f.id !== undefined ? String(f.id) : 'noid',
+    width: f.width !== undefined ? String(f.width) : undefined,
+    height: f.height !== undefined ? String(f.height) : undefined,
+    id: f.id !== undefined ? String(f.id) : undefined,
     name: f.name ? path.basename(f.name) : String(f.id ?? 'unnamed'),
     ext: ext || 'bin',
     sha256: f.sha256 ? f.sha256.slice(0, 16) : String(f.id ?? 'nosum'),
   };
-  const raw = template.replace(/\{([a-z0-9]+)\}/g, (_m, p: string) => sanitizeSegment(values[p] ?? ''));
-  return sanitizeKey(raw);
+  const placeholder = (v: string) => sanitizeSegment(v);
+  // Literal text and placeholders, alternating: [text, name, text, name, ..., text].
+  const parts = template.split(/\{([a-z0-9]+)\}/);
+  for (let i = 1; i < parts.length; i += 2) {
+    const v = values[parts[i]];
+    if (v !== undefined) {
+      parts[i] = placeholder(v);
+      continue;
+    }
+    parts[i] = '';
+    const before = parts[i - 1];
+    const after = parts[i + 1];
+    if (before !== '' && JOINERS.includes(before[before.length - 1])) parts[i - 1] = before.slice(0, -1);
+    else if ((before === '' || before.endsWith('/')) && after !== '' && '_-/'.includes(after[0])) parts[i + 1] = after.slice(1);
+    else if (before.endsWith('/') && after === '' && i === parts.length - 2) parts[i - 1] = before.slice(0, -1);
+  }
+  const dropped = parts.join('');
+  if (soundKey(dropped)) return sanitizeKey(dropped);
+  const fallback: Record<string, string> = { camera: 'unknown', width: 'unknown', height: 'unknown', id: 'noid' };
+  return sanitizeKey(template.replace(/\{([a-z0-9]+)\}/g, (_m, p: string) => placeholder(values[p] ?? fallback[p] ?? '')));
+}
+
+/** Every folder and file name in the key has a name of its own (no "", no ".jpg" left by a dropped placeholder). */
+function soundKey(key: string): boolean {
+  const segments = key.replace(/^\/+/, '').split('/');
+  return segments.length > 0 && segments.every((s) => s !== '' && !s.startsWith('.'));
 }

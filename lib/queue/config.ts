@@ -1,6 +1,6 @@
 import path from 'path';
 import { DEFAULT_POLICY, QueuePolicy } from './store';
-import { SettingsReader } from '../util/settings';
+import { SettingsReader, text } from '../util/settings';
 
 export interface QueueConfig {
   dbFile: string;
@@ -31,7 +31,7 @@ export function parseQueueConfig(raw: Raw, userDir: string): QueueConfig {
   const num = (key: string, label: string, def: number, min: number, max: number, integer = true) => r.num(key, label, def, min, max, { integer });
   const choice = r.choice.bind(r);
 
-  const dbRaw = typeof raw.db === 'string' ? raw.db.trim() : '';
+  const dbRaw = text(raw.db);
   const dbFile = path.resolve(userDir, dbRaw === '' ? DEFAULT_DB : dbRaw);
   if (dbRaw.endsWith('/') || dbRaw.endsWith(path.sep)) r.error(`Database must be a file path, not a folder ("${dbRaw}")`);
 
@@ -54,7 +54,7 @@ export function parseQueueConfig(raw: Raw, userDir: string): QueueConfig {
   const largeMB = num('largeMB', 'Large items above', 16, 0, 1024 * 1024, false);
   const largeConcurrency = num('largeConcurrency', 'Large items at once', 1, 1, 16);
   const statsS = num('statsInterval', 'Stats interval', 1, 0.1, 3600, false);
-  const deleteRaw = typeof raw.deleteFolder === 'string' ? raw.deleteFolder.trim() : '';
+  const deleteRaw = text(raw.deleteFolder);
   if (fileRetention !== 'keep' && deleteRaw === '') {
     r.error('Deleting uploaded files needs "Only files in": the folder the files are written to (the queue deletes nothing outside it)');
   }

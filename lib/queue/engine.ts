@@ -52,6 +52,9 @@ export class OfflineQueue {
   private watchTimer?: NodeJS.Timeout;
   private dataVersion = 0;
   private lastError: string | null = null;
+  /** Set while the connectivity node says the target is not configured: new items are not queued. */
+  private notConfigured: string | null = null;
+  private notQueued = 0;
   private lastStatsKey = '';
   private acks: { at: number; bytes: number }[] = [];
   private pendingAcks: { id: number; resolve: (r: HandleResult) => void; reject: (e: unknown) => void }[] = [];
@@ -99,6 +102,7 @@ export class OfflineQueue {
       case 'invalid':
         throw new InputError(input.error);
       case 'connectivity':
+        this.notConfigured = input.configured ? null : (input.reason ?? 'not configured');
         await this.setOnline(input.online, input.reason);
         return { kind: 'connectivity', detail: input.online ? 'online' : 'offline' };
       case 'command':
@@ -114,6 +118,13 @@ export class OfflineQueue {
         return { kind: r.status === 'stale' || r.status === 'already-done' ? 'ignored' : 'nacked', detail: r.status };
       }
       case 'item':
+        if (this.notConfigured !== null) {
+          // Nothing captured before the target is configured is uploaded later (a test image must not reach a real
+          // bucket). Counted in the status, in silence: the connectivity or config node said why, once.
+          this.notQueued++;
+          this.changed();
+          return { kind: 'ignored', detail: 'the target is not configured' };
+        }
         return this.enqueue(msg, input.file, input.priority);
     }
   }
@@ -257,6 +268,8 @@ export class OfflineQueue {
     return {
       online: this.online,
       paused: this.paused,
+      notConfigured: this.notConfigured,
+      notQueued: this.notQueued,
       pending: c.pending.n + c.waiting.n,
       ready: c.pending.n,
       retrying: c.waiting.n,

@@ -9,7 +9,7 @@ export type QueueInput =
   | { type: 'ack'; id: number; attempt?: number }
   | { type: 'nack'; id: number; attempt?: number; info: NackInfo }
   | { type: 'command'; command: Command; ids?: number[]; deleteFiles: boolean }
-  | { type: 'connectivity'; online: boolean; reason?: string }
+  | { type: 'connectivity'; online: boolean; reason?: string; configured: boolean }
   | { type: 'item'; file?: string; priority?: number }
   | { type: 'invalid'; error: string };
 
@@ -52,7 +52,9 @@ export function classifyInput(msg: Msg): QueueInput {
       return { type: 'invalid', error: 'a connectivity message needs msg.payload.online set to true or false' };
     }
     const reason = obj(msg.payload)?.reason;
-    return { type: 'connectivity', online, reason: typeof reason === 'string' ? reason : undefined };
+    // A target whose settings are blank: nothing meant for it may be queued (it would be sent once configured).
+    const configured = obj(msg.payload)?.configured !== false;
+    return { type: 'connectivity', online, reason: typeof reason === 'string' ? reason : undefined, configured };
   }
 
   if ((COMMANDS as readonly string[]).includes(topic)) {

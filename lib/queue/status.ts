@@ -13,6 +13,10 @@ export interface QueueStatus {
 export interface QueueStats {
   online: boolean;
   paused: boolean;
+  /** Why new items are not queued ("not configured: set the bucket", from the connectivity node), or null. */
+  notConfigured: string | null;
+  /** Items not queued since start because the target was not configured. */
+  notQueued: number;
   /** Waiting to go out: ready plus backing off. */
   pending: number;
   ready: number;
@@ -34,6 +38,10 @@ export interface QueueStats {
 }
 
 export function statusOf(s: QueueStats): QueueStatus {
+  if (s.notConfigured) {
+    const counts = [s.pending > 0 ? `${s.pending} pending` : '', s.notQueued > 0 ? `${s.notQueued} not queued` : ''].filter((w) => w !== '');
+    return { fill: 'yellow', shape: 'ring', text: [s.notConfigured, ...counts].join(' · ').slice(0, 160) };
+  }
   const held = [s.online ? '' : 'offline', s.paused ? 'paused' : ''].filter((w) => w !== '');
   let text = `${held.length ? held.join(' · ') : 'online'} · ${s.pending} pending`;
   if (s.inFlight > 0) text += ` · ${s.inFlight} in flight`;

@@ -48,7 +48,7 @@ export function parseRecorderConfig(raw: Record<string, unknown>, credentials: R
   try {
     source = parseFfmpegSettings({ ...raw, quality: undefined }, credentials);
   } catch (e) {
-    r.error((e as Error).message);
+    r.absorb(e);
   }
   const camera = r.str('camera') || 'camera';
   if (camera.length > 100) r.error('Camera name must be at most 100 characters');

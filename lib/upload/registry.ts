@@ -4,15 +4,24 @@ import { parseHttpSettings } from './backends/http-settings';
 import { S3Backend, parseS3Settings } from './backends/s3';
 import { SupabaseBackend, parseSupabaseSettings } from './backends/supabase';
 import { UploadTarget, parseBandwidth } from './target';
+import { text } from '../util/settings';
 
 type Raw = Record<string, unknown>;
+
+/** Where the target runs: relative folders are inside Node-RED's user folder. */
+export interface TargetContext {
+  userDir?: string;
+}
 
 /** How a storage target is made from its config node: the secrets it keeps, and its settings read into a target. */
 export interface BackendEntry {
   /** Fields kept in Node-RED's credentials (never in the flow file). */
   credentials: Record<string, 'text' | 'password'>;
-  /** Reads the config node's settings once, at deploy; throws an Error listing what is wrong. */
-  createTarget(def: Raw, credentials: Raw): UploadTarget;
+  /**
+   * Reads the config node's settings once, at deploy; throws an Error listing what is wrong, or a NotConfiguredError
+   * naming what is still blank.
+   */
+  createTarget(def: Raw, credentials: Raw, context?: TargetContext): UploadTarget;
 }
 
 /**
@@ -35,7 +44,7 @@ export const BACKENDS = {
     credentials: { key: 'password' },
     createTarget(def, creds) {
       const settings = parseSupabaseSettings(def, creds);
-      const concurrency = Number(def.concurrency ?? 4);
+      const concurrency = Number(text(def.concurrency) || 4);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
         throw new Error(`Concurrency must be a whole number from 1 to 64 (got "${String(def.concurrency)}")`);
       }
@@ -59,8 +68,8 @@ export const BACKENDS = {
   },
   folder: {
     credentials: {},
-    createTarget(def) {
-      const settings = parseFolderSettings(def);
+    createTarget(def, _creds, context) {
+      const settings = parseFolderSettings(def, context?.userDir);
       return new UploadTarget((bw) => new FolderBackend(settings, bw), {
         concurrency: 2,
         bytesPerSecond: parseBandwidth(def.bandwidthKBps),

@@ -1,5 +1,6 @@
 import { Bandwidth, Slots } from './body';
 import { StorageBackend } from './types';
+import { text } from '../util/settings';
 
 export interface TargetLimits {
   /** Uploads at once to this target, across every uploader node using it. */
@@ -34,7 +35,7 @@ export class UploadTarget {
 
 /** Reads the bandwidth limit field of a config node: "0" or blank = none, else KB/s. */
 export function parseBandwidth(raw: unknown): number {
-  const v = typeof raw === 'string' ? raw.trim() : raw;
+  const v = typeof raw === 'string' ? text(raw) : raw;
   if (v === undefined || v === null || v === '') return 0;
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new Error(`Bandwidth limit must be a number of KB/s, 0 for none (got "${String(raw)}")`);

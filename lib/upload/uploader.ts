@@ -1,6 +1,6 @@
 import fs from 'fs';
 import path from 'path';
-import { KeyFields, renderKey, sanitizeKey, KeyTemplateError } from '../message/object-key';
+import { KeyFields, renderKey, sanitizeKey, KeyTemplateError, templateFor } from '../message/object-key';
 import { UploadTarget } from './target';
 import { ABORT_REFUSED, timeoutError } from './classify';
 import { ItemSource, ResumeHandle, UploadError, UploadItem, UploadResult } from './types';
@@ -276,7 +276,9 @@ export class Uploader {
       sha256: typeof uplink.sha256 === 'string' ? uplink.sha256 : undefined,
     };
     // A key fixed when the item was captured wins: the same key on every retry, whatever this node's template says.
-    const key = typeof uplink.key === 'string' && uplink.key !== '' ? sanitizeKey(uplink.key) : renderKey(this.keyTemplate, fields);
+    // Items that are not captures keep their own name where the template is made of a capture's facts.
+    const key =
+      typeof uplink.key === 'string' && uplink.key !== '' ? sanitizeKey(uplink.key) : renderKey(templateFor(this.keyTemplate, fields), fields);
 
     const metadata: Record<string, string> = {};
     if (fields.camera) metadata.camera = asciiMeta(fields.camera);

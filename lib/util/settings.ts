@@ -1,6 +1,34 @@
-/** A setting as text: trimmed, and '' for nothing. */
+/**
+ * A setting that names an environment variable Node-RED could not resolve: `${NAME}` stays in place when NAME is
+ * unset (a shipped flow imported into a Node-RED started without Uplink's variables). It means "not set".
+ */
+const UNRESOLVED_ENV = /^\$\{\S+\}$/;
+
+/** A setting as text: trimmed, and '' for nothing (an unresolved `${NAME}` included). */
 export function text(v: unknown): string {
-  return typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v).trim();
+  const t = typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v).trim();
+  return UNRESOLVED_ENV.test(t) ? '' : t;
+}
+
+/**
+ * A node whose settings are not wrong but not given yet (the bucket, the project URL, the camera's address are
+ * blank): it waits, with a yellow status and one line in the log, instead of failing on every message.
+ */
+export class NotConfiguredError extends Error {
+  constructor(readonly missing: Missing[]) {
+    super(`not configured: set the ${joinWords([...new Set(missing.map((m) => m.what))])}`);
+  }
+}
+
+/** A blank setting a node needs: what to set, and the error it is when other things are wrong as well. */
+export interface Missing {
+  what: string;
+  error: string;
+}
+
+/** "a", "a and b", "a, b and c". */
+export function joinWords(words: string[]): string {
+  return words.length <= 1 ? (words[0] ?? '') : `${words.slice(0, -1).join(', ')} and ${words[words.length - 1]}`;
 }
 
 const DECIMAL = /^-?(\d+(\.\d+)?|\.\d+)$/;
@@ -11,6 +39,8 @@ const DECIMAL = /^-?(\d+(\.\d+)?|\.\d+)$/;
  */
 export class SettingsReader {
   readonly errors: string[] = [];
+  /** Settings left blank that the node cannot work without: what to set, and the error it is when other things are wrong. */
+  readonly missing: Missing[] = [];
 
   constructor(private readonly raw: Record<string, unknown>) {}
 
@@ -45,9 +75,34 @@ export class SettingsReader {
     this.errors.push(message);
   }
 
-  /** Throws one Error naming every problem found, if any. */
+  /**
+   * A setting the node needs, as text. Blank is not an error by itself: the node is not configured yet (see check).
+   * `what` names it for "not configured: set the …"; `error` is how it reads among other problems.
+   */
+  required(key: string, what: string, error: string): string {
+    const t = this.str(key);
+    if (t === '') this.missing.push({ what, error });
+    return t;
+  }
+
+  /** Records a blank value the node needs that was not read through `required` (a credential). */
+  need(what: string, error: string): void {
+    this.missing.push({ what, error });
+  }
+
+  /** Takes in the problems a nested parser found (a camera's settings inside the recorder's). */
+  absorb(e: unknown): void {
+    if (e instanceof NotConfiguredError) this.missing.push(...e.missing);
+    else this.errors.push((e as Error).message);
+  }
+
+  /**
+   * Throws one Error naming every problem found, if any; a node whose only problem is blank required settings gets a
+   * NotConfiguredError instead, naming what to set.
+   */
   check(): void {
-    if (this.errors.length > 0) throw new Error(this.errors.join('; '));
+    if (this.errors.length > 0) throw new Error([...this.errors, ...this.missing.map((m) => m.error)].join('; '));
+    if (this.missing.length > 0) throw new NotConfiguredError(this.missing);
   }
 }
 

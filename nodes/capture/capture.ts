@@ -9,8 +9,9 @@ import { CaptureError, CaptureSource } from '../../lib/capture/types';
 import { CaptureJournal, carriedOf } from '../../lib/capture/journal';
 import { fmtBytes } from '../../lib/util/format';
 import type { Msg } from '../../lib/message/uplink';
-import { CAMERA_LOGIN, CameraLogin, Done, EditorConfig, refuseMisconfigured, registerNode, userDirOf } from '../common/node';
+import { CAMERA_LOGIN, CameraLogin, Done, EditorConfig, refuseMisconfigured, registerNode, userDirOf, waitForConfiguration } from '../common/node';
 import type { JournalOwnerNode } from '../common/journal-owner';
+import { NotConfiguredError } from '../../lib/util/settings';
 
 interface CaptureNode extends JournalOwnerNode<CameraLogin> {
   capturer?: Capturer;
@@ -31,7 +32,8 @@ export = function (RED: NodeAPI) {
       if (config.mode === 'clip') clips = createClipRecorder(source, config);
       else capturer = new Capturer(source, config);
     } catch (e) {
-      refuseMisconfigured(node, (e as Error).message, 'not capturing');
+      if (e instanceof NotConfiguredError) waitForConfiguration(node, e.message, { log: true });
+      else refuseMisconfigured(node, (e as Error).message, 'not capturing');
       return;
     }
     node.capturer = capturer;

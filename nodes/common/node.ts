@@ -58,3 +58,34 @@ export function refuseMisconfigured(
     else done(err);
   });
 }
+
+/**
+ * A node whose settings are not given yet (a blank bucket, URL or camera address): a yellow status naming what to
+ * set, and nothing sent. `log` writes the one line in the log (left out where the config node holding the blank
+ * settings has written it); every message is then taken in silence, never a line per trigger.
+ */
+export function waitForConfiguration(
+  node: Node,
+  why: string,
+  options: { log?: boolean; input?: (msg: NodeMessageInFlow, send: Send, done: Done) => void } = {},
+): void {
+  node.status({ fill: 'yellow', shape: 'ring', text: why.slice(0, 80) });
+  if (options.log) node.warn(why);
+  node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => (options.input ? options.input(msg, send, done) : done()));
+}
+
+/**
+ * Where this Node-RED serves its HTTP nodes, as a flow on this machine reaches it: http(s)://host:port plus
+ * httpNodeRoot; undefined when HTTP nodes are off.
+ */
+export function localHttpBase(RED: NodeAPI): string | undefined {
+  const s = RED.settings as unknown as Record<string, unknown>;
+  if (s.httpNodeRoot === false) return undefined;
+  const root = typeof s.httpNodeRoot === 'string' ? s.httpNodeRoot : '/';
+  const port = Number(s.uiPort ?? process.env.PORT ?? 1880);
+  const configured = typeof s.uiHost === 'string' ? s.uiHost : '';
+  const anyAddress = configured === '' || configured === '0.0.0.0' || configured === '::';
+  const host = anyAddress ? '127.0.0.1' : configured.includes(':') ? `[${configured}]` : configured;
+  const scheme = s.https ? 'https' : 'http';
+  return `${scheme}://${host}:${port}${root.replace(/\/+$/, '')}`;
+}

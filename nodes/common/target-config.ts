@@ -1,12 +1,15 @@
 import type { Node, NodeAPI } from 'node-red';
 import { UploadTarget } from '../../lib/upload/target';
 import { BackendEntry } from '../../lib/upload/registry';
-import { EditorConfig, registerNode } from './node';
+import { NotConfiguredError } from '../../lib/util/settings';
+import { EditorConfig, registerNode, userDirOf } from './node';
 
 /** A storage config node at runtime: the target it owns, or why it could not be made. */
 export interface TargetConfigNode extends Node<Record<string, unknown>> {
   target?: UploadTarget;
   configError?: string;
+  /** Settings still blank ("not configured: set the bucket"): the nodes using it wait, and nothing is sent. */
+  notConfigured?: string;
 }
 
 /**
@@ -19,10 +22,16 @@ export function registerTargetConfig(RED: NodeAPI, type: string, backend: Backen
     RED.nodes.createNode(this, def);
     const node = this;
     try {
-      node.target = backend.createTarget(def, node.credentials ?? {});
+      node.target = backend.createTarget(def, node.credentials ?? {}, { userDir: userDirOf(RED) });
     } catch (e) {
-      node.configError = (e as Error).message;
-      node.error(`configuration error: ${node.configError}`);
+      if (e instanceof NotConfiguredError) {
+        // The one line in the log: the uploader and connectivity nodes using this target only show it in their status.
+        node.notConfigured = e.message;
+        node.warn(`${e.message}: the nodes using this target wait until it is`);
+      } else {
+        node.configError = (e as Error).message;
+        node.error(`configuration error: ${node.configError}`);
+      }
     }
     node.on('close', (_removed: boolean, done: () => void) => {
       const t = node.target;

@@ -5,7 +5,8 @@ import { connectivityStatus } from '../../lib/connectivity/status';
 import { describeProbe, parseConnectivityConfig, targetProbeSettings } from '../../lib/connectivity/config';
 import type { TargetConfigNode } from '../common/target-config';
 import { readUplink } from '../../lib/message/uplink';
-import { EditorConfig, refuseMisconfigured, registerNode } from '../common/node';
+import { EditorConfig, localHttpBase, refuseMisconfigured, registerNode, waitForConfiguration } from '../common/node';
+import { NotConfiguredError } from '../../lib/util/settings';
 
 interface ConnectivityNode extends Node {
   monitor?: ConnectivityMonitor;
@@ -33,11 +34,14 @@ export = function (RED: NodeAPI) {
         const kind = def.targetType || 's3';
         const target = RED.nodes.getNode(String(def[kind] ?? '')) as TargetConfigNode | null;
         if (!target) throw new Error(`choose the ${kind} target whose endpoint to probe`);
+        // Its config node has said so in the log: here only the status, and the state for the queue.
+        if (target.notConfigured) return notConfigured(node, def, target.notConfigured, false);
         if (!target.target) throw new Error(`the ${kind} target "${target.name || target.id}" is not usable: ${target.configError ?? 'see its error'}`);
         raw = { ...def, ...targetProbeSettings(target.target.backend.endpoint()) };
       }
-      config = parseConnectivityConfig(raw);
+      config = parseConnectivityConfig(raw, { localBase: localHttpBase(RED) });
     } catch (e) {
+      if (e instanceof NotConfiguredError) return notConfigured(node, def, e.message, true);
       refuseMisconfigured(node, (e as Error).message, 'not running');
       return;
     }
@@ -82,6 +86,27 @@ export = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       monitor.stop();
       done();
+    });
+  }
+
+  /**
+   * Nothing to probe yet (the target's bucket, the URL… are blank): no request goes anywhere. Each time the flows have
+   * started (after every deploy, so a queue restarted on its own hears it too), the wired queue is told the target is
+   * offline and not configured, so it queues nothing meant for it; as a gate, every message leaves on output 2.
+   */
+  function notConfigured(node: ConnectivityNode, def: EditorConfig, why: string, log: boolean): void {
+    const gate = def.gate === true || def.gate === 'true';
+    const since = new Date().toISOString();
+    const state: NodeMessage = { topic: 'connectivity', payload: { online: false, configured: false, since, reason: why } };
+    const tell = () => node.send(gate ? [null, null, state] : [state]);
+    RED.events.on('flows:started', tell);
+    node.on('close', () => RED.events.removeListener('flows:started', tell));
+    waitForConfiguration(node, why, {
+      log,
+      input: (msg, send, done) => {
+        if (gate && msg.topic !== 'probe' && msg.topic !== 'history' && readUplink(msg).ack === undefined) send([null, msg, null]);
+        done();
+      },
     });
   }
 

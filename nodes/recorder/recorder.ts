@@ -2,7 +2,8 @@ import type { Node, NodeAPI } from 'node-red';
 import { parseRecorderConfig, RecorderConfig } from '../../lib/recorder/config';
 import { classifyRecorderInput } from '../../lib/recorder/input';
 import { Recorder, RecorderEvents } from '../../lib/recorder/supervisor';
-import { CAMERA_LOGIN, CameraLogin, EditorConfig, refuseMisconfigured, registerNode, toNodeMessage, userDirOf } from '../common/node';
+import { CAMERA_LOGIN, CameraLogin, EditorConfig, refuseMisconfigured, registerNode, toNodeMessage, userDirOf, waitForConfiguration } from '../common/node';
+import { NotConfiguredError } from '../../lib/util/settings';
 
 interface RecorderNode extends Node<CameraLogin> {
   recorder?: Recorder;
@@ -19,7 +20,8 @@ export = function (RED: NodeAPI) {
     try {
       config = parseRecorderConfig(def, node.credentials ?? {}, userDirOf(RED));
     } catch (e) {
-      refuseMisconfigured(node, (e as Error).message, 'not recording');
+      if (e instanceof NotConfiguredError) waitForConfiguration(node, e.message, { log: true });
+      else refuseMisconfigured(node, (e as Error).message, 'not recording');
       return;
     }
 

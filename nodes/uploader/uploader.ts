@@ -5,7 +5,7 @@ import { BackendKind, isBackendKind } from '../../lib/upload/registry';
 import { fmtBytes } from '../../lib/util/format';
 import type { TargetConfigNode } from '../common/target-config';
 import type { QueueNode } from '../common/queue-node';
-import { EditorConfig, refuseMisconfigured, registerNode, toNodeMessage } from '../common/node';
+import { EditorConfig, refuseMisconfigured, registerNode, toNodeMessage, waitForConfiguration } from '../common/node';
 
 const TYPE = 'uplink-uploader';
 
@@ -24,6 +24,9 @@ export = function (RED: NodeAPI) {
     const backend: BackendKind = isBackendKind(def.backend) ? def.backend : 's3';
     const config = RED.nodes.getNode(String(def[backend] ?? '')) as TargetConfigNode | null;
     if (!config) return fail(`choose a ${backend} target (config node)`);
+    // Its config node has said so in the log; items that reach this node anyway go back to their queue when their
+    // lease runs out, and are sent once the target is configured.
+    if (config.notConfigured) return waitForConfiguration(node, config.notConfigured);
     if (!config.target) return fail(`the ${backend} target "${config.name || config.id}" is not usable: ${config.configError ?? 'see its error'}`);
     const template = typeof def.keyTemplate === 'string' && def.keyTemplate.trim() !== '' ? def.keyTemplate.trim() : DEFAULT_KEY_TEMPLATE;
     try {

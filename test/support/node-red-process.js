@@ -98,6 +98,21 @@ function linkPackage(userDir, packageDir) {
   fs.symlinkSync(packageDir, link, 'dir');
 }
 
+/**
+ * Node-RED looks for node packages in the user folder and in every node_modules folder above its core nodes. Core
+ * nodes reached through <userDir>/.stock/node_modules/@node-red/nodes (a link to the real ones) leave no other
+ * node_modules on that way up but the user folder's own.
+ */
+function stockCoreNodes(userDir) {
+  const real = path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [path.dirname(NODE_RED_BIN)] }));
+  const link = path.join(userDir, '.stock', 'node_modules', '@node-red', 'nodes');
+  if (!fs.existsSync(link)) {
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    fs.symlinkSync(real, link, 'dir');
+  }
+  return link;
+}
+
 function removeDir(dir) {
   try {
     fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
@@ -117,6 +132,11 @@ function removeDir(dir) {
  * @param {string} [options.logLevel] Node-RED console log level (default 'info': the start is detected in the log)
  * @param {number} [options.startTimeoutMs] how long to wait for "Started flows" (default 20 s)
  * @param {string} [options.packageDir] the package folder to install (default: this repository)
+ * @param {boolean} [options.linkPackages] false: link nothing into <userDir>/node_modules (the caller installed what
+ *   the user folder should have, as a user would: see packed-install.js)
+ * @param {boolean} [options.stock] true: a stock Node-RED, which finds node packages only in the user folder. (Node-RED
+ *   also loads every node package installed beside itself, and this repository's node_modules holds Dashboard 2.0 and
+ *   node-red-node-pi-gpio as devDependencies; its core nodes are reached here through a folder of their own instead.)
  * @param {boolean} [options.echo] copy node-red's output to this process's stderr (or set UPLINK_E2E_ECHO=1)
  * @param {string[]} [options.require] scripts to preload into the node-red process (node --require), such as a test's
  *   fault injection
@@ -134,7 +154,7 @@ async function startNodeRed(options = {}) {
     port = options.port || (await freePort());
     const flowFile = path.join(userDir, 'flows.json');
     if (options.flows) fs.writeFileSync(flowFile, JSON.stringify(options.flows, null, 2));
-    linkPackage(userDir, packageDir);
+    if (options.linkPackages !== false) linkPackage(userDir, packageDir);
 
     const settings = merge(
       {
@@ -152,6 +172,7 @@ async function startNodeRed(options = {}) {
       },
       options.settings,
     );
+    if (options.stock) settings.coreNodesDir = stockCoreNodes(userDir);
     const settingsFile = path.join(userDir, 'settings.js');
     fs.writeFileSync(settingsFile, `// written by test/support/node-red-process.js\nmodule.exports = ${toSource(settings)};\n`);
 

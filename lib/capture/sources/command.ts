@@ -20,13 +20,12 @@ const SHELL_OPERATORS = new Set(['|', '||', '&', '&&', ';', ';;', '>', '>>', '<'
 /** Reads a command camera's settings once, at deploy, listing every problem in one Error. */
 export function parseCommandSettings(raw: Record<string, unknown>): CommandSettings {
   const r = new SettingsReader(raw);
-  const command = r.str('command');
+  const command = r.required('command', 'command', 'Command is required (for example: rpicam-still -n -o -)');
   const output = r.choice('output', 'Image output', ['stdout', 'file'] as const, 'stdout');
   const file = r.str('file');
   const timeoutMs = Math.round(r.num('timeout', 'Timeout', 10, 0.1, 600, { unit: 'seconds' }) * 1000);
 
-  if (command === '') r.error('Command is required (for example: rpicam-still -n -o -)');
-  else {
+  if (command !== '') {
     try {
       const { argv, unquoted } = splitCommandLine(command);
       if (argv.length === 0) r.error('Command is required (for example: rpicam-still -n -o -)');

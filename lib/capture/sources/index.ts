@@ -4,6 +4,7 @@ import { parseFfmpegSettings } from '../../media/ffmpeg-input';
 import { HttpCameraSource, parseHttpCameraSettings } from './http';
 import { TestPatternSource } from './test-pattern';
 import { CaptureError, CaptureSource } from '../types';
+import { text } from '../../util/settings';
 
 export const SOURCE_KINDS = ['auto', 'test-pattern', 'http', 'reolink', 'ffmpeg', 'command', 'message'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
@@ -24,10 +25,10 @@ export function createSource(kind: string, raw: Record<string, unknown>, credent
   switch (kind as SourceKind) {
     case 'auto':
       // For shipped flows driven by environment variables: a snapshot URL when one is set, else the test pattern.
-      return createSource(typeof raw.url === 'string' && raw.url.trim() !== '' ? 'http' : 'test-pattern', raw, credentials, camera);
+      return createSource(text(raw.url) !== '' ? 'http' : 'test-pattern', raw, credentials, camera);
     case 'test-pattern': {
-      const width = Number(raw.patternWidth || 640);
-      const height = Number(raw.patternHeight || 360);
+      const width = Number(text(raw.patternWidth) || 640);
+      const height = Number(text(raw.patternHeight) || 360);
       if (!Number.isInteger(width) || !Number.isInteger(height) || width < 16 || height < 16 || width > 4096 || height > 4096) {
         throw new Error(`Test pattern size must be whole numbers from 16 to 4096 (got ${String(raw.patternWidth)}x${String(raw.patternHeight)})`);
       }

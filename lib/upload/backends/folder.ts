@@ -6,26 +6,49 @@ import { Bandwidth, openBody } from '../body';
 import { classifyThrown } from '../classify';
 import { StorageBackend, UploadError, UploadItem, UploadResult } from '../types';
 import { syncFolder } from '../../util/fs-durable';
+import { SettingsReader } from '../../util/settings';
 
 export interface FolderSettings {
-  /** A mounted NAS share or USB disk. */
+  /** A mounted NAS share or USB disk, or a folder in Node-RED's user folder. */
   folder: string;
+  /**
+   * Make the folder when it is not there. Only for a folder inside the user folder (given as a relative path): that
+   * is on the local disk anyway. A missing absolute folder is a disk that is not mounted, and is waited for.
+   */
+  create?: boolean;
   timeoutMs: number;
 }
 
-export function parseFolderSettings(raw: Record<string, unknown>): FolderSettings {
-  const folder = typeof raw.folder === 'string' ? raw.folder.trim() : '';
-  if (folder === '' || !path.isAbsolute(folder)) throw new Error(`Folder must be an absolute path (got "${folder}")`);
-  const t = Number(raw.timeout ?? 60);
-  if (!Number.isFinite(t) || t < 1 || t > 86400) throw new Error(`Timeout must be a number of seconds from 1 to 86400 (got "${String(raw.timeout)}")`);
-  return { folder: path.resolve(folder), timeoutMs: Math.round(t * 1000) };
+/** Reads the folder target's settings at deploy. A relative folder is inside `userDir` (Node-RED's user folder). */
+export function parseFolderSettings(raw: Record<string, unknown>, userDir?: string): FolderSettings {
+  const r = new SettingsReader(raw);
+  const folder = r.required('folder', 'folder', 'Folder is required');
+  const relative = folder !== '' && !path.isAbsolute(folder);
+  if (relative && userDir === undefined) r.error(`Folder must be an absolute path (got "${folder}")`);
+  if (relative && folder.split(/[\\/]/).includes('..')) r.error(`Folder must stay inside the Node-RED user folder: no ".." (got "${folder}")`);
+  const timeoutS = r.num('timeout', 'Timeout', 60, 1, 86400, { unit: 'seconds' });
+  r.check();
+  return {
+    folder: relative ? path.resolve(userDir!, folder) : path.resolve(folder),
+    create: relative,
+    timeoutMs: Math.round(timeoutS * 1000),
+  };
 }
 
 /** Copies into a folder: temp name, fsync, rename, fsync of the folder. A reader never sees half a file. */
 export class FolderBackend implements StorageBackend {
   readonly kind = 'folder';
 
-  constructor(readonly settings: FolderSettings, private readonly bandwidth?: Bandwidth) {}
+  constructor(readonly settings: FolderSettings, private readonly bandwidth?: Bandwidth) {
+    // Made at deploy, so the connectivity node, which probes whether the folder is there, finds it from the start.
+    if (settings.create) {
+      try {
+        fs.mkdirSync(settings.folder, { recursive: true });
+      } catch {
+        /* the first upload says why */
+      }
+    }
+  }
 
   endpoint(): string {
     return `file://${this.settings.folder}`;
@@ -35,6 +58,7 @@ export class FolderBackend implements StorageBackend {
     const root = this.settings.folder;
     const target = path.join(root, ...item.key.split('/'));
     if (!target.startsWith(root + path.sep)) throw new UploadError(`the key ${item.key} leads outside the folder`, 'permanent', 'BAD_KEY');
+    if (this.settings.create) await fs.promises.mkdir(root, { recursive: true }).catch(() => undefined);
     // A folder that is not there usually means the share or disk is not mounted: wait for it rather than write to the SD card.
     try {
       const st = await fs.promises.stat(root);

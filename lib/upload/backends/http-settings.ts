@@ -51,9 +51,8 @@ export function parseHttpSettings(raw: Raw, credentials: Raw): HttpSettings {
   const r = new SettingsReader(raw);
   const errors = r.errors;
 
-  const url = str(raw.url);
-  if (url === '') errors.push('URL is required');
-  else {
+  const url = r.required('url', 'URL', 'URL is required');
+  if (url !== '') {
     let parsed: URL | undefined;
     try {
       parsed = new URL(url.replace(/\{key\}/g, 'uplink-key'));
@@ -127,9 +126,9 @@ export function parseHttpSettings(raw: Raw, credentials: Raw): HttpSettings {
   const username = str(credentials.username);
   // A password may legitimately start or end with a space: keep it as typed.
   const password = typeof credentials.password === 'string' ? credentials.password : '';
-  if (auth === 'bearer' && token === '') errors.push('Bearer authentication needs a token');
+  if (auth === 'bearer' && token === '') r.need('token', 'Bearer authentication needs a token');
   if (auth === 'bearer' && /[^\x21-\x7e]/.test(token)) errors.push('The token must be printable ASCII without spaces');
-  if (auth === 'basic' && username === '') errors.push('Basic authentication needs a user name');
+  if (auth === 'basic' && username === '') r.need('user name', 'Basic authentication needs a user name');
   if (auth === 'basic' && username.includes(':')) errors.push('A basic-authentication user name cannot contain ":"');
   if (auth !== 'none' && auth !== 'bearer' && auth !== 'basic') errors.push(`Authentication must be none, bearer or basic (got "${auth}")`);
 

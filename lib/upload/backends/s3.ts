@@ -550,8 +550,8 @@ export function parseS3Settings(raw: Record<string, unknown>, credentials: Recor
   }
   const region = str(raw.region) || 'us-east-1';
   if (!/^[a-z0-9-]+$/.test(region)) errors.push(`Region "${region}" is not a region name (like eu-central-1)`);
-  const bucket = str(raw.bucket);
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) errors.push(`Bucket "${bucket}" is not a valid bucket name (3-63 lower-case letters, digits, dots, hyphens)`);
+  const bucket = r.required('bucket', 'bucket', 'Bucket is required');
+  if (bucket !== '' && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) errors.push(`Bucket "${bucket}" is not a valid bucket name (3-63 lower-case letters, digits, dots, hyphens)`);
   const accessKeyId = str(credentials.accessKeyId);
   const secretAccessKey = str(credentials.secretAccessKey);
   if ((accessKeyId === '') !== (secretAccessKey === '')) errors.push('Give both the access key and the secret, or neither (to use the environment or an instance role)');

@@ -39,11 +39,12 @@ export function parseHttpCameraSettings(raw: Record<string, unknown>, credential
   let url = '';
   let auth: HttpCameraSettings['auth'] = 'none';
   if (reolink) {
-    const host = r.str('host');
+    const host = r.required('host', 'camera address', "Host is required (the camera's address, like 192.168.1.30 or 192.168.1.30:8080)");
     const channel = r.num('channel', 'Channel', 0, 0, 15, { integer: true });
     const secure = raw.https === true || raw.https === 'true';
-    if (host === '') r.error('Host is required (the camera\'s address, like 192.168.1.30 or 192.168.1.30:8080)');
-    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host)) r.error(`Host must be only the address, without ${host.split('//')[0]}// (got "${host}")`);
+    if (host === '') {
+      /* not configured yet: check() says so */
+    } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host)) r.error(`Host must be only the address, without ${host.split('//')[0]}// (got "${host}")`);
     else if (/[\s/?#@\\]/.test(host)) r.error(`Host must be a name or address with an optional :port, nothing else (got "${host}")`);
     else {
       try {
@@ -53,12 +54,11 @@ export function parseHttpCameraSettings(raw: Record<string, unknown>, credential
         r.error(`Host "${host}" is not a valid host name or address`);
       }
     }
-    if (username === '') r.error('A Reolink camera needs a user name (admin, or a user made for snapshots)');
+    if (username === '') r.need('user name', 'A Reolink camera needs a user name (admin, or a user made for snapshots)');
     url = reolinkUrl(host, channel, secure);
   } else {
-    url = r.str('url');
-    if (url === '') r.error('URL is required (the camera\'s snapshot address, like http://192.168.1.20/snapshot.jpg)');
-    else {
+    url = r.required('url', 'camera URL', "URL is required (the camera's snapshot address, like http://192.168.1.20/snapshot.jpg)");
+    if (url !== '') {
       let parsed: URL | undefined;
       try {
         parsed = new URL(url.replace(PLACEHOLDER, 'x'));

@@ -1,4 +1,4 @@
-import { text } from '../../../util/settings';
+import { SettingsReader, text } from '../../../util/settings';
 import { SOURCE_FIELDS } from './row';
 
 export interface SupabaseSettings {
@@ -43,12 +43,12 @@ const FIELD_PATH = /^fields\.[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/;
  * is checked but never quoted.
  */
 export function parseSupabaseSettings(raw: Record<string, unknown>, credentials: Record<string, unknown>): SupabaseSettings {
-  const errors: string[] = [];
+  const r = new SettingsReader(raw);
+  const errors = r.errors;
   const str = text;
 
-  let url = str(raw.url).replace(/\/+$/, '');
-  if (url === '') errors.push('Project URL is required (like https://xyz.supabase.co)');
-  else {
+  let url = r.required('url', 'project URL', 'Project URL is required (like https://xyz.supabase.co)').replace(/\/+$/, '');
+  if (url !== '') {
     try {
       const u = new URL(url);
       if (u.protocol !== 'http:' && u.protocol !== 'https:') errors.push(`Project URL must start with http:// or https:// (got "${url}")`);
@@ -63,12 +63,11 @@ export function parseSupabaseSettings(raw: Record<string, unknown>, credentials:
   }
 
   const key = str(credentials.key);
-  if (key === '') errors.push('API key is required (the service-role key, or an anon key with storage policies)');
+  if (key === '') r.need('API key', 'API key is required (the service-role key, or an anon key with storage policies)');
   else if (!/^[\x21-\x7e]+$/.test(key)) errors.push('API key contains spaces or characters a key cannot have (was it pasted whole?)');
 
-  const bucket = str(raw.bucket);
-  if (bucket === '') errors.push('Bucket is required');
-  else if (!BUCKET.test(bucket)) errors.push(`Bucket "${bucket}" must be letters, digits, dots, hyphens or underscores`);
+  const bucket = r.required('bucket', 'bucket', 'Bucket is required');
+  if (bucket !== '' && !BUCKET.test(bucket)) errors.push(`Bucket "${bucket}" must be letters, digits, dots, hyphens or underscores`);
 
   const table = str(raw.table);
   if (table !== '' && !NAME.test(table)) errors.push(`Table "${table}" must be letters, digits or underscores`);
@@ -114,7 +113,7 @@ export function parseSupabaseSettings(raw: Record<string, unknown>, credentials:
     }
   }
 
-  if (errors.length) throw new Error(errors.join('; '));
+  r.check();
   return {
     url,
     key,
