@@ -282,6 +282,7 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
       prof.start = h.now();
     }
     const cpuEnd = cpu ? cpu() : null;
+    const db0 = queue.store.dbCounters;
     await queue.setOnline(true, 'bench');
     try {
       await drained;
@@ -290,6 +291,7 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
     }
     const sec = (last - first) / 1000;
     const used = cpuEnd ? cpuEnd() : null;
+    const db1 = queue.store.dbCounters;
     const after = await queue.stats();
     return {
       ops: n,
@@ -301,6 +303,8 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
       warnings,
       profile: prof ? prof.report(last - prof.start, n) : null,
       cpuMs: used && { client: used.client / n, server: used.server / n },
+      // Round trips to SQLite per drained item, from going online to the last ack (the stats read at the end excluded).
+      db: { statements: (db1.statements - db0.statements) / n, commits: (db1.commits - db0.commits) / n },
     };
   } finally {
     closing.abort();
@@ -440,7 +444,8 @@ async function uploadPipeline(ctx) {
         const [o, b, bh] = names.map((n) => res[c][n].at(-1));
         ctx.log(
           `  round ${r + 1} c${c}: ours ${o.rate.toFixed(1)}/s, bare ${b.rate.toFixed(1)}/s (ratio ${(o.rate / b.rate).toFixed(2)}), ` +
-            `bare+Head ${bh.rate.toFixed(1)}/s; CPU ms/object client+server: ours ${fmtCpu(o.cpuMs)}, bare ${fmtCpu(b.cpuMs)}, bare+Head ${fmtCpu(bh.cpuMs)}`,
+            `bare+Head ${bh.rate.toFixed(1)}/s; CPU ms/object client+server: ours ${fmtCpu(o.cpuMs)}, bare ${fmtCpu(b.cpuMs)}, bare+Head ${fmtCpu(bh.cpuMs)}; ` +
+            `SQLite per item: ${fmtDbCount(o.db)}`,
         );
       }
       roundsDone++;
@@ -476,6 +481,7 @@ async function uploadPipeline(ctx) {
     const checkNote = `bucket check: ${okChecks}/${checks.length} fresh buckets hold exactly their round's objects`;
     ctx.log(`  ${checkNote}${problems.length ? `; PROBLEMS: ${problems.slice(0, 5).join('; ')}` : ''}`);
     const cpuMed = (list) => ({ client: h.median(list.map((x) => x.cpuMs.client)), server: h.median(list.map((x) => x.cpuMs.server)) });
+    const dbMed = (list) => ({ statements: h.median(list.map((x) => x.db.statements)), commits: h.median(list.map((x) => x.db.commits)) });
     const spread = (a, b) => {
       const per = a.map((x, i) => x.rate / b[i].rate).filter(Number.isFinite);
       return per.length > 1 ? [Math.min(...per), Math.max(...per)] : null;
@@ -496,10 +502,10 @@ async function uploadPipeline(ctx) {
         target: '>= 0.9',
         note:
           `${filesNote} per side (of ${TOTAL_FILES.toLocaleString('en-US')} on disk), queue FULL; CPU ms/object client+server: ` +
-          `ours ${fmtCpu(cpuMed(o))}, bare ${fmtCpu(cpuMed(b))}; ${checkNote}${problems.length ? `; PROBLEMS: ${problems.slice(0, 3).join('; ')}` : ''}`,
+          `ours ${fmtCpu(cpuMed(o))}, bare ${fmtCpu(cpuMed(b))}; SQLite per item: ${fmtDbCount(dbMed(o))}; ${checkNote}${problems.length ? `; PROBLEMS: ${problems.slice(0, 3).join('; ')}` : ''}`,
         rounds: rates(o),
         baseRounds: rates(b),
-        extra: { cpuMs: { ours: cpuMed(o), bare: cpuMed(b), bareHead: cpuMed(bh) }, bareHeadRounds: rates(bh), files: p.files[c] },
+        extra: { cpuMs: { ours: cpuMed(o), bare: cpuMed(b), bareHead: cpuMed(bh) }, db: dbMed(o), bareHeadRounds: rates(bh), files: p.files[c] },
       });
       ctx.rows.push({
         id: `${ids[c]}*`,
@@ -571,6 +577,10 @@ async function uploadPipeline(ctx) {
   }
 }
 
+function fmtDbCount(d) {
+  return `${d.statements.toFixed(2)} statements, ${d.commits.toFixed(2)} commits`;
+}
+
 function fmtCpu(c) {
   return c ? `${c.client.toFixed(1)}+${c.server.toFixed(1)}` : '-';
 }
@@ -625,4 +635,4 @@ function fmtProfile16(p) {
 
 const FIGURES = [['7', 'uploader: drain queued files into S3', uploadPipeline]];
 
-module.exports = { FIGURES };
+module.exports = { FIGURES, oursRound, bareRound, startServer, writeFiles, bareClient };

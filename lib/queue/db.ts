@@ -11,6 +11,14 @@ export interface Tx {
   exec(sql: string): Promise<void>;
 }
 
+/** What the connection has done since it was opened: for benchmarks and tests, which count round trips per item. */
+export interface DbCounters {
+  /** Statements sent to SQLite (each one a round trip to its thread), BEGIN and COMMIT included. */
+  statements: number;
+  /** Write transactions committed (an explicit BEGIN … COMMIT, or one statement committing itself). */
+  commits: number;
+}
+
 interface Work {
   fn: (tx: Tx) => Promise<unknown>;
   write: boolean;
@@ -37,6 +45,7 @@ export class Database {
   /** The synchronous mode durable writes get ('FULL' or 'NORMAL'); other writes always run under NORMAL. */
   private durableMode: 'FULL' | 'NORMAL' = 'FULL';
   private mode: 'FULL' | 'NORMAL' | undefined;
+  private readonly counts: DbCounters = { statements: 0, commits: 0 };
 
   private constructor(private readonly db: sqlite3.Database, readonly file: string) {}
 
@@ -77,6 +86,11 @@ export class Database {
 
   exec(sql: string): Promise<void> {
     return this.read((tx) => tx.exec(sql));
+  }
+
+  /** A copy of the counters: subtract two of them to see what a piece of work cost. */
+  get counters(): DbCounters {
+    return { ...this.counts };
   }
 
   close(): Promise<void> {
@@ -143,7 +157,9 @@ export class Database {
       const w = batch[0];
       try {
         await this.useMode(this.tx, w.durable ? this.durableMode : 'NORMAL');
-        w.resolve(await w.fn(this.tx));
+        const value = await w.fn(this.tx);
+        this.counts.commits++;
+        w.resolve(value);
       } catch (e) {
         w.reject(e);
       }
@@ -169,6 +185,7 @@ export class Database {
     }
     try {
       await this.tx.exec('COMMIT');
+      this.counts.commits++;
     } catch (e) {
       // Disk full, I/O error: nothing of this group is stored.
       await this.tx.exec('ROLLBACK').catch(() => undefined);
@@ -182,6 +199,7 @@ export class Database {
   private readonly tx: Tx = {
     run: (sql, params = []) =>
       new Promise((resolve, reject) => {
+        this.counts.statements++;
         this.db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
           if (err) reject(err);
           else resolve({ changes: this.changes, lastID: this.lastID });
@@ -189,14 +207,17 @@ export class Database {
       }),
     get: <T>(sql: string, params: SqlValue[] = []) =>
       new Promise<T | undefined>((resolve, reject) => {
+        this.counts.statements++;
         this.db.get(sql, params, (err: Error | null, row: T) => (err ? reject(err) : resolve(row)));
       }),
     all: <T>(sql: string, params: SqlValue[] = []) =>
       new Promise<T[]>((resolve, reject) => {
+        this.counts.statements++;
         this.db.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(err) : resolve(rows)));
       }),
     exec: (sql) =>
       new Promise<void>((resolve, reject) => {
+        this.counts.statements++;
         this.db.exec(sql, (err) => (err ? reject(err) : resolve()));
       }),
   };

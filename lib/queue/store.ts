@@ -1,5 +1,5 @@
 import path from 'path';
-import { Database, Tx, SqlValue } from './db';
+import { Database, DbCounters, Tx, SqlValue } from './db';
 import { BackoffPolicy, backoffDelay } from '../util/backoff';
 import { fmtBytes, fmtDuration } from '../util/format';
 import { lockDatabase, openDatabase, prepareFolder, QueueStoreError } from './open';
@@ -609,6 +609,11 @@ export class QueueStore {
 
   async setMeta(key: string, value: string): Promise<void> {
     await this.db.write((tx) => tx.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', [key, value]));
+  }
+
+  /** Statements and commits this store's connection has run so far (round trips per item, for benchmarks and tests). */
+  get dbCounters(): DbCounters {
+    return this.db.counters;
   }
 
   /** Changes whenever another connection (the CLI) commits to this database. */
