@@ -3,7 +3,7 @@ const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
 const sqlite3 = require('sqlite3');
-const { QueueStore, QueueFullError } = require('../dist/lib/queue/store');
+const { QueueStore, QueueFullError, HOT_SQL } = require('../dist/lib/queue/store');
 const { tmpDir, rmrf } = require('./support/tmp');
 
 function clock(start = 1_700_000_000_000) {
@@ -307,6 +307,35 @@ describe('QueueStore', function () {
     for (const [state, { n, bytes }] of Object.entries(counts)) {
       assert.strictEqual(n, real[state] ? real[state].n : 0, `count of ${state}`);
       assert.strictEqual(bytes, real[state] ? real[state].bytes : 0, `bytes of ${state}`);
+    }
+  });
+
+  it('runs every per-item statement on an index range, so its cost does not grow with the queue', async function () {
+    store = await open({ largeItemBytes: 1024 });
+    for (let i = 0; i < 20; i++) await store.enqueue(item({ bytes: i % 5 === 0 ? 4096 : 10 }));
+    await store.close();
+    store = undefined;
+    // With statistics that describe a big queue, as SQLite's planner would see one after ANALYZE.
+    const db = new sqlite3.Database(path.join(dir, 'q.db'));
+    const all = (q, p = []) => new Promise((resolve, reject) => db.all(q, p, (e, rows) => (e ? reject(e) : resolve(rows))));
+    try {
+      await all('ANALYZE');
+      await all("UPDATE sqlite_stat1 SET stat = '1000000' WHERE tbl = 'items' AND idx IS NULL");
+      await all('ANALYZE sqlite_schema');
+      for (const [name, text] of Object.entries(HOT_SQL)) {
+        const sql = typeof text === 'function' ? text(3) : text;
+        const plan = (await all(`EXPLAIN QUERY PLAN ${sql}`)).map((r) => r.detail);
+        // The only scan allowed over items is the one of the items in flight (a few), which the lease counts.
+        const scans = plan.filter((d) => /^SCAN items\b/.test(d) && !/USING (COVERING )?INDEX items_leased$/.test(d));
+        assert.deepStrictEqual(scans, [], `${name} reads the whole table or an index of it:\n  ${plan.join('\n  ')}`);
+        assert.ok(!plan.some((d) => /TEMP B-TREE/.test(d)), `${name} sorts the queue:\n  ${plan.join('\n  ')}`);
+        if (name === 'lease') {
+          const lanes = plan.filter((d) => d === 'SEARCH items USING COVERING INDEX items_ready_by_lane (lane=?)');
+          assert.strictEqual(lanes.length, 2, `each lane is one range of the ready index:\n  ${plan.join('\n  ')}`);
+        }
+      }
+    } finally {
+      await new Promise((resolve) => db.close(resolve));
     }
   });
 

@@ -139,6 +139,43 @@ const ROW_COLUMNS =
   'id, state, priority, created_at AS createdAt, due_at AS dueAt, lease_until AS leaseUntil, attempts, kind, file, ' +
   'bytes, last_error AS lastError, done_at AS doneAt';
 
+/**
+ * The statements every delivered item runs, as SQL text, so that a test can check with EXPLAIN QUERY PLAN that each
+ * one reads an index range, never the whole queue: their cost must not grow with the queue's length.
+ */
+export const HOT_SQL = {
+  enqueue: `INSERT INTO items (id, state, priority, created_at, due_at, kind, file, bytes, msg, lane)
+    VALUES ((SELECT MAX(n, IFNULL((SELECT MAX(id) FROM items), 0)) + 1 FROM counts WHERE state = 'enqueued'), 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
+  /** Items whose backoff has run out become ready. */
+  promote: "UPDATE items SET state = 'pending' WHERE state = 'waiting' AND due_at <= ?",
+  /**
+   * Two lanes, each read in priority order from its own range of the ready index: up to ?2 small items and ?3 large
+   * ones in flight. The room in each lane is read inside the statement, from the few items in flight.
+   */
+  lease: `WITH busy AS (SELECT COUNT(*) AS n, COALESCE(SUM(lane), 0) AS big FROM items WHERE state = 'leased')
+    UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?1
+    WHERE id IN (SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND lane = 0 ORDER BY priority, id
+                                 LIMIT (SELECT MAX(0, ?2 - (n - big)) FROM busy))
+                 UNION ALL
+                 SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND lane = 1 ORDER BY priority, id
+                                 LIMIT (SELECT MAX(0, ?3 - big) FROM busy)))
+    RETURNING ${ROW_COLUMNS}, msg`,
+  ack: (n: number) =>
+    `UPDATE items SET state = 'done', done_at = ?, lease_until = NULL WHERE id IN (${marks(n)}) AND state <> 'done' RETURNING ${ROW_COLUMNS}`,
+  known: (n: number) => `SELECT id FROM items WHERE id IN (${marks(n)})`,
+  nackRead: `SELECT ${ROW_COLUMNS} FROM items WHERE id = ?`,
+  nackRetry: "UPDATE items SET state = 'waiting', due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
+  statsCounts: 'SELECT state, n, bytes, entered FROM counts',
+  oldestQueued: "SELECT MIN(created_at) AS t FROM items WHERE state IN ('pending','waiting')",
+  oldestLeased: "SELECT MIN(created_at) AS t FROM items WHERE state = 'leased'",
+  nextDue: "SELECT MIN(due_at) AS t FROM items WHERE state = 'waiting'",
+  nextLeaseEnd: "SELECT MIN(lease_until) AS t FROM items WHERE state = 'leased'",
+};
+
+function marks(n: number): string {
+  return Array.from({ length: n }, () => '?').join(',');
+}
+
 /** Files in use by a store of this process, so that two queue nodes cannot share one database by mistake. */
 const openFiles = new Map<string, string>();
 /**
@@ -184,6 +221,7 @@ export class QueueStore {
       const store = new QueueStore(db, full, merged, now, options.random ?? Math.random, movedAside, salvaged);
       store.lock = lock;
       store.ownerKey = key;
+      await store.placeInLanes(options.recoverLeases === true);
       if (options.recoverLeases) {
         await applyPolicyIndexes(db, merged.whenFull);
         // After a crash or a restart nobody is working on the leased items; after a redeploy in this process the
@@ -207,6 +245,36 @@ export class QueueStore {
   }
 
   private ownerKey = '';
+  /** The size from which an item is in the large lane, as the rows' lanes were computed (see placeInLanes). */
+  private laneBytes = 0;
+
+  /**
+   * An item's lane is fixed when it is stored, so the lease reads each lane from an index. When the size that makes an
+   * item large is not the one the rows were placed with (it changed between deploys, or the database was written by
+   * schema 2, or salvaged), the owner places every item that may still be delivered again, once, at open: one pass
+   * over the table, paid only on such a change. Anyone else (the CLI) keeps the lanes the owner chose.
+   */
+  private async placeInLanes(owner: boolean): Promise<void> {
+    const placed = await this.getMeta('lane_bytes');
+    const wanted = Math.max(0, this.policy.largeItemBytes);
+    if (!owner) {
+      this.laneBytes = placed !== undefined ? Number(placed) : wanted;
+      return;
+    }
+    this.laneBytes = wanted;
+    if (placed === String(wanted)) return;
+    await this.db.write(async (tx) => {
+      await tx.run(
+        `UPDATE items SET lane = (?1 > 0 AND bytes >= ?1) WHERE state NOT IN ('done','dropped') AND lane IS NOT (?1 > 0 AND bytes >= ?1)`,
+        [wanted],
+      );
+      await tx.run("INSERT INTO meta (key, value) VALUES ('lane_bytes', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [String(wanted)]);
+    });
+  }
+
+  private laneOf(bytes: number): number {
+    return this.laneBytes > 0 && bytes >= this.laneBytes ? 1 : 0;
+  }
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -231,11 +299,7 @@ export class QueueStore {
     return this.db.write(async (tx) => {
       const dropped = limited ? await this.makeRoom(tx, priority, item.bytes) : [];
       const now = this.now();
-      const r = await tx.run(
-        `INSERT INTO items (id, state, priority, created_at, due_at, kind, file, bytes, msg)
-         VALUES ((SELECT MAX(n, IFNULL((SELECT MAX(id) FROM items), 0)) + 1 FROM counts WHERE state = 'enqueued'), ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ['pending', priority, now, now, item.kind, item.file ?? null, item.bytes, item.msg],
-      );
+      const r = await tx.run(HOT_SQL.enqueue, [priority, now, now, item.kind, item.file ?? null, item.bytes, item.msg, this.laneOf(item.bytes)]);
       return { id: r.lastID, dropped };
     }, true, !limited);
   }
@@ -288,30 +352,8 @@ export class QueueStore {
    */
   private async leaseIn(tx: Tx, concurrency: number, promote = true): Promise<LeasedItem[]> {
     const now = this.now();
-    if (promote) await tx.run("UPDATE items SET state = 'pending' WHERE state = 'waiting' AND due_at <= ?", [now]);
-    const large = this.policy.largeItemBytes;
-    const rows =
-      large > 0
-        ? await tx.all<LeasedItem>(
-            // Two lanes: up to `concurrency` small items and `largeConcurrency` large ones in flight, each lane in
-            // priority order. The room in each is read inside the statement.
-            `WITH busy AS (SELECT COUNT(*) AS n, COALESCE(SUM(bytes >= ?1), 0) AS big FROM items WHERE state = 'leased')
-             UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?2
-             WHERE id IN (SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND bytes < ?1 ORDER BY priority, id
-                                          LIMIT (SELECT MAX(0, ?3 - (n - big)) FROM busy))
-                          UNION ALL
-                          SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND bytes >= ?1 ORDER BY priority, id
-                                          LIMIT (SELECT MAX(0, ?4 - big) FROM busy)))
-             RETURNING ${ROW_COLUMNS}, msg`,
-            [large, now + this.policy.leaseMs, concurrency, this.policy.largeConcurrency],
-          )
-        : await tx.all<LeasedItem>(
-            `UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?
-             WHERE id IN (SELECT id FROM items WHERE state = 'pending' ORDER BY priority, id
-                          LIMIT (SELECT MAX(0, ? - n) FROM counts WHERE state = 'leased'))
-             RETURNING ${ROW_COLUMNS}, msg`,
-            [now + this.policy.leaseMs, concurrency],
-          );
+    if (promote) await tx.run(HOT_SQL.promote, [now]);
+    const rows = await tx.all<LeasedItem>(HOT_SQL.lease, [now + this.policy.leaseMs, concurrency, this.policy.largeConcurrency]);
     return rows.sort((a, b) => a.priority - b.priority || a.id - b.id);
   }
 
@@ -380,16 +422,10 @@ export class QueueStore {
   async ackMany(ids: number[], leaseUpTo = 0): Promise<{ results: AckResult[]; leased: LeasedItem[] }> {
     return this.db.write(async (tx) => {
       const now = this.now();
-      const marks = ids.map(() => '?').join(',');
-      const done = await tx.all<ItemRow>(
-        `UPDATE items SET state = 'done', done_at = ?, lease_until = NULL WHERE id IN (${marks}) AND state <> 'done' RETURNING ${ROW_COLUMNS}`,
-        [now, ...ids],
-      );
+      const done = await tx.all<ItemRow>(HOT_SQL.ack(ids.length), [now, ...ids]);
       const byId = new Map(done.map((d) => [d.id, d]));
       const missing = ids.filter((i) => !byId.has(i));
-      const known = new Set(
-        missing.length ? (await tx.all<{ id: number }>(`SELECT id FROM items WHERE id IN (${missing.map(() => '?').join(',')})`, missing)).map((r) => r.id) : [],
-      );
+      const known = new Set(missing.length ? (await tx.all<{ id: number }>(HOT_SQL.known(missing.length), missing)).map((r) => r.id) : []);
       const results: AckResult[] = ids.map((i) => {
         const item = byId.get(i);
         if (item) {
@@ -410,7 +446,7 @@ export class QueueStore {
    */
   async nack(id: number, attempt: number | undefined, info: NackInfo): Promise<NackResult> {
     return this.db.write(async (tx) => {
-      const item = await tx.get<ItemRow>(`SELECT ${ROW_COLUMNS} FROM items WHERE id = ?`, [id]);
+      const item = await tx.get<ItemRow>(HOT_SQL.nackRead, [id]);
       if (!item) return { status: 'unknown' as const };
       if (item.state === 'done') return { status: 'already-done' as const };
       if (item.state !== 'leased' || (attempt !== undefined && attempt !== item.attempts)) return { status: 'stale' as const };
@@ -431,10 +467,7 @@ export class QueueStore {
       }
       const retryAfter = info.retryAfterMs ?? 0;
       const delayMs = Math.max(backoffDelay(this.policy.backoff, item.attempts, this.random), retryAfter);
-      await tx.run(
-        "UPDATE items SET state = 'waiting', due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
-        [now + delayMs, now + retryAfter, error, now, id],
-      );
+      await tx.run(HOT_SQL.nackRetry, [now + delayMs, now + retryAfter, error, now, id]);
       return { status: 'retry' as const, delayMs, item: { ...item, state: 'waiting' as const, dueAt: now + delayMs, lastError: error } };
     }, false);
   }
@@ -565,16 +598,18 @@ export class QueueStore {
     return this.db.read(async (tx) => {
       const counts = {} as Record<ItemState, StateCount>;
       for (const s of ITEM_STATES) counts[s] = { n: 0, bytes: 0 };
-      for (const r of await tx.all<{ state: ItemState; n: number; bytes: number }>("SELECT state, n, bytes FROM counts WHERE state <> 'enqueued'")) {
-        counts[r.state] = { n: r.n, bytes: r.bytes };
-      }
       const totals = { enqueued: 0 } as Record<ItemState | 'enqueued', number>;
       for (const s of ITEM_STATES) totals[s] = 0;
-      for (const r of await tx.all<{ state: ItemState | 'enqueued'; n: number; entered: number }>('SELECT state, n, entered FROM counts')) {
-        totals[r.state] = r.state === 'enqueued' ? r.n : r.entered;
+      for (const r of await tx.all<{ state: ItemState | 'enqueued'; n: number; bytes: number; entered: number }>(HOT_SQL.statsCounts)) {
+        if (r.state === 'enqueued') {
+          totals.enqueued = r.n;
+        } else {
+          counts[r.state] = { n: r.n, bytes: r.bytes };
+          totals[r.state] = r.entered;
+        }
       }
-      const oldest = await tx.get<{ t: number | null }>("SELECT MIN(created_at) AS t FROM items WHERE state IN ('pending','waiting')");
-      const oldestLeased = await tx.get<{ t: number | null }>("SELECT MIN(created_at) AS t FROM items WHERE state = 'leased'");
+      const oldest = await tx.get<{ t: number | null }>(HOT_SQL.oldestQueued);
+      const oldestLeased = await tx.get<{ t: number | null }>(HOT_SQL.oldestLeased);
       const candidates = [oldest?.t, oldestLeased?.t].filter((t): t is number => typeof t === 'number');
       return { counts, totals, oldestQueuedAt: candidates.length ? Math.min(...candidates) : null };
     });
@@ -595,8 +630,8 @@ export class QueueStore {
   /** The earliest instant at which a backoff or a lease runs out, if any: the delivery loop sleeps until then. */
   async nextWakeAt(): Promise<number | null> {
     return this.db.read(async (tx) => {
-      const w = await tx.get<{ t: number | null }>("SELECT MIN(due_at) AS t FROM items WHERE state = 'waiting'");
-      const l = await tx.get<{ t: number | null }>("SELECT MIN(lease_until) AS t FROM items WHERE state = 'leased'");
+      const w = await tx.get<{ t: number | null }>(HOT_SQL.nextDue);
+      const l = await tx.get<{ t: number | null }>(HOT_SQL.nextLeaseEnd);
       const ts = [w?.t, l?.t].filter((t): t is number => typeof t === 'number');
       return ts.length ? Math.min(...ts) : null;
     });
