@@ -192,7 +192,8 @@ async function againstJsonFile(ctx) {
 
 /**
  * Delivers like the offline-queue node: a pump leases up to `concurrency` items; each ack (arriving as soon as the
- * item was "uploaded", here at once) frees a slot and wakes the pump. Counts completed lease+ack cycles.
+ * item was "uploaded", here at once) frees a slot and wakes the pump. Counts completed lease+ack cycles, and how many
+ * of them were of each lane (0: small, 1: large).
  */
 function leaseAckCycles(store, concurrency, { seconds, maxOps }) {
   const t0 = h.now();
@@ -202,8 +203,9 @@ function leaseAckCycles(store, concurrency, { seconds, maxOps }) {
   let inFlight = 0;
   let pumping = false;
   let again = false;
+  const lanes = [0, 0];
   return new Promise((resolve, reject) => {
-    const finish = () => resolve({ ops: acked, sec: (h.now() - t0) / 1000, rate: acked / ((h.now() - t0) / 1000) });
+    const finish = () => resolve({ ops: acked, sec: (h.now() - t0) / 1000, rate: acked / ((h.now() - t0) / 1000), lanes });
     const stop = () => started >= maxOps || h.now() >= end;
     const pump = async () => {
       if (pumping) {
@@ -219,6 +221,7 @@ function leaseAckCycles(store, concurrency, { seconds, maxOps }) {
           for (const it of leased) {
             started++;
             inFlight++;
+            lanes[it.bytes >= LARGE_FROM ? 1 : 0]++;
             store.ack(it.id).then(() => {
               acked++;
               inFlight--;
@@ -278,84 +281,146 @@ async function leaseAck(ctx) {
 
 // ---- 4. lease at 1M items ----------------------------------------------------------------------------------------
 
-async function leaseAtScale(ctx) {
-  const BIG = ctx.quick ? 200_000 : 1_000_000;
-  const SMALL = 1000;
+/** Sizes from the default policy's large-item size on lease in the large lane (videos); LARGE is such a size. */
+const LARGE_FROM = h.DEFAULT_POLICY.largeItemBytes;
+const LARGE = 2 * LARGE_FROM;
+const largeItem = () => ({ ...item(), bytes: LARGE });
+
+/**
+ * Puts back into a store, before each measured round (untimed), as many items of each lane as the rounds before took
+ * out of it: the queue keeps its size and its mix of lanes throughout.
+ */
+function keeper(store) {
+  const owed = [0, 0];
+  return {
+    cycles: async (o) => {
+      const [small, large] = owed.splice(0, 2, 0, 0);
+      await Promise.all([...Array.from({ length: small }, () => store.enqueue(item())), ...Array.from({ length: large }, () => store.enqueue(largeItem()))]);
+      const r = await leaseAckCycles(store, 1, o);
+      owed[0] += r.lanes[0];
+      owed[1] += r.lanes[1];
+      return r;
+    },
+  };
+}
+
+/** Fills a database with `mix.small` small and `mix.large` large pending items. */
+async function fillMix(file, mix) {
+  await h.bulkFill(file, mix.small);
+  if (mix.large > 0) await h.bulkFill(file, mix.large, { bytes: LARGE });
+}
+
+const countLabel = (n) => (n >= 1e6 ? `${n / 1e6}M` : n >= 1000 ? `${n / 1000}k` : String(n));
+const mixLabel = (mix) =>
+  [mix.small ? `${countLabel(mix.small)} small` : '', mix.large ? `${countLabel(mix.large)} large` : ''].filter(Boolean).join(' + ');
+
+/**
+ * Lease+ack cycles (concurrency 1 in each lane) on a queue of `big` items against the same on a queue of `small`
+ * ones, in alternating rounds. Returns the row's numbers, and both stores still open for more figures (`then`).
+ */
+async function scaleCase(ctx, { id, big, small, sync, label, note, then }) {
   const dir = h.tempDir('scale');
   const bigFile = path.join(dir, 'big.db');
   const smallFile = path.join(dir, 'small.db');
-  let t = h.now();
-  await h.bulkFill(bigFile, BIG);
+  const t = h.now();
+  await fillMix(bigFile, big);
   const buildS = (h.now() - t) / 1000;
-  await h.bulkFill(smallFile, SMALL);
-  const bigMB = fs.statSync(bigFile).size / 1e6;
-  ctx.log(`  built ${BIG.toLocaleString('en-US')}-item database (${bigMB.toFixed(0)} MB) in ${buildS.toFixed(1)} s`);
-  const label = BIG >= 1e6 ? `${BIG / 1e6}M` : `${BIG / 1000}k`;
-
-  for (const sync of ['FULL', 'NORMAL']) {
-    t = h.now();
-    const big = await h.QueueStore.open(bigFile, {}, OPEN(sync));
-    const openBigMs = h.now() - t;
-    t = h.now();
-    const small = await h.QueueStore.open(smallFile, {}, OPEN(sync));
-    const openSmallMs = h.now() - t;
-    try {
-      // Keeps the small queue at its size: each round takes items out of it.
-      const topUp = async () => {
-        const s = await small.stats();
-        const missing = SMALL - s.counts.pending.n;
-        await Promise.all(Array.from({ length: Math.max(0, missing) }, () => small.enqueue(item())));
-      };
-      const cycles = (store, o) => leaseAckCycles(store, 1, o);
-      const variants = {
-        small: async (o) => { await topUp(); return cycles(small, o); },
-        big: (o) => cycles(big, o),
-      };
-      await cycles(big, { seconds: 0.2, maxOps: 50 });
-      await cycles(small, { seconds: 0.2, maxOps: 50 });
-      const r = await rounds(variants, { rounds: ctx.quick ? 2 : 6, seconds: ctx.quick ? 0.4 : 0.8, maxOps: 400, deadline: ctx.deadline });
-      const ms = (list) => list.map((x) => (1000 * x.sec) / x.ops);
-      const per = ms(r.big).map((b, i) => b / ms(r.small)[i]);
-      ctx.rows.push({
-        id: sync === 'FULL' ? '4a' : '4b', figure: `lease+ack cost at ${label} vs ${SMALL / 1000}k items (${sync})`,
-        value: h.median(ms(r.big)), unit: 'ms/cycle', baseline: `same at ${SMALL / 1000}k items`, baseValue: h.median(ms(r.small)),
-        ratio: h.median(ms(r.big)) / h.median(ms(r.small)), spread: [Math.min(...per), Math.max(...per)], target: '<= 2',
-        note: sync === 'FULL' ? 'ratio of times: lower is better' : 'NORMAL: no fsync per commit, so query cost shows',
-      });
-
-      if (sync === 'FULL') {
-        // What the node also does on every change (status + stats), and what a big queue costs to open.
-        const time = async (fn, n) => { const t0 = h.now(); for (let i = 0; i < n; i++) await fn(); return (h.now() - t0) / n; };
-        const statsBig = h.median([await time(() => big.stats(), 20), await time(() => big.stats(), 20)]);
-        const statsSmall = h.median([await time(() => small.stats(), 20), await time(() => small.stats(), 20)]);
+  await fillMix(smallFile, small);
+  ctx.log(`  built a ${mixLabel(big)}-item database (${(fs.statSync(bigFile).size / 1e6).toFixed(0)} MB) in ${buildS.toFixed(1)} s`);
+  try {
+    for (const mode of sync) {
+      let t0 = h.now();
+      const bigStore = await h.QueueStore.open(bigFile, {}, OPEN(mode));
+      const openBigMs = h.now() - t0;
+      t0 = h.now();
+      const smallStore = await h.QueueStore.open(smallFile, {}, OPEN(mode));
+      const openSmallMs = h.now() - t0;
+      try {
+        const variants = { small: keeper(smallStore).cycles, big: keeper(bigStore).cycles };
+        await variants.big({ seconds: 0.2, maxOps: 50 });
+        await variants.small({ seconds: 0.2, maxOps: 50 });
+        const r = await rounds(variants, { rounds: ctx.quick ? 2 : 6, seconds: ctx.quick ? 0.4 : 0.8, maxOps: 400, deadline: ctx.deadline });
+        const ms = (list) => list.map((x) => (1000 * x.sec) / x.ops);
+        const per = ms(r.big).map((b, i) => b / ms(r.small)[i]);
+        const lanes = (list) => list.reduce((a, x) => [a[0] + x.lanes[0], a[1] + x.lanes[1]], [0, 0]);
+        const [s, l] = lanes(r.big);
         ctx.rows.push({
-          id: '4c', figure: `stats() at ${label} vs ${SMALL / 1000}k items`, value: statsBig, unit: 'ms/call', baseline: `same at ${SMALL / 1000}k`,
-          baseValue: statsSmall, ratio: statsBig / statsSmall, spread: null, target: '', note: 'info: runs on every status refresh',
+          id: id(mode), figure: `lease+ack cost at ${label(mode)}`,
+          value: h.median(ms(r.big)), unit: 'ms/cycle', baseline: `same at ${mixLabel(small)} items`, baseValue: h.median(ms(r.small)),
+          ratio: h.median(ms(r.big)) / h.median(ms(r.small)), spread: [Math.min(...per), Math.max(...per)], target: '<= 2',
+          note: `${note(mode)}; cycles measured at ${mixLabel(big)}: ${s} small, ${l} large`,
         });
-        ctx.rows.push({
-          id: '4d', figure: `QueueStore.open at ${label} vs ${SMALL / 1000}k items`, value: openBigMs, unit: 'ms', baseline: `same at ${SMALL / 1000}k`,
-          baseValue: openSmallMs, ratio: openBigMs / openSmallMs, spread: null, target: '', note: 'info: cold-ish, page cache warm from the build',
-        });
-        // Housekeeping with the 'delete-after-days' file policy (runs at start and every 10 min).
-        const prune = async (store) => {
-          store.policy = { ...store.policy, fileRetention: 'delete-after-days' };
-          return time(() => store.pruneFinished(), 3);
-        };
-        const pruneBig = await prune(big);
-        const pruneSmall = await prune(small);
-        ctx.rows.push({
-          id: '4e', figure: `pruneFinished('delete-after-days') at ${label} vs ${SMALL / 1000}k`, value: pruneBig, unit: 'ms/call',
-          baseline: `same at ${SMALL / 1000}k`, baseValue: pruneSmall, ratio: pruneBig / pruneSmall, spread: null, target: '',
-          note: 'info: nothing to prune in either',
-        });
+        if (then) await then({ mode, bigStore, smallStore, openBigMs, openSmallMs });
+      } finally {
+        await bigStore.close();
+        await smallStore.close();
       }
-    } finally {
-      await big.close();
-      await small.close();
+      if (Date.now() > ctx.deadline) break;
     }
-    if (Date.now() > ctx.deadline) break;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+async function leaseAtScale(ctx) {
+  const BIG = ctx.quick ? 200_000 : 1_000_000;
+  const SMALL = 1000;
+  const FEW = 100;
+  const big = countLabel(BIG);
+  const time = async (fn, n) => { const t0 = h.now(); for (let i = 0; i < n; i++) await fn(); return (h.now() - t0) / n; };
+
+  // Small items only: the large lane is empty, and finding that out must not read the whole queue.
+  await scaleCase(ctx, {
+    id: (mode) => (mode === 'FULL' ? '4a' : '4b'),
+    big: { small: BIG, large: 0 },
+    small: { small: SMALL, large: 0 },
+    sync: ['FULL', 'NORMAL'],
+    label: (mode) => `${big} vs ${countLabel(SMALL)} items (${mode})`,
+    note: (mode) => (mode === 'FULL' ? 'ratio of times: lower is better' : 'NORMAL: no fsync per commit, so query cost shows'),
+    then: async ({ mode, bigStore, smallStore, openBigMs, openSmallMs }) => {
+      if (mode !== 'FULL') return;
+      // What the node also does on every change (status + stats), and what a big queue costs to open.
+      const statsBig = h.median([await time(() => bigStore.stats(), 20), await time(() => bigStore.stats(), 20)]);
+      const statsSmall = h.median([await time(() => smallStore.stats(), 20), await time(() => smallStore.stats(), 20)]);
+      ctx.rows.push({
+        id: '4c', figure: `stats() at ${big} vs ${countLabel(SMALL)} items`, value: statsBig, unit: 'ms/call', baseline: `same at ${countLabel(SMALL)}`,
+        baseValue: statsSmall, ratio: statsBig / statsSmall, spread: null, target: '', note: 'info: runs on every status refresh',
+      });
+      ctx.rows.push({
+        id: '4d', figure: `QueueStore.open at ${big} vs ${countLabel(SMALL)} items`, value: openBigMs, unit: 'ms', baseline: `same at ${countLabel(SMALL)}`,
+        baseValue: openSmallMs, ratio: openBigMs / openSmallMs, spread: null, target: '', note: 'info: cold-ish, page cache warm from the build',
+      });
+      // Housekeeping with the 'delete-after-days' file policy (runs at start and every 10 min).
+      const prune = async (store) => {
+        store.policy = { ...store.policy, fileRetention: 'delete-after-days' };
+        return time(() => store.pruneFinished(), 3);
+      };
+      const pruneBig = await prune(bigStore);
+      const pruneSmall = await prune(smallStore);
+      ctx.rows.push({
+        id: '4e', figure: `pruneFinished('delete-after-days') at ${big} vs ${countLabel(SMALL)}`, value: pruneBig, unit: 'ms/call',
+        baseline: `same at ${countLabel(SMALL)}`, baseValue: pruneSmall, ratio: pruneBig / pruneSmall, spread: null, target: '',
+        note: 'info: nothing to prune in either',
+      });
+    },
+  });
+  if (Date.now() > ctx.deadline) return;
+  // Both lanes busy: a few videos among a million readings, and a backlog of videos with a few readings among them.
+  const mixes = [
+    ['4f', { small: BIG, large: FEW }, { small: SMALL, large: FEW }],
+    ['4g', { small: FEW, large: BIG }, { small: FEW, large: SMALL }],
+  ];
+  for (const [id, bigMix, smallMix] of mixes) {
+    await scaleCase(ctx, {
+      id: () => id,
+      big: bigMix,
+      small: smallMix,
+      sync: ['FULL'],
+      label: () => `${mixLabel(bigMix)} vs ${mixLabel(smallMix)}`,
+      note: () => 'both lanes: each lease takes one small and one large item',
+    });
+    if (Date.now() > ctx.deadline) return;
+  }
 }
 
 // ---- 5. Node-RED memory ------------------------------------------------------------------------------------------
