@@ -143,38 +143,52 @@ const ROW_COLUMNS =
  * The statements every delivered item runs, as SQL text, so that a test can check with EXPLAIN QUERY PLAN that each
  * one reads an index range, never the whole queue: their cost must not grow with the queue's length.
  */
+/** The lease's two lanes: up to ?3 small items and ?4 large ones in flight, each lane in priority order from its own range of the ready index. */
+const NEXT_IN_LANES = `SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND lane = 0 AND id NOT IN acked ORDER BY priority, id
+                                      LIMIT (SELECT MAX(0, ?3 - (n - big)) FROM busy))
+                       UNION ALL
+                       SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND lane = 1 AND id NOT IN acked ORDER BY priority, id
+                                       LIMIT (SELECT MAX(0, ?4 - big) FROM busy))`;
+/** The room in each lane is read inside the statement, from the few items in flight (leaving out those acked by it). */
+const BUSY = "busy AS (SELECT COUNT(*) AS n, COALESCE(SUM(lane), 0) AS big FROM items WHERE state = 'leased' AND id NOT IN acked)";
+
 export const HOT_SQL = {
   enqueue: `INSERT INTO items (id, state, priority, created_at, due_at, kind, file, bytes, msg, lane)
     VALUES ((SELECT MAX(n, IFNULL((SELECT MAX(id) FROM items), 0)) + 1 FROM counts WHERE state = 'enqueued'), 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
   /** Items whose backoff has run out become ready. */
   promote: "UPDATE items SET state = 'pending' WHERE state = 'waiting' AND due_at <= ?",
-  /**
-   * Two lanes, each read in priority order from its own range of the ready index: up to ?2 small items and ?3 large
-   * ones in flight. The room in each lane is read inside the statement, from the few items in flight.
-   */
-  lease: `WITH busy AS (SELECT COUNT(*) AS n, COALESCE(SUM(lane), 0) AS big FROM items WHERE state = 'leased')
-    UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?1
-    WHERE id IN (SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND lane = 0 ORDER BY priority, id
-                                 LIMIT (SELECT MAX(0, ?2 - (n - big)) FROM busy))
-                 UNION ALL
-                 SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND lane = 1 ORDER BY priority, id
-                                 LIMIT (SELECT MAX(0, ?3 - big) FROM busy)))
+  /** Leases the next items of both lanes (?1 now, ?2 lease end, ?3 and ?4 the lanes' sizes). */
+  lease: `WITH acked(id) AS (SELECT NULL WHERE 0), ${BUSY}
+    UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?2
+    WHERE id IN (${NEXT_IN_LANES})
     RETURNING ${ROW_COLUMNS}, msg`,
-  ack: (n: number) =>
-    `UPDATE items SET state = 'done', done_at = ?, lease_until = NULL WHERE id IN (${marks(n)}) AND state <> 'done' RETURNING ${ROW_COLUMNS}`,
-  known: (n: number) => `SELECT id FROM items WHERE id IN (${marks(n)})`,
+  /** Marks the items of the JSON array ?5 uploaded (?1 now). */
+  ack: `WITH acked(id) AS (SELECT value FROM json_each(?5))
+    UPDATE items SET state = 'done', done_at = ?1, lease_until = NULL WHERE id IN acked AND state <> 'done' RETURNING ${ROW_COLUMNS}`,
+  /**
+   * Both at once: marks the items of ?5 uploaded and leases the next ones into the slots that frees (parameters as
+   * for lease and ack). One statement commits itself: one round trip to SQLite per batch of acks instead of four.
+   */
+  ackAndLease: `WITH acked(id) AS (SELECT value FROM json_each(?5)), ${BUSY}
+    UPDATE items SET
+      state = CASE WHEN id IN acked THEN 'done' ELSE 'leased' END,
+      done_at = CASE WHEN id IN acked THEN ?1 ELSE done_at END,
+      lease_until = CASE WHEN id IN acked THEN NULL ELSE ?2 END,
+      attempts = CASE WHEN id IN acked THEN attempts ELSE attempts + 1 END
+    WHERE state <> 'done' AND id IN (SELECT id FROM acked UNION ALL ${NEXT_IN_LANES})
+    RETURNING ${ROW_COLUMNS}, CASE WHEN state = 'leased' THEN msg END AS msg`,
+  known: 'SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?))',
   nackRead: `SELECT ${ROW_COLUMNS} FROM items WHERE id = ?`,
   nackRetry: "UPDATE items SET state = 'waiting', due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
   statsCounts: 'SELECT state, n, bytes, entered FROM counts',
   oldestQueued: "SELECT MIN(created_at) AS t FROM items WHERE state IN ('pending','waiting')",
   oldestLeased: "SELECT MIN(created_at) AS t FROM items WHERE state = 'leased'",
   nextDue: "SELECT MIN(due_at) AS t FROM items WHERE state = 'waiting'",
-  nextLeaseEnd: "SELECT MIN(lease_until) AS t FROM items WHERE state = 'leased'",
+  /** When the delivery loop must next wake: the earliest end of a backoff (w) or of a lease (l). */
+  nextWake:
+    "SELECT (SELECT MIN(due_at) FROM items WHERE state = 'waiting') AS w, (SELECT MIN(lease_until) FROM items WHERE state = 'leased') AS l",
 };
 
-function marks(n: number): string {
-  return Array.from({ length: n }, () => '?').join(',');
-}
 
 /** Files in use by a store of this process, so that two queue nodes cannot share one database by mistake. */
 const openFiles = new Map<string, string>();
@@ -343,18 +357,31 @@ export class QueueStore {
   async lease(concurrency: number): Promise<LeasedItem[]> {
     // Delivery bookkeeping need not be fsynced: if a power cut undoes a lease, an ack or a nack, the item is simply
     // delivered again under the same key (delivery is at-least-once); items themselves are always written durably.
-    return this.db.write((tx) => this.leaseIn(tx, concurrency), false);
+    if (this.nextDueAt > this.now()) return this.db.write((tx) => this.leaseIn(tx, concurrency), false, true);
+    try {
+      return await this.db.write(async (tx) => {
+        await tx.run(HOT_SQL.promote, [this.now()]);
+        this.nextDueAt = (await tx.get<{ t: number | null }>(HOT_SQL.nextDue))?.t ?? Infinity;
+        return this.leaseIn(tx, concurrency);
+      }, false);
+    } catch (e) {
+      this.nextDueAt = -Infinity; // the promotion may not have happened
+      throw e;
+    }
   }
 
   /**
-   * Leases ready items up to `concurrency` in flight, in one statement (the room is read inside it). With `promote`,
-   * items whose backoff has run out become ready first; the ack path skips that, since the wake timer does it.
+   * When the earliest backoff of a waiting item runs out (-Infinity: not known, Infinity: none is waiting). Only this
+   * store puts items into backoff (nack), so it knows without asking; the lease promotes waiting items only once one
+   * may be due, instead of asking SQLite on every lease.
    */
-  private async leaseIn(tx: Tx, concurrency: number, promote = true): Promise<LeasedItem[]> {
+  private nextDueAt = -Infinity;
+
+  /** Leases ready items up to `concurrency` in flight, in one statement (the room is read inside it). */
+  private async leaseIn(tx: Tx, concurrency: number): Promise<LeasedItem[]> {
     const now = this.now();
-    if (promote) await tx.run(HOT_SQL.promote, [now]);
-    const rows = await tx.all<LeasedItem>(HOT_SQL.lease, [now + this.policy.leaseMs, concurrency, this.policy.largeConcurrency]);
-    return rows.sort((a, b) => a.priority - b.priority || a.id - b.id);
+    const rows = await tx.all<LeasedItem>(HOT_SQL.lease, [now, now + this.policy.leaseMs, concurrency, this.policy.largeConcurrency]);
+    return rows.sort(byPriority);
   }
 
   /**
@@ -416,29 +443,46 @@ export class QueueStore {
   }
 
   /**
-   * Marks items uploaded, all in one statement, and with `leaseUpTo` fills the freed slots in the same transaction:
-   * many uploads finishing together cost one commit, not one per item and one more per lease.
+   * Marks items uploaded, and with `leaseUpTo` fills the freed slots, all in one statement: many uploads finishing
+   * together cost one commit and one round trip to SQLite, not one per item and more per lease. (Items waiting out a
+   * backoff are left to the delivery loop, which promotes them when the first one is due.)
    */
   async ackMany(ids: number[], leaseUpTo = 0): Promise<{ results: AckResult[]; leased: LeasedItem[] }> {
-    return this.db.write(async (tx) => {
-      const now = this.now();
-      const done = await tx.all<ItemRow>(HOT_SQL.ack(ids.length), [now, ...ids]);
-      const byId = new Map(done.map((d) => [d.id, d]));
-      const missing = ids.filter((i) => !byId.has(i));
-      const known = new Set(missing.length ? (await tx.all<{ id: number }>(HOT_SQL.known(missing.length), missing)).map((r) => r.id) : []);
-      const results: AckResult[] = ids.map((i) => {
-        const item = byId.get(i);
-        if (item) {
-          byId.delete(i); // a second ack of the same id in one batch is a duplicate
-          return { status: 'acked' as const, item };
-        }
-        return { status: known.has(i) || done.some((d) => d.id === i) ? ('already-done' as const) : ('unknown' as const) };
-      });
-      const leased = leaseUpTo > 0 && done.length > 0 ? await this.leaseIn(tx, leaseUpTo, false) : [];
-      return { results, leased };
-    }, false);
+    const now = this.now();
+    const json = JSON.stringify(ids.filter((i) => Number.isSafeInteger(i)));
+    const rows = await this.db.write(
+      (tx) =>
+        leaseUpTo > 0
+          ? tx.all<LeasedItem>(HOT_SQL.ackAndLease, [now, now + this.policy.leaseMs, leaseUpTo, this.policy.largeConcurrency, json])
+          : tx.all<LeasedItem>(HOT_SQL.ack, [now, null, null, null, json]),
+      false,
+      true,
+    );
+    const byId = new Map<number, ItemRow>();
+    const leased: LeasedItem[] = [];
+    for (const r of rows) {
+      if (r.state === 'leased') {
+        leased.push(r);
+      } else {
+        const { msg: _unused, ...row } = r;
+        byId.set(r.id, row);
+      }
+    }
+    const done = new Set(byId.keys());
+    const missing = ids.filter((i) => !byId.has(i));
+    const known = new Set(
+      missing.length ? (await this.db.read((tx) => tx.all<{ id: number }>(HOT_SQL.known, [JSON.stringify(missing.filter((i) => Number.isSafeInteger(i)))]))).map((r) => r.id) : [],
+    );
+    const results: AckResult[] = ids.map((i) => {
+      const item = byId.get(i);
+      if (item) {
+        byId.delete(i); // a second ack of the same id in one batch is a duplicate
+        return { status: 'acked' as const, item };
+      }
+      return { status: known.has(i) || done.has(i) ? ('already-done' as const) : ('unknown' as const) };
+    });
+    return { results, leased: leased.sort(byPriority) };
   }
-
 
   /**
    * Records a failed attempt. `attempt` is the attempt number the nack answers: a nack for an attempt that is no
@@ -468,6 +512,7 @@ export class QueueStore {
       const retryAfter = info.retryAfterMs ?? 0;
       const delayMs = Math.max(backoffDelay(this.policy.backoff, item.attempts, this.random), retryAfter);
       await tx.run(HOT_SQL.nackRetry, [now + delayMs, now + retryAfter, error, now, id]);
+      this.nextDueAt = Math.min(this.nextDueAt, now + delayMs);
       return { status: 'retry' as const, delayMs, item: { ...item, state: 'waiting' as const, dueAt: now + delayMs, lastError: error } };
     }, false);
   }
@@ -528,6 +573,7 @@ export class QueueStore {
     return this.db.write(async (tx) => {
       const now = this.now();
       const r = await tx.run("UPDATE items SET due_at = MAX(?, not_before) WHERE state = 'waiting' AND due_at > ?", [now, now]);
+      if (r.changes > 0) this.nextDueAt = -Infinity;
       return r.changes;
     }, false);
   }
@@ -629,12 +675,9 @@ export class QueueStore {
 
   /** The earliest instant at which a backoff or a lease runs out, if any: the delivery loop sleeps until then. */
   async nextWakeAt(): Promise<number | null> {
-    return this.db.read(async (tx) => {
-      const w = await tx.get<{ t: number | null }>(HOT_SQL.nextDue);
-      const l = await tx.get<{ t: number | null }>(HOT_SQL.nextLeaseEnd);
-      const ts = [w?.t, l?.t].filter((t): t is number => typeof t === 'number');
-      return ts.length ? Math.min(...ts) : null;
-    });
+    const r = await this.db.read((tx) => tx.get<{ w: number | null; l: number | null }>(HOT_SQL.nextWake));
+    const ts = [r?.w, r?.l].filter((t): t is number => typeof t === 'number');
+    return ts.length ? Math.min(...ts) : null;
   }
 
   async getMeta(key: string): Promise<string | undefined> {
@@ -656,6 +699,10 @@ export class QueueStore {
     const r = await this.db.read((tx) => tx.get<{ data_version: number }>('PRAGMA data_version'));
     return r?.data_version ?? 0;
   }
+}
+
+function byPriority(a: ItemRow, b: ItemRow): number {
+  return a.priority - b.priority || a.id - b.id;
 }
 
 function idFilter(ids?: number[]): [string, SqlValue[]] {
