@@ -635,4 +635,5 @@ function fmtProfile16(p) {
 
 const FIGURES = [['7', 'uploader: drain queued files into S3', uploadPipeline]];
 
+// The pieces as well as the figure, to run or profile one side of it alone.
 module.exports = { FIGURES, oursRound, bareRound, startServer, writeFiles, bareClient };
