@@ -252,7 +252,7 @@ async function oursRound({ endpoint, bucket, files, concurrency, dir, profile, c
   try {
     if (prof) {
       prof.wrap(queue.store, 'lease', 'store.lease');
-      prof.wrap(queue.store, 'ack', 'store.ack');
+      prof.wrap(queue.store, 'ackMany', 'store.ackMany');
       prof.wrap(uploader, 'toItem', 'uploader.toItem (stat, key)');
       prof.wrap(target.backend, 'upload', 'backend.upload');
       const client = target.backend.client;
@@ -602,7 +602,7 @@ function fmtProfile(p) {
     `read+MD5 in backend ${(backend - put - head).toFixed(1)} (alone: read ${p.readMs.toFixed(2)}, MD5 ${p.md5Ms.toFixed(2)})`,
     `toItem ${toItem.toFixed(2)}`,
     `rest of upload() ${(upload - backend - toItem).toFixed(2)}`,
-    `ack via handle() ${get('handle(ack)').toFixed(1)} (store.ack ${get('store.ack').toFixed(1)})`,
+    `ack via handle() ${get('handle(ack)').toFixed(1)} (store.ackMany ${get('store.ackMany').toFixed(1)}, which also leases the next item)`,
     `store.lease ${get('store.lease').toFixed(1)} (${lease ? (lease.calls / p.items).toFixed(1) : 0} calls/item)`,
     `between ${(p.totalMs / p.items - upload - get('handle(ack)') - get('store.lease')).toFixed(1)}`,
     fmtDb(p),
@@ -627,7 +627,7 @@ function fmtProfile16(p) {
   return [
     `${p.rate.toFixed(1)} items/s`,
     `latency per item: upload ${stepMs(p, 'upload').toFixed(1)} ms (PutObject ${stepMs(p, 'PutObjectCommand').toFixed(1)}, HeadObject ${stepMs(p, 'HeadObjectCommand').toFixed(1)})`,
-    `ack via handle() ${stepMs(p, 'handle(ack)').toFixed(1)} ms (store.ack ${stepMs(p, 'store.ack').toFixed(1)})`,
+    `ack via handle() ${stepMs(p, 'handle(ack)').toFixed(1)} ms (store.ackMany ${stepMs(p, 'store.ackMany').toFixed(1)})`,
     `store.lease ${lease ? (lease.ms / lease.calls).toFixed(1) : '-'} ms × ${lease ? (lease.calls / p.items).toFixed(2) : 0} calls/item`,
     fmtDb(p),
   ].join(', ');
