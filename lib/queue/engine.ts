@@ -56,6 +56,7 @@ export class OfflineQueue {
   private acks: { at: number; bytes: number }[] = [];
   private pendingAcks: { id: number; resolve: (r: HandleResult) => void; reject: (e: unknown) => void }[] = [];
   private flushingAcks = false;
+  private ackFlushScheduled = false;
   /** Uploads reporting progress: bytes sent, size, and when the lease was last extended. */
   private progressOf = new Map<number, { sent: number; bytes: number; attempt: number; touchedAt: number; at: number }>();
   /** When each item in flight was delivered (its lease started), so progress can tell when the lease needs extending. */
@@ -166,12 +167,21 @@ export class OfflineQueue {
   /**
    * Acks are written together (see QueueStore.ackMany): those that arrive in the same turn of the event loop, and
    * those that arrive while the previous batch is being written, which go as the next batch as soon as it is done. A
-   * lone ack waits for nothing; under load, one statement answers many.
+   * lone ack waits for no timer; under load, one statement answers many.
    */
   private ack(id: number): Promise<HandleResult> {
     return new Promise((resolve, reject) => {
       this.pendingAcks.push({ id, resolve, reject });
-      if (this.pendingAcks.length === 1 && !this.flushingAcks) setImmediate(() => void this.flushAcks());
+      this.scheduleAckFlush();
+    });
+  }
+
+  private scheduleAckFlush(): void {
+    if (this.ackFlushScheduled || this.flushingAcks) return;
+    this.ackFlushScheduled = true;
+    setImmediate(() => {
+      this.ackFlushScheduled = false;
+      void this.flushAcks();
     });
   }
 
@@ -186,6 +196,7 @@ export class OfflineQueue {
       }
     } finally {
       this.flushingAcks = false;
+      if (this.pendingAcks.length > 0) this.scheduleAckFlush();
     }
   }
 

@@ -139,10 +139,6 @@ const ROW_COLUMNS =
   'id, state, priority, created_at AS createdAt, due_at AS dueAt, lease_until AS leaseUntil, attempts, kind, file, ' +
   'bytes, last_error AS lastError, done_at AS doneAt';
 
-/**
- * The statements every delivered item runs, as SQL text, so that a test can check with EXPLAIN QUERY PLAN that each
- * one reads an index range, never the whole queue: their cost must not grow with the queue's length.
- */
 /** The lease's two lanes: up to ?3 small items and ?4 large ones in flight, each lane in priority order from its own range of the ready index. */
 const NEXT_IN_LANES = `SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND lane = 0 AND id NOT IN acked ORDER BY priority, id
                                       LIMIT (SELECT MAX(0, ?3 - (n - big)) FROM busy))
@@ -152,12 +148,16 @@ const NEXT_IN_LANES = `SELECT id FROM (SELECT id FROM items WHERE state = 'pendi
 /** The room in each lane is read inside the statement, from the few items in flight (leaving out those acked by it). */
 const BUSY = "busy AS (SELECT COUNT(*) AS n, COALESCE(SUM(lane), 0) AS big FROM items WHERE state = 'leased' AND id NOT IN acked)";
 
+/**
+ * The statements every delivered item runs, as SQL text, so that a test can check with EXPLAIN QUERY PLAN that each
+ * one reads an index range, never the whole queue: their cost must not grow with the queue's length.
+ */
 export const HOT_SQL = {
   enqueue: `INSERT INTO items (id, state, priority, created_at, due_at, kind, file, bytes, msg, lane)
     VALUES ((SELECT MAX(n, IFNULL((SELECT MAX(id) FROM items), 0)) + 1 FROM counts WHERE state = 'enqueued'), 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
   /** Items whose backoff has run out become ready. */
   promote: "UPDATE items SET state = 'pending' WHERE state = 'waiting' AND due_at <= ?",
-  /** Leases the next items of both lanes (?1 now, ?2 lease end, ?3 and ?4 the lanes' sizes). */
+  /** Leases the next items of both lanes (?2 the lease's end, ?3 and ?4 the lanes' sizes); it acks nothing (acked is empty). */
   lease: `WITH acked(id) AS (SELECT NULL WHERE 0), ${BUSY}
     UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?2
     WHERE id IN (${NEXT_IN_LANES})
@@ -188,7 +188,6 @@ export const HOT_SQL = {
   nextWake:
     "SELECT (SELECT MIN(due_at) FROM items WHERE state = 'waiting') AS w, (SELECT MIN(lease_until) FROM items WHERE state = 'leased') AS l",
 };
-
 
 /** Files in use by a store of this process, so that two queue nodes cannot share one database by mistake. */
 const openFiles = new Map<string, string>();
@@ -380,7 +379,7 @@ export class QueueStore {
   /** Leases ready items up to `concurrency` in flight, in one statement (the room is read inside it). */
   private async leaseIn(tx: Tx, concurrency: number): Promise<LeasedItem[]> {
     const now = this.now();
-    const rows = await tx.all<LeasedItem>(HOT_SQL.lease, [now, now + this.policy.leaseMs, concurrency, this.policy.largeConcurrency]);
+    const rows = await tx.all<LeasedItem>(HOT_SQL.lease, [null, now + this.policy.leaseMs, concurrency, this.policy.largeConcurrency]);
     return rows.sort(byPriority);
   }
 
