@@ -6,7 +6,7 @@ const os = require('os');
 const path = require('path');
 const sqlite3 = require('sqlite3');
 
-const { QueueStore } = require('../dist/lib/queue/store.js');
+const { QueueStore, DEFAULT_POLICY } = require('../dist/lib/queue/store.js');
 const { encodeMessage, payloadBytes } = require('../dist/lib/message/codec.js');
 
 const now = () => performance.now();
@@ -142,15 +142,22 @@ function makeItem(i) {
 }
 
 /**
- * Creates the database with QueueStore's own schema, then adds `n` pending items in one transaction with SQL
- * generated inside SQLite (synchronous and journal off): a million rows take seconds instead of minutes. The
- * schema's triggers keep `counts` and `totals` right.
+ * Creates the database with QueueStore's own schema (or opens the one there), then adds `n` pending items in one
+ * transaction with SQL generated inside SQLite (synchronous and journal off): a million rows take seconds instead of
+ * minutes. The schema's triggers keep `counts` and `totals` right. With `bytes`, the items say they are that large
+ * (the message stays a small reading), and go in the large lane from the default policy's size on, as
+ * QueueStore.enqueue would put them.
+ * @param {string} file
+ * @param {number} n
+ * @param {{ priority?: number, bytes?: number }} [options]
  */
-async function bulkFill(file, n, { priority = 5 } = {}) {
+async function bulkFill(file, n, { priority = 5, bytes } = {}) {
   const store = await QueueStore.open(file, {}, { createFolder: true, recoverLeases: true, owner: 'bulkFill' });
   await store.close();
   if (n <= 0) return;
   const sample = makeItem(0);
+  const size = bytes ?? sample.bytes;
+  const lane = size >= DEFAULT_POLICY.largeItemBytes ? 1 : 0;
   const template = sample.msg.replace(/000000000/, '#########');
   if (template === sample.msg) throw new Error('message template has no slot for the sequence number');
   const db = await Bare.open(file);
@@ -158,17 +165,18 @@ async function bulkFill(file, n, { priority = 5 } = {}) {
     await db.get('PRAGMA journal_mode = DELETE');
     await db.exec('PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;');
     const start = Date.now() - n; // one millisecond apart, oldest first
+    const before = (await db.get("SELECT n FROM counts WHERE state = 'pending'")).n;
     await db.exec('BEGIN');
     await db.run(
       `WITH RECURSIVE seq(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM seq WHERE x < ?)
-       INSERT INTO items (state, priority, created_at, due_at, kind, file, bytes, msg)
-       SELECT 'pending', ?, ? + x, ? + x, 'inline', NULL, ?, replace(?, '#########', substr('000000000' || x, -9, 9)) FROM seq`,
-      [n, priority, start, start, sample.bytes, template],
+       INSERT INTO items (state, priority, created_at, due_at, kind, file, bytes, msg, lane)
+       SELECT 'pending', ?, ? + x, ? + x, 'inline', NULL, ?, replace(?, '#########', substr('000000000' || x, -9, 9)), ? FROM seq`,
+      [n, priority, start, start, size, template, lane],
     );
     await db.exec('COMMIT');
     await db.get('PRAGMA journal_mode = WAL');
     const c = await db.get("SELECT n FROM counts WHERE state = 'pending'");
-    if (c.n !== n) throw new Error(`bulk fill: counts say ${c.n} pending, expected ${n}`);
+    if (c.n !== before + n) throw new Error(`bulk fill: counts say ${c.n} pending, expected ${before + n}`);
   } finally {
     await db.close();
   }
@@ -207,6 +215,7 @@ function table(headers, rows) {
 
 module.exports = {
   QueueStore,
+  DEFAULT_POLICY,
   Bare,
   now,
   sleep,

@@ -132,6 +132,48 @@ describe('offline-queue node', function () {
     assert.deepStrictEqual(n.out.map((m) => m.payload), [0, 1, 2]);
   });
 
+  it('answers acks that arrive one by one while earlier ones are being written, and refills every freed slot in order', async function () {
+    const n = await load({ concurrency: 8 });
+    for (let i = 0; i < 40; i++) n.q.receive({ payload: i });
+    await waitFor(() => n.out.length === 8, { what: 'eight deliveries' });
+    // A slow card: every write of acks takes a while, so most acks arrive while one is being written.
+    const store = n.q.queue.store;
+    const ackMany = store.ackMany.bind(store);
+    const batches = [];
+    let writing = 0;
+    let overlapped = 0;
+    store.ackMany = async (ids, leaseUpTo) => {
+      batches.push(ids.length);
+      if (++writing > 1) overlapped++;
+      try {
+        await new Promise((r) => setTimeout(r, 20));
+        return await ackMany(ids, leaseUpTo);
+      } finally {
+        writing--;
+      }
+    };
+    // Each delivered item is answered in a turn of its own, as uploads finishing one after another would be.
+    let answered = 0;
+    await new Promise((resolve) => {
+      const next = () => {
+        if (answered === 40) return resolve();
+        if (answered < n.out.length) {
+          const msg = n.out[answered++];
+          n.q.receive({ ...msg, uplink: { ...msg.uplink, ack: true } });
+        }
+        setImmediate(next);
+      };
+      next();
+    });
+    await waitFor(() => lastStats(n) && lastStats(n).uploaded === 40, { what: '40 uploaded' });
+    assert.deepStrictEqual(n.out.map((m) => m.payload), Array.from({ length: 40 }, (_, i) => i));
+    assert.deepStrictEqual([lastStats(n).pending, lastStats(n).inFlight], [0, 0]);
+    assert.strictEqual(n.caught.length, 0);
+    assert.strictEqual(batches.reduce((a, b) => a + b, 0), 40);
+    assert.strictEqual(overlapped, 0, `acks that arrive during a write wait for it and go in the next one (${batches.join(', ')})`);
+    assert.ok(batches.some((b) => b > 2), `acks that arrived during a write went together (${batches.join(', ')})`);
+  });
+
   it('retries a nacked item after its backoff and sends a permanent failure to the failed items', async function () {
     const n = await load({ concurrency: 1 });
     n.q.receive({ payload: 'a' });

@@ -3,7 +3,7 @@ const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
 const sqlite3 = require('sqlite3');
-const { QueueStore, QueueFullError } = require('../dist/lib/queue/store');
+const { QueueStore, QueueFullError, HOT_SQL } = require('../dist/lib/queue/store');
 const { tmpDir, rmrf } = require('./support/tmp');
 
 function clock(start = 1_700_000_000_000) {
@@ -312,6 +312,62 @@ describe('QueueStore', function () {
       assert.strictEqual(n, real[state] ? real[state].n : 0, `count of ${state}`);
       assert.strictEqual(bytes, real[state] ? real[state].bytes : 0, `bytes of ${state}`);
     }
+  });
+
+  it('runs every per-item statement on an index range, so its cost does not grow with the queue', async function () {
+    store = await open({ largeItemBytes: 1024 });
+    for (let i = 0; i < 20; i++) await store.enqueue(item({ bytes: i % 5 === 0 ? 4096 : 10 }));
+    await store.close();
+    store = undefined;
+    // With statistics that describe a big queue, as SQLite's planner would see one after ANALYZE.
+    const db = new sqlite3.Database(path.join(dir, 'q.db'));
+    const all = (q, p = []) => new Promise((resolve, reject) => db.all(q, p, (e, rows) => (e ? reject(e) : resolve(rows))));
+    try {
+      await all('ANALYZE');
+      await all("UPDATE sqlite_stat1 SET stat = '1000000' WHERE tbl = 'items' AND idx IS NULL");
+      await all('ANALYZE sqlite_schema');
+      for (const [name, sql] of Object.entries(HOT_SQL)) {
+        const plan = (await all(`EXPLAIN QUERY PLAN ${sql}`)).map((r) => r.detail);
+        // The only scan allowed over items is the one of the items in flight (a few), which the lease counts.
+        const scans = plan.filter((d) => /^SCAN items\b/.test(d) && !/USING (COVERING )?INDEX items_leased$/.test(d));
+        assert.deepStrictEqual(scans, [], `${name} reads the whole table or an index of it:\n  ${plan.join('\n  ')}`);
+        assert.ok(!plan.some((d) => /TEMP B-TREE/.test(d)), `${name} sorts the queue:\n  ${plan.join('\n  ')}`);
+        if (name === 'lease' || name === 'ackAndLease') {
+          const lanes = plan.filter((d) => d === 'SEARCH items USING COVERING INDEX items_ready_by_lane (lane=?)');
+          assert.strictEqual(lanes.length, 2, `each lane is one range of the ready index:\n  ${plan.join('\n  ')}`);
+        }
+      }
+    } finally {
+      await new Promise((resolve) => db.close(resolve));
+    }
+  });
+
+  it('acks a batch and fills the freed slots in one statement; a lease asks about backoffs only once one may be due', async function () {
+    store = await open({ backoff: { baseMs: 1000, capMs: 1000 } });
+    for (let i = 0; i < 6; i++) await store.enqueue(item());
+    const cost = async (fn) => {
+      const before = store.dbCounters;
+      const value = await fn();
+      const after = store.dbCounters;
+      return { value, statements: after.statements - before.statements, commits: after.commits - before.commits };
+    };
+    // The first lease does not know yet whether anything waits out a backoff: it looks, once.
+    const first = await cost(() => store.lease(2));
+    assert.strictEqual(first.value.length, 2);
+    assert.strictEqual((await cost(() => store.lease(3))).statements, 1, 'nothing is waiting: one statement');
+    const acked = await cost(() => store.ackMany(first.value.map((r) => r.id), 3));
+    assert.deepStrictEqual(acked.value.results.map((r) => r.status), ['acked', 'acked']);
+    assert.strictEqual(acked.value.leased.length, 2, 'the two freed slots are filled');
+    assert.deepStrictEqual([acked.statements, acked.commits], [1, 1]);
+    // A nack puts an item into backoff: leases before it is due stay one statement, the first one after promotes it.
+    const [l] = await store.list({ states: ['leased'], limit: 1 });
+    await store.nack(l.id, l.attempts, { message: 'HTTP 503' });
+    assert.strictEqual((await cost(() => store.lease(3))).statements, 1);
+    c.advance(1000);
+    const due = await cost(() => store.lease(4));
+    assert.deepStrictEqual(due.value.map((r) => r.id), [l.id]);
+    assert.ok(due.statements > 1);
+    assert.strictEqual((await cost(() => store.lease(4))).statements, 1);
   });
 
   it('commits concurrent enqueues together, each one stored exactly once', async function () {

@@ -19,6 +19,32 @@ const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 const MB = 1024 * 1024;
 
+/**
+ * Runs SQL on a queue file with a connection of its own; answers the rows of a SELECT on items (`items`), the names
+ * of a SELECT on sqlite_master (`indexes`) and PRAGMA user_version (`version`).
+ */
+function sql(file, text) {
+  const sqlite3 = require('sqlite3');
+  const out = {};
+  return new Promise((resolve, reject) => {
+    const db = new sqlite3.Database(file, async (e) => {
+      if (e) return reject(e);
+      const all = (q) => new Promise((res, rej) => db.all(q, (err, rows) => (err ? rej(err) : res(rows))));
+      try {
+        for (const q of text.split(';').map((x) => x.trim()).filter(Boolean)) {
+          const rows = await all(q);
+          if (/^SELECT .* FROM items/i.test(q)) out.items = rows;
+          else if (/sqlite_master/i.test(q)) out.indexes = rows.map((r) => r.name);
+          else if (/^PRAGMA user_version$/i.test(q)) out.version = rows[0].user_version;
+        }
+        db.close((err) => (err ? reject(err) : resolve(out)));
+      } catch (err) {
+        db.close(() => reject(err));
+      }
+    });
+  });
+}
+
 function writeFile(dir, name, bytes, seed = 1) {
   const file = path.join(dir, name);
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -285,6 +311,65 @@ describe('the queue keeps upload progress and lanes for large items', function (
     await store.ack(id);
     assert.strictEqual((await store.abandonedUploads('t')).length, 1, 'the triggers are back');
     await store.close();
+  });
+
+  it('a database of schema version 2 keeps its rows and puts them in their lanes, once', async function () {
+    const file = path.join(dir, 'q.db');
+    const policy = { largeItemBytes: 16 * MB, largeConcurrency: 1 };
+    let store = await QueueStore.open(file, policy, { recoverLeases: true });
+    const video = (await store.enqueue(item(300 * MB, 1))).id;
+    const stills = [];
+    for (let i = 0; i < 3; i++) stills.push((await store.enqueue(item(100 * 1024, 5))).id);
+    const failed = (await store.enqueue(item(200 * MB, 1))).id;
+    await store.close();
+
+    // Back to what version 2 wrote: no lane column, ready items indexed by priority and id alone.
+    await sql(
+      file,
+      `UPDATE items SET state = 'dead', last_error = 'x' WHERE id = ${failed};
+       DROP INDEX items_ready_by_lane; ALTER TABLE items DROP COLUMN lane;
+       CREATE INDEX items_ready ON items(priority, id) WHERE state = 'pending';
+       DELETE FROM meta WHERE key = 'lane_bytes'; PRAGMA user_version = 2;`,
+    );
+    for (let open = 0; open < 2; open++) {
+      // The second open finds nothing to do: every step of the upgrade is idempotent.
+      store = await QueueStore.open(file, policy, { recoverLeases: true });
+      const s = await store.stats();
+      assert.strictEqual(s.counts.pending.n, 4);
+      assert.strictEqual(s.counts.dead.n, 1);
+      await store.close();
+      const rows = await sql(file, "SELECT id, lane FROM items ORDER BY id; SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'items_ready%'; PRAGMA user_version");
+      assert.deepStrictEqual(rows.items, [video, ...stills, failed].map((id) => ({ id, lane: id === video || id === failed ? 1 : 0 })));
+      assert.deepStrictEqual(rows.indexes, ['items_ready_by_lane']);
+      assert.strictEqual(rows.version, 3);
+    }
+    store = await QueueStore.open(file, policy, { recoverLeases: true });
+    const leased = (await store.lease(2)).map((r) => r.id);
+    assert.deepStrictEqual(leased, [video, stills[0], stills[1]], 'one large item beside the small ones, as before the upgrade');
+    await store.retryFailed();
+    await store.ack(video);
+    assert.deepStrictEqual((await store.lease(2)).map((r) => r.id), [failed], 'a failed item retried goes back to its lane');
+    await store.close();
+  });
+
+  it('places queued items in lanes again when the size that makes an item large changes between starts', async function () {
+    const file = path.join(dir, 'q.db');
+    let store = await QueueStore.open(file, { largeItemBytes: 16 * MB }, { recoverLeases: true });
+    const mid = (await store.enqueue(item(8 * MB, 1))).id;
+    const small = (await store.enqueue(item(1024, 5))).id;
+    await store.close();
+    // 8 MB becomes large: it now leaves beside the small item instead of taking the one small slot.
+    store = await QueueStore.open(file, { largeItemBytes: 4 * MB, largeConcurrency: 1 }, { recoverLeases: true });
+    assert.deepStrictEqual((await store.lease(1)).map((r) => r.id), [mid, small]);
+    await store.close();
+    // The command line opens the file with the default policy: it must not move items under the node's feet.
+    const cli = await QueueStore.open(file, {}, { recoverLeases: false });
+    await cli.close();
+    assert.deepStrictEqual((await sql(file, 'SELECT id, lane FROM items ORDER BY id')).items, [{ id: mid, lane: 1 }, { id: small, lane: 0 }]);
+    // With no large lane at all, everything is one lane again.
+    store = await QueueStore.open(file, { largeItemBytes: 0 }, { recoverLeases: true });
+    await store.close();
+    assert.deepStrictEqual((await sql(file, 'SELECT id, lane FROM items ORDER BY id')).items, [{ id: mid, lane: 0 }, { id: small, lane: 0 }]);
   });
 
   it('leases large items in their own lane: stills go out beside a video, never behind it', async function () {

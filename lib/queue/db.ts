@@ -3,12 +3,28 @@ import sqlite3 from 'sqlite3';
 export type SqlValue = string | number | bigint | Buffer | null;
 export type Row = Record<string, unknown>;
 
-/** The statements a unit of work may run; it always runs alone on the connection. */
+/**
+ * The statements a unit of work may run; it always runs alone on the connection. run, get and all keep their
+ * statement prepared for the next call with the same text (preparing the lease statement costs more than running
+ * it); run is for statements that return no rows, exec for one-off SQL (several statements, schema changes).
+ */
 export interface Tx {
   run(sql: string, params?: SqlValue[]): Promise<{ changes: number; lastID: number }>;
   get<T = Row>(sql: string, params?: SqlValue[]): Promise<T | undefined>;
   all<T = Row>(sql: string, params?: SqlValue[]): Promise<T[]>;
   exec(sql: string): Promise<void>;
+}
+
+/** Prepared statements kept per connection: every statement text the queue runs, with room for the ack's variants. */
+const MAX_PREPARED = 64;
+
+
+/** What the connection has done since it was opened: for benchmarks and tests, which count round trips per item. */
+export interface DbCounters {
+  /** Statements sent to SQLite (each one a round trip to its thread), BEGIN and COMMIT included. */
+  statements: number;
+  /** Write transactions committed (an explicit BEGIN … COMMIT, or one statement committing itself). */
+  commits: number;
 }
 
 interface Work {
@@ -37,6 +53,9 @@ export class Database {
   /** The synchronous mode durable writes get ('FULL' or 'NORMAL'); other writes always run under NORMAL. */
   private durableMode: 'FULL' | 'NORMAL' = 'FULL';
   private mode: 'FULL' | 'NORMAL' | undefined;
+  private readonly counts: DbCounters = { statements: 0, commits: 0 };
+  /** By SQL text, least recently used first. */
+  private readonly prepared = new Map<string, sqlite3.Statement>();
 
   private constructor(private readonly db: sqlite3.Database, readonly file: string) {}
 
@@ -66,7 +85,7 @@ export class Database {
 
   private async useMode(tx: Tx, mode: 'FULL' | 'NORMAL'): Promise<void> {
     if (this.mode === mode) return;
-    await tx.exec(`PRAGMA synchronous = ${mode}`);
+    await tx.run(`PRAGMA synchronous = ${mode}`);
     this.mode = mode;
   }
 
@@ -79,15 +98,53 @@ export class Database {
     return this.read((tx) => tx.exec(sql));
   }
 
+  /** A copy of the counters: subtract two of them to see what a piece of work cost. */
+  get counters(): DbCounters {
+    return { ...this.counts };
+  }
+
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    return this.read(async () => undefined).then(
-      () =>
-        new Promise<void>((resolve, reject) => {
-          this.closed = true;
-          this.db.close((err) => (err ? reject(err) : resolve()));
-        }),
-    );
+    return this.read(async () => undefined).then(async () => {
+      this.closed = true;
+      // SQLite refuses to close a connection that still has prepared statements.
+      const statements = [...this.prepared.values()];
+      this.prepared.clear();
+      await Promise.all(statements.map((st) => new Promise<void>((resolve) => st.finalize(() => resolve()))));
+      await new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+    });
+  }
+
+  /**
+   * The prepared statement for `sql`, prepared now if it is not kept yet. Preparing runs on SQLite's thread before
+   * the first use, which waits for it; when it fails, that use is never answered, so the failure goes to `reject`.
+   */
+  private statement(sql: string, reject: (err: Error) => void): sqlite3.Statement {
+    const kept = this.prepared.get(sql);
+    if (kept) {
+      this.prepared.delete(sql);
+      this.prepared.set(sql, kept);
+      return kept;
+    }
+    const st = this.db.prepare(sql, (err: Error | null) => {
+      if (!err) return;
+      if (this.prepared.get(sql) === st) this.prepared.delete(sql);
+      reject(err);
+    });
+    if (this.prepared.size >= MAX_PREPARED) {
+      const [oldest, old] = this.prepared.entries().next().value as [string, sqlite3.Statement];
+      this.prepared.delete(oldest);
+      old.finalize();
+    }
+    this.prepared.set(sql, st);
+    return st;
+  }
+
+  /** A statement that failed is prepared afresh next time. */
+  private forget(sql: string, st: sqlite3.Statement): void {
+    if (this.prepared.get(sql) !== st) return;
+    this.prepared.delete(sql);
+    st.finalize();
   }
 
   private submit<T>(fn: (tx: Tx) => Promise<T>, write: boolean, durable: boolean, single: boolean): Promise<T> {
@@ -143,7 +200,9 @@ export class Database {
       const w = batch[0];
       try {
         await this.useMode(this.tx, w.durable ? this.durableMode : 'NORMAL');
-        w.resolve(await w.fn(this.tx));
+        const value = await w.fn(this.tx);
+        this.counts.commits++;
+        w.resolve(value);
       } catch (e) {
         w.reject(e);
       }
@@ -151,7 +210,7 @@ export class Database {
     }
     try {
       await this.useMode(this.tx, batch.some((w) => w.durable) ? this.durableMode : 'NORMAL');
-      await this.tx.exec('BEGIN IMMEDIATE');
+      await this.tx.run('BEGIN IMMEDIATE');
     } catch (e) {
       for (const w of batch) w.reject(e);
       return 'done';
@@ -161,17 +220,18 @@ export class Database {
       try {
         values.push(await w.fn(this.tx));
       } catch (e) {
-        await this.tx.exec('ROLLBACK').catch(() => undefined);
+        await this.tx.run('ROLLBACK').catch(() => undefined);
         if (batch.length > 1) return 'retry-singly';
         w.reject(e);
         return 'done';
       }
     }
     try {
-      await this.tx.exec('COMMIT');
+      await this.tx.run('COMMIT');
+      this.counts.commits++;
     } catch (e) {
       // Disk full, I/O error: nothing of this group is stored.
-      await this.tx.exec('ROLLBACK').catch(() => undefined);
+      await this.tx.run('ROLLBACK').catch(() => undefined);
       for (const w of batch) w.reject(e);
       return 'done';
     }
@@ -182,21 +242,36 @@ export class Database {
   private readonly tx: Tx = {
     run: (sql, params = []) =>
       new Promise((resolve, reject) => {
-        this.db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
-          if (err) reject(err);
-          else resolve({ changes: this.changes, lastID: this.lastID });
+        this.counts.statements++;
+        const st = this.statement(sql, reject);
+        const forget = () => this.forget(sql, st);
+        st.run(params, function (this: sqlite3.RunResult, err: Error | null) {
+          if (err) {
+            forget();
+            reject(err);
+          } else {
+            resolve({ changes: this.changes, lastID: this.lastID });
+          }
         });
       }),
-    get: <T>(sql: string, params: SqlValue[] = []) =>
-      new Promise<T | undefined>((resolve, reject) => {
-        this.db.get(sql, params, (err: Error | null, row: T) => (err ? reject(err) : resolve(row)));
-      }),
+    // A cached statement must run to its end, or it would keep its read snapshot: get reads the rows as all does.
+    get: <T>(sql: string, params: SqlValue[] = []) => this.tx.all<T>(sql, params).then((rows) => rows[0]),
     all: <T>(sql: string, params: SqlValue[] = []) =>
       new Promise<T[]>((resolve, reject) => {
-        this.db.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(err) : resolve(rows)));
+        this.counts.statements++;
+        const st = this.statement(sql, reject);
+        st.all(params, (err: Error | null, rows: T[]) => {
+          if (err) {
+            this.forget(sql, st);
+            reject(err);
+          } else {
+            resolve(rows);
+          }
+        });
       }),
     exec: (sql) =>
       new Promise<void>((resolve, reject) => {
+        this.counts.statements++;
         this.db.exec(sql, (err) => (err ? reject(err) : resolve()));
       }),
   };

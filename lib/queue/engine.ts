@@ -58,6 +58,8 @@ export class OfflineQueue {
   private lastStatsKey = '';
   private acks: { at: number; bytes: number }[] = [];
   private pendingAcks: { id: number; resolve: (r: HandleResult) => void; reject: (e: unknown) => void }[] = [];
+  private flushingAcks = false;
+  private ackFlushScheduled = false;
   /** Uploads reporting progress: bytes sent, size, and when the lease was last extended. */
   private progressOf = new Map<number, { sent: number; bytes: number; attempt: number; touchedAt: number; at: number }>();
   /** When each item in flight was delivered (its lease started), so progress can tell when the lease needs extending. */
@@ -173,18 +175,43 @@ export class OfflineQueue {
     }
   }
 
-  /** Acks that arrive in the same turn of the event loop are written together (see QueueStore.ackMany). */
+  /**
+   * Acks are written together (see QueueStore.ackMany): those that arrive in the same turn of the event loop, and
+   * those that arrive while the previous batch is being written, which go as the next batch as soon as it is done. A
+   * lone ack waits for no timer; under load, one statement answers many.
+   */
   private ack(id: number): Promise<HandleResult> {
     return new Promise((resolve, reject) => {
       this.pendingAcks.push({ id, resolve, reject });
-      if (this.pendingAcks.length === 1) setImmediate(() => void this.flushAcks());
+      this.scheduleAckFlush();
+    });
+  }
+
+  private scheduleAckFlush(): void {
+    if (this.ackFlushScheduled || this.flushingAcks) return;
+    this.ackFlushScheduled = true;
+    setImmediate(() => {
+      this.ackFlushScheduled = false;
+      void this.flushAcks();
     });
   }
 
   private async flushAcks(): Promise<void> {
-    const batch = this.pendingAcks;
-    this.pendingAcks = [];
-    if (batch.length === 0) return;
+    if (this.flushingAcks) return;
+    this.flushingAcks = true;
+    try {
+      while (this.pendingAcks.length > 0) {
+        const batch = this.pendingAcks;
+        this.pendingAcks = [];
+        await this.writeAcks(batch);
+      }
+    } finally {
+      this.flushingAcks = false;
+      if (this.pendingAcks.length > 0) this.scheduleAckFlush();
+    }
+  }
+
+  private async writeAcks(batch: OfflineQueue['pendingAcks']): Promise<void> {
     // While no other delivery round is running, the acks also take the next items.
     const leaseUpTo = this.deliverable() && !this.pumping ? this.config.concurrency : 0;
     let r: Awaited<ReturnType<QueueStore['ackMany']>>;

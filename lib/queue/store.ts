@@ -1,5 +1,5 @@
 import path from 'path';
-import { Database, Tx, SqlValue } from './db';
+import { Database, DbCounters, Tx, SqlValue } from './db';
 import { BackoffPolicy, backoffDelay } from '../util/backoff';
 import { fmtBytes, fmtDuration } from '../util/format';
 import { lockDatabase, openDatabase, prepareFolder, QueueStoreError } from './open';
@@ -139,6 +139,56 @@ const ROW_COLUMNS =
   'id, state, priority, created_at AS createdAt, due_at AS dueAt, lease_until AS leaseUntil, attempts, kind, file, ' +
   'bytes, last_error AS lastError, done_at AS doneAt';
 
+/** The lease's two lanes: up to ?3 small items and ?4 large ones in flight, each lane in priority order from its own range of the ready index. */
+const NEXT_IN_LANES = `SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND lane = 0 AND id NOT IN acked ORDER BY priority, id
+                                      LIMIT (SELECT MAX(0, ?3 - (n - big)) FROM busy))
+                       UNION ALL
+                       SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND lane = 1 AND id NOT IN acked ORDER BY priority, id
+                                       LIMIT (SELECT MAX(0, ?4 - big) FROM busy))`;
+/** The room in each lane is read inside the statement, from the few items in flight (leaving out those acked by it). */
+const BUSY = "busy AS (SELECT COUNT(*) AS n, COALESCE(SUM(lane), 0) AS big FROM items WHERE state = 'leased' AND id NOT IN acked)";
+
+/**
+ * The statements every delivered item runs, as SQL text, so that a test can check with EXPLAIN QUERY PLAN that each
+ * one reads an index range, never the whole queue: their cost must not grow with the queue's length.
+ */
+export const HOT_SQL = {
+  enqueue: `INSERT INTO items (id, state, priority, created_at, due_at, kind, file, bytes, msg, lane)
+    VALUES ((SELECT MAX(n, IFNULL((SELECT MAX(id) FROM items), 0)) + 1 FROM counts WHERE state = 'enqueued'), 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
+  /** Items whose backoff has run out become ready. */
+  promote: "UPDATE items SET state = 'pending' WHERE state = 'waiting' AND due_at <= ?",
+  /** Leases the next items of both lanes (?2 the lease's end, ?3 and ?4 the lanes' sizes); it acks nothing (acked is empty). */
+  lease: `WITH acked(id) AS (SELECT NULL WHERE 0), ${BUSY}
+    UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?2
+    WHERE id IN (${NEXT_IN_LANES})
+    RETURNING ${ROW_COLUMNS}, msg`,
+  /** Marks the items of the JSON array ?5 uploaded (?1 now). */
+  ack: `WITH acked(id) AS (SELECT value FROM json_each(?5))
+    UPDATE items SET state = 'done', done_at = ?1, lease_until = NULL WHERE id IN acked AND state <> 'done' RETURNING ${ROW_COLUMNS}`,
+  /**
+   * Both at once: marks the items of ?5 uploaded and leases the next ones into the slots that frees (parameters as
+   * for lease and ack). One statement commits itself: one round trip to SQLite per batch of acks instead of four.
+   */
+  ackAndLease: `WITH acked(id) AS (SELECT value FROM json_each(?5)), ${BUSY}
+    UPDATE items SET
+      state = CASE WHEN id IN acked THEN 'done' ELSE 'leased' END,
+      done_at = CASE WHEN id IN acked THEN ?1 ELSE done_at END,
+      lease_until = CASE WHEN id IN acked THEN NULL ELSE ?2 END,
+      attempts = CASE WHEN id IN acked THEN attempts ELSE attempts + 1 END
+    WHERE state <> 'done' AND id IN (SELECT id FROM acked UNION ALL ${NEXT_IN_LANES})
+    RETURNING ${ROW_COLUMNS}, CASE WHEN state = 'leased' THEN msg END AS msg`,
+  known: 'SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?))',
+  nackRead: `SELECT ${ROW_COLUMNS} FROM items WHERE id = ?`,
+  nackRetry: "UPDATE items SET state = 'waiting', due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
+  statsCounts: 'SELECT state, n, bytes, entered FROM counts',
+  oldestQueued: "SELECT MIN(created_at) AS t FROM items WHERE state IN ('pending','waiting')",
+  oldestLeased: "SELECT MIN(created_at) AS t FROM items WHERE state = 'leased'",
+  nextDue: "SELECT MIN(due_at) AS t FROM items WHERE state = 'waiting'",
+  /** When the delivery loop must next wake: the earliest end of a backoff (w) or of a lease (l). */
+  nextWake:
+    "SELECT (SELECT MIN(due_at) FROM items WHERE state = 'waiting') AS w, (SELECT MIN(lease_until) FROM items WHERE state = 'leased') AS l",
+};
+
 /** Files in use by a store of this process, so that two queue nodes cannot share one database by mistake. */
 const openFiles = new Map<string, string>();
 /**
@@ -184,6 +234,7 @@ export class QueueStore {
       const store = new QueueStore(db, full, merged, now, options.random ?? Math.random, movedAside, salvaged);
       store.lock = lock;
       store.ownerKey = key;
+      await store.placeInLanes(options.recoverLeases === true);
       if (options.recoverLeases) {
         await applyPolicyIndexes(db, merged.whenFull);
         // After a crash or a restart nobody is working on the leased items; after a redeploy in this process the
@@ -207,6 +258,36 @@ export class QueueStore {
   }
 
   private ownerKey = '';
+  /** The size from which an item is in the large lane, as the rows' lanes were computed (see placeInLanes). */
+  private laneBytes = 0;
+
+  /**
+   * An item's lane is fixed when it is stored, so the lease reads each lane from an index. When the size that makes an
+   * item large is not the one the rows were placed with (it changed between deploys, or the database was written by
+   * schema 2, or salvaged), the owner places every item that may still be delivered again, once, at open: one pass
+   * over the table, paid only on such a change. Anyone else (the CLI) keeps the lanes the owner chose.
+   */
+  private async placeInLanes(owner: boolean): Promise<void> {
+    const placed = await this.getMeta('lane_bytes');
+    const wanted = Math.max(0, this.policy.largeItemBytes);
+    if (!owner) {
+      this.laneBytes = placed !== undefined ? Number(placed) : wanted;
+      return;
+    }
+    this.laneBytes = wanted;
+    if (placed === String(wanted)) return;
+    await this.db.write(async (tx) => {
+      await tx.run(
+        `UPDATE items SET lane = (?1 > 0 AND bytes >= ?1) WHERE state NOT IN ('done','dropped') AND lane IS NOT (?1 > 0 AND bytes >= ?1)`,
+        [wanted],
+      );
+      await tx.run("INSERT INTO meta (key, value) VALUES ('lane_bytes', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [String(wanted)]);
+    });
+  }
+
+  private laneOf(bytes: number): number {
+    return this.laneBytes > 0 && bytes >= this.laneBytes ? 1 : 0;
+  }
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -231,11 +312,7 @@ export class QueueStore {
     return this.db.write(async (tx) => {
       const dropped = limited ? await this.makeRoom(tx, priority, item.bytes) : [];
       const now = this.now();
-      const r = await tx.run(
-        `INSERT INTO items (id, state, priority, created_at, due_at, kind, file, bytes, msg)
-         VALUES ((SELECT MAX(n, IFNULL((SELECT MAX(id) FROM items), 0)) + 1 FROM counts WHERE state = 'enqueued'), ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ['pending', priority, now, now, item.kind, item.file ?? null, item.bytes, item.msg],
-      );
+      const r = await tx.run(HOT_SQL.enqueue, [priority, now, now, item.kind, item.file ?? null, item.bytes, item.msg, this.laneOf(item.bytes)]);
       return { id: r.lastID, dropped };
     }, true, !limited);
   }
@@ -279,40 +356,31 @@ export class QueueStore {
   async lease(concurrency: number): Promise<LeasedItem[]> {
     // Delivery bookkeeping need not be fsynced: if a power cut undoes a lease, an ack or a nack, the item is simply
     // delivered again under the same key (delivery is at-least-once); items themselves are always written durably.
-    return this.db.write((tx) => this.leaseIn(tx, concurrency), false);
+    if (this.nextDueAt > this.now()) return this.db.write((tx) => this.leaseIn(tx, concurrency), false, true);
+    try {
+      return await this.db.write(async (tx) => {
+        await tx.run(HOT_SQL.promote, [this.now()]);
+        this.nextDueAt = (await tx.get<{ t: number | null }>(HOT_SQL.nextDue))?.t ?? Infinity;
+        return this.leaseIn(tx, concurrency);
+      }, false);
+    } catch (e) {
+      this.nextDueAt = -Infinity; // the promotion may not have happened
+      throw e;
+    }
   }
 
   /**
-   * Leases ready items up to `concurrency` in flight, in one statement (the room is read inside it). With `promote`,
-   * items whose backoff has run out become ready first; the ack path skips that, since the wake timer does it.
+   * When the earliest backoff of a waiting item runs out (-Infinity: not known, Infinity: none is waiting). Only this
+   * store puts items into backoff (nack), so it knows without asking; the lease promotes waiting items only once one
+   * may be due, instead of asking SQLite on every lease.
    */
-  private async leaseIn(tx: Tx, concurrency: number, promote = true): Promise<LeasedItem[]> {
+  private nextDueAt = -Infinity;
+
+  /** Leases ready items up to `concurrency` in flight, in one statement (the room is read inside it). */
+  private async leaseIn(tx: Tx, concurrency: number): Promise<LeasedItem[]> {
     const now = this.now();
-    if (promote) await tx.run("UPDATE items SET state = 'pending' WHERE state = 'waiting' AND due_at <= ?", [now]);
-    const large = this.policy.largeItemBytes;
-    const rows =
-      large > 0
-        ? await tx.all<LeasedItem>(
-            // Two lanes: up to `concurrency` small items and `largeConcurrency` large ones in flight, each lane in
-            // priority order. The room in each is read inside the statement.
-            `WITH busy AS (SELECT COUNT(*) AS n, COALESCE(SUM(bytes >= ?1), 0) AS big FROM items WHERE state = 'leased')
-             UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?2
-             WHERE id IN (SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND bytes < ?1 ORDER BY priority, id
-                                          LIMIT (SELECT MAX(0, ?3 - (n - big)) FROM busy))
-                          UNION ALL
-                          SELECT id FROM (SELECT id FROM items WHERE state = 'pending' AND bytes >= ?1 ORDER BY priority, id
-                                          LIMIT (SELECT MAX(0, ?4 - big) FROM busy)))
-             RETURNING ${ROW_COLUMNS}, msg`,
-            [large, now + this.policy.leaseMs, concurrency, this.policy.largeConcurrency],
-          )
-        : await tx.all<LeasedItem>(
-            `UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?
-             WHERE id IN (SELECT id FROM items WHERE state = 'pending' ORDER BY priority, id
-                          LIMIT (SELECT MAX(0, ? - n) FROM counts WHERE state = 'leased'))
-             RETURNING ${ROW_COLUMNS}, msg`,
-            [now + this.policy.leaseMs, concurrency],
-          );
-    return rows.sort((a, b) => a.priority - b.priority || a.id - b.id);
+    const rows = await tx.all<LeasedItem>(HOT_SQL.lease, [null, now + this.policy.leaseMs, concurrency, this.policy.largeConcurrency]);
+    return rows.sort(byPriority);
   }
 
   /**
@@ -374,35 +442,46 @@ export class QueueStore {
   }
 
   /**
-   * Marks items uploaded, all in one statement, and with `leaseUpTo` fills the freed slots in the same transaction:
-   * many uploads finishing together cost one commit, not one per item and one more per lease.
+   * Marks items uploaded, and with `leaseUpTo` fills the freed slots, all in one statement: many uploads finishing
+   * together cost one commit and one round trip to SQLite, not one per item and more per lease. (Items waiting out a
+   * backoff are left to the delivery loop, which promotes them when the first one is due.)
    */
   async ackMany(ids: number[], leaseUpTo = 0): Promise<{ results: AckResult[]; leased: LeasedItem[] }> {
-    return this.db.write(async (tx) => {
-      const now = this.now();
-      const marks = ids.map(() => '?').join(',');
-      const done = await tx.all<ItemRow>(
-        `UPDATE items SET state = 'done', done_at = ?, lease_until = NULL WHERE id IN (${marks}) AND state <> 'done' RETURNING ${ROW_COLUMNS}`,
-        [now, ...ids],
-      );
-      const byId = new Map(done.map((d) => [d.id, d]));
-      const missing = ids.filter((i) => !byId.has(i));
-      const known = new Set(
-        missing.length ? (await tx.all<{ id: number }>(`SELECT id FROM items WHERE id IN (${missing.map(() => '?').join(',')})`, missing)).map((r) => r.id) : [],
-      );
-      const results: AckResult[] = ids.map((i) => {
-        const item = byId.get(i);
-        if (item) {
-          byId.delete(i); // a second ack of the same id in one batch is a duplicate
-          return { status: 'acked' as const, item };
-        }
-        return { status: known.has(i) || done.some((d) => d.id === i) ? ('already-done' as const) : ('unknown' as const) };
-      });
-      const leased = leaseUpTo > 0 && done.length > 0 ? await this.leaseIn(tx, leaseUpTo, false) : [];
-      return { results, leased };
-    }, false);
+    const now = this.now();
+    const json = JSON.stringify(ids.filter((i) => Number.isSafeInteger(i)));
+    const rows = await this.db.write(
+      (tx) =>
+        leaseUpTo > 0
+          ? tx.all<LeasedItem>(HOT_SQL.ackAndLease, [now, now + this.policy.leaseMs, leaseUpTo, this.policy.largeConcurrency, json])
+          : tx.all<LeasedItem>(HOT_SQL.ack, [now, null, null, null, json]),
+      false,
+      true,
+    );
+    const byId = new Map<number, ItemRow>();
+    const leased: LeasedItem[] = [];
+    for (const r of rows) {
+      if (r.state === 'leased') {
+        leased.push(r);
+      } else {
+        const { msg: _unused, ...row } = r;
+        byId.set(r.id, row);
+      }
+    }
+    const done = new Set(byId.keys());
+    const missing = ids.filter((i) => !byId.has(i));
+    const known = new Set(
+      missing.length ? (await this.db.read((tx) => tx.all<{ id: number }>(HOT_SQL.known, [JSON.stringify(missing.filter((i) => Number.isSafeInteger(i)))]))).map((r) => r.id) : [],
+    );
+    const results: AckResult[] = ids.map((i) => {
+      const item = byId.get(i);
+      if (item) {
+        byId.delete(i); // a second ack of the same id in one batch is a duplicate
+        return { status: 'acked' as const, item };
+      }
+      return { status: known.has(i) || done.has(i) ? ('already-done' as const) : ('unknown' as const) };
+    });
+    return { results, leased: leased.sort(byPriority) };
   }
-
 
   /**
    * Records a failed attempt. `attempt` is the attempt number the nack answers: a nack for an attempt that is no
@@ -410,7 +489,7 @@ export class QueueStore {
    */
   async nack(id: number, attempt: number | undefined, info: NackInfo): Promise<NackResult> {
     return this.db.write(async (tx) => {
-      const item = await tx.get<ItemRow>(`SELECT ${ROW_COLUMNS} FROM items WHERE id = ?`, [id]);
+      const item = await tx.get<ItemRow>(HOT_SQL.nackRead, [id]);
       if (!item) return { status: 'unknown' as const };
       if (item.state === 'done') return { status: 'already-done' as const };
       if (item.state !== 'leased' || (attempt !== undefined && attempt !== item.attempts)) return { status: 'stale' as const };
@@ -431,10 +510,8 @@ export class QueueStore {
       }
       const retryAfter = info.retryAfterMs ?? 0;
       const delayMs = Math.max(backoffDelay(this.policy.backoff, item.attempts, this.random), retryAfter);
-      await tx.run(
-        "UPDATE items SET state = 'waiting', due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
-        [now + delayMs, now + retryAfter, error, now, id],
-      );
+      await tx.run(HOT_SQL.nackRetry, [now + delayMs, now + retryAfter, error, now, id]);
+      this.nextDueAt = Math.min(this.nextDueAt, now + delayMs);
       return { status: 'retry' as const, delayMs, item: { ...item, state: 'waiting' as const, dueAt: now + delayMs, lastError: error } };
     }, false);
   }
@@ -495,6 +572,7 @@ export class QueueStore {
     return this.db.write(async (tx) => {
       const now = this.now();
       const r = await tx.run("UPDATE items SET due_at = MAX(?, not_before) WHERE state = 'waiting' AND due_at > ?", [now, now]);
+      if (r.changes > 0) this.nextDueAt = -Infinity;
       return r.changes;
     }, false);
   }
@@ -565,16 +643,18 @@ export class QueueStore {
     return this.db.read(async (tx) => {
       const counts = {} as Record<ItemState, StateCount>;
       for (const s of ITEM_STATES) counts[s] = { n: 0, bytes: 0 };
-      for (const r of await tx.all<{ state: ItemState; n: number; bytes: number }>("SELECT state, n, bytes FROM counts WHERE state <> 'enqueued'")) {
-        counts[r.state] = { n: r.n, bytes: r.bytes };
-      }
       const totals = { enqueued: 0 } as Record<ItemState | 'enqueued', number>;
       for (const s of ITEM_STATES) totals[s] = 0;
-      for (const r of await tx.all<{ state: ItemState | 'enqueued'; n: number; entered: number }>('SELECT state, n, entered FROM counts')) {
-        totals[r.state] = r.state === 'enqueued' ? r.n : r.entered;
+      for (const r of await tx.all<{ state: ItemState | 'enqueued'; n: number; bytes: number; entered: number }>(HOT_SQL.statsCounts)) {
+        if (r.state === 'enqueued') {
+          totals.enqueued = r.n;
+        } else {
+          counts[r.state] = { n: r.n, bytes: r.bytes };
+          totals[r.state] = r.entered;
+        }
       }
-      const oldest = await tx.get<{ t: number | null }>("SELECT MIN(created_at) AS t FROM items WHERE state IN ('pending','waiting')");
-      const oldestLeased = await tx.get<{ t: number | null }>("SELECT MIN(created_at) AS t FROM items WHERE state = 'leased'");
+      const oldest = await tx.get<{ t: number | null }>(HOT_SQL.oldestQueued);
+      const oldestLeased = await tx.get<{ t: number | null }>(HOT_SQL.oldestLeased);
       const candidates = [oldest?.t, oldestLeased?.t].filter((t): t is number => typeof t === 'number');
       return { counts, totals, oldestQueuedAt: candidates.length ? Math.min(...candidates) : null };
     });
@@ -594,12 +674,9 @@ export class QueueStore {
 
   /** The earliest instant at which a backoff or a lease runs out, if any: the delivery loop sleeps until then. */
   async nextWakeAt(): Promise<number | null> {
-    return this.db.read(async (tx) => {
-      const w = await tx.get<{ t: number | null }>("SELECT MIN(due_at) AS t FROM items WHERE state = 'waiting'");
-      const l = await tx.get<{ t: number | null }>("SELECT MIN(lease_until) AS t FROM items WHERE state = 'leased'");
-      const ts = [w?.t, l?.t].filter((t): t is number => typeof t === 'number');
-      return ts.length ? Math.min(...ts) : null;
-    });
+    const r = await this.db.read((tx) => tx.get<{ w: number | null; l: number | null }>(HOT_SQL.nextWake));
+    const ts = [r?.w, r?.l].filter((t): t is number => typeof t === 'number');
+    return ts.length ? Math.min(...ts) : null;
   }
 
   async getMeta(key: string): Promise<string | undefined> {
@@ -611,11 +688,20 @@ export class QueueStore {
     await this.db.write((tx) => tx.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', [key, value]));
   }
 
+  /** Statements and commits this store's connection has run so far (round trips per item, for benchmarks and tests). */
+  get dbCounters(): DbCounters {
+    return this.db.counters;
+  }
+
   /** Changes whenever another connection (the CLI) commits to this database. */
   async dataVersion(): Promise<number> {
     const r = await this.db.read((tx) => tx.get<{ data_version: number }>('PRAGMA data_version'));
     return r?.data_version ?? 0;
   }
+}
+
+function byPriority(a: ItemRow, b: ItemRow): number {
+  return a.priority - b.priority || a.id - b.id;
 }
 
 function idFilter(ids?: number[]): [string, SqlValue[]] {
