@@ -263,7 +263,7 @@ async function main() {
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   console.log(`Editor:   http://${shown}:${port}/`);
   if (flow.some((n) => typeof n.type === 'string' && n.type.startsWith('ui-'))) console.log(`Dashboard: http://${shown}:${port}/dashboard`);
-  for (const line of describe(read, childEnv, store)) console.log(line);
+  for (const line of summary(read, childEnv, store)) console.log(line);
   for (const name of variables.names()) {
     if (env[name] && !read.has(name)) {
       console.warn(
@@ -288,7 +288,7 @@ async function main() {
 }
 
 /** What the running flow gets from the variables, one line per thing it uses; logins and keys are never printed. */
-function describe(read, v, store) {
+function summary(read, v, store) {
   const lines = [];
   if (read.has('UPLINK_CAMERA_URL')) {
     const url = v.UPLINK_CAMERA_URL;
