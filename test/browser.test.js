@@ -1,7 +1,8 @@
 'use strict';
 // The editor and the dashboard of the shipped flows, in a real browser: Debian's Chromium driven by playwright-core,
 // against a real node-red process running capture-to-cloud-dashboard on its defaults (the test pattern, as `npm start`
-// shows it) and an S3-protocol store, all on 127.0.0.1. The editor imports capture-to-cloud through its Import > Examples dialog, as a user does.
+// shows it) and an S3-protocol store, all on 127.0.0.1. The editor imports capture-to-cloud through its Import > Examples
+// dialog, as a user does; and the editor as `npm start` (scripts/start.js) serves it on a fresh data folder.
 // Screenshots go to test-artifacts/ (docs/editor-flow.png and docs/dashboard.png are copies of editor-flow.png and
 // dashboard.png). Without /usr/bin/chromium (`apt-get install chromium`; .ci/run does it) or playwright-core, the
 // tests say why and skip.
@@ -10,7 +11,9 @@ const fs = require('fs');
 const http = require('http');
 const os = require('os');
 const path = require('path');
-const { startNodeRed } = require('./support/node-red-process');
+const { startNodeRed, freePort } = require('./support/node-red-process');
+const { startScript } = require('./support/start-script');
+const { decrypt } = require('../scripts/start/credentials');
 const { S3Server } = require('./support/s3-server');
 const { until } = require('./support/http-client');
 const { listenLocal } = require('./support/net');
@@ -361,6 +364,108 @@ describe('the shipped capture-to-cloud flows in a browser (Chromium)', function 
       await page.getByText(/online for \d+/).waitFor({ state: 'visible' });
       await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-end.png'), fullPage: true });
       assert.ok((await s3.list()).length >= purged.uploaded, 'every upload is in the bucket');
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('npm start\'s editor in a browser (Chromium)', function () {
+  this.timeout(120000);
+  let run;
+  let dataDir;
+  let context;
+  let userDataDir;
+
+  before(async function () {
+    const missing = browserMissing();
+    if (missing) {
+      console.log(`    skipping the browser tests: ${missing}`);
+      this.skip();
+    }
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-start-editor-'));
+    run = await startScript(dataDir, await freePort());
+    const { chromium } = require('playwright-core');
+    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 30000,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      viewport: { width: 1280, height: 900 },
+    });
+    context.setDefaultTimeout(15000);
+  });
+
+  after(async function () {
+    if (context) await context.close().catch(() => undefined);
+    if (run) await run.stop();
+    for (const dir of [dataDir, userDataDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('opens on the flow: the update-notification question is already answered (no), not asked over it', async function () {
+    const page = await context.newPage();
+    try {
+      await page.goto(run.url, { waitUntil: 'domcontentloaded' });
+      await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.filterNodes && RED.nodes.filterNodes({ type: 'uplink-capture' }).length > 0, null, { timeout: 30000 });
+      // The editor asks its first-open questions in the same step that hides its loading bar: once the bar is
+      // hidden (after the flow has loaded), a question it asked is on the page.
+      await page.waitForFunction(() => {
+        const bar = document.getElementById('red-ui-loading-progress');
+        return bar !== null && getComputedStyle(bar).display === 'none';
+      });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'editor-npm-start.png') });
+      assert.strictEqual(await page.locator('.red-ui-dialog', { hasText: /update notifications/i }).count(), 0, 'no update-notification dialog');
+      assert.strictEqual(await page.locator('.red-ui-shade:visible').count(), 0, 'nothing covers the flow');
+      assert.strictEqual(await page.evaluate(() => /** @type {any} */ (RED.settings).telemetryEnabled), false);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('moves a login pasted into a camera URL into User and Password, so it is deployed into credentials only', async function () {
+    const page = await context.newPage();
+    try {
+      await page.goto(run.url, { waitUntil: 'domcontentloaded' });
+      await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.filterNodes && RED.nodes.filterNodes({ type: 'uplink-capture' }).length > 0, null, { timeout: 30000 });
+      const id = await page.evaluate(() => /** @type {{ id: string }} */ (RED.nodes.filterNodes({ type: 'uplink-capture' })[0]).id);
+      await page.evaluate((nodeId) => RED.editor.edit(RED.nodes.node(nodeId)), id);
+      const tray = page.locator('.red-ui-tray').last();
+      await tray.locator('#node-input-source').waitFor({ state: 'visible' });
+
+      // Pasted into the snapshot URL: moved as soon as the field changes.
+      await tray.locator('#node-input-source').selectOption('http');
+      await tray.locator('#node-input-url').fill(`http://${encodeURIComponent('cam admin')}:${encodeURIComponent('p@ss/w0rd#1')}@127.0.0.1:9/snapshot.jpg`);
+      await tray.locator('#node-input-url').press('Tab');
+      assert.strictEqual(await tray.locator('#node-input-url').inputValue(), 'http://127.0.0.1:9/snapshot.jpg');
+      assert.strictEqual(await tray.locator('#node-input-username').inputValue(), 'cam admin');
+      assert.strictEqual(await tray.locator('#node-input-password').inputValue(), 'p@ss/w0rd#1');
+
+      // Put into the ffmpeg input without a change event (as a script or an autofill would): moved when saved.
+      await tray.locator('#node-input-source').selectOption('ffmpeg');
+      await page.evaluate(() => $('#node-input-input').val('rtsp://viewer:s3cr%3At@127.0.0.1:9/stream1'));
+      await tray.locator('#node-dialog-ok').click();
+      await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+      const saved = await page.evaluate((nodeId) => {
+        const n = /** @type {any} */ (RED.nodes.node(nodeId));
+        return { input: n.input, url: n.url, username: n.credentials.username, password: n.credentials.password };
+      }, id);
+      assert.deepStrictEqual(saved, { input: 'rtsp://127.0.0.1:9/stream1', url: 'http://127.0.0.1:9/snapshot.jpg', username: 'viewer', password: 's3cr:t' });
+
+      await page.locator('#red-ui-header-button-deploy').click();
+      // The editor may ask before deploying a flow with a node it flags (the question is not this test's).
+      const confirm = page.getByRole('button', { name: 'Confirm deploy' });
+      const userDir = path.join(dataDir, 'node-red');
+      const stored = await until('the deployed flow on disk', async () => {
+        if (await confirm.isVisible()) await confirm.click();
+        const text = fs.readFileSync(path.join(userDir, 'flows.json'), 'utf8');
+        return { ok: JSON.parse(text).find((n) => n.id === id).source === 'ffmpeg', value: text.length };
+      }).then(() => fs.readFileSync(path.join(userDir, 'flows.json'), 'utf8'));
+      for (const secret of ['s3cr', 'viewer:', 'p@ss', 'p%40ss']) assert.ok(!stored.includes(secret), `${secret} is not in flows.json`);
+      const key = fs.readFileSync(path.join(dataDir, 'credential-secret'), 'utf8').trim();
+      const creds = decrypt(key, fs.readFileSync(path.join(userDir, 'flows_cred.json'), 'utf8'));
+      assert.deepStrictEqual([creds[id].username, creds[id].password], ['viewer', 's3cr:t']);
     } finally {
       await page.close();
     }

@@ -8,7 +8,8 @@ const http = require('http');
 const net = require('net');
 const path = require('path');
 const { FfmpegSource } = require('../dist/lib/capture/sources/ffmpeg');
-const { parseFfmpegSettings, maskUrlCredentials } = require('../dist/lib/media/ffmpeg-input');
+const { parseFfmpegSettings } = require('../dist/lib/media/ffmpeg-input');
+const { maskUrlLogin } = require('../dist/lib/util/url-login');
 const { CommandSource, parseCommandSettings } = require('../dist/lib/capture/sources/command');
 const { splitCommandLine } = require('../dist/lib/capture/child-run');
 const { inspectImage } = require('../dist/lib/capture/image-info');
@@ -341,11 +342,9 @@ describe('camera sources that run a program', function () {
     });
 
     describe('settings', () => {
-      it('refuses a URL that carries a user name and password', () => {
-        assert.throws(
-          () => parseFfmpegSettings({ input: 'rtsp://admin:secret@192.168.1.20:554/h264' }, {}),
-          (/** @type {Error} */ e) => /must not contain a user name or password/.test(e.message) && !e.message.includes('secret'),
-        );
+      it('takes a user name and password out of the URL into its login', () => {
+        const s = parseFfmpegSettings({ input: 'rtsp://admin:secret@192.168.1.20:554/h264' }, {});
+        assert.deepStrictEqual([s.input, s.username, s.password], ['rtsp://192.168.1.20:554/h264', 'admin', 'secret']);
       });
 
       it('lists every problem in one error', () => {
@@ -381,7 +380,7 @@ describe('camera sources that run a program', function () {
       });
 
       it('masks passwords in URLs inside any text', () => {
-        assert.strictEqual(maskUrlCredentials('rtsp://admin:s3cr%40t@10.0.0.2:554/x: Connection refused'), 'rtsp://admin:***@10.0.0.2:554/x: Connection refused');
+        assert.strictEqual(maskUrlLogin('rtsp://admin:s3cr%40t@10.0.0.2:554/x: Connection refused'), 'rtsp://admin:***@10.0.0.2:554/x: Connection refused');
       });
     });
   });

@@ -449,7 +449,7 @@ describe('HTTP camera settings', function () {
 
   it('lists every problem of a snapshot URL in one error', function () {
     const m = problems({ url: 'http://admin:hunter2@cam/snap.jpg?pwd=hunter2', auth: 'basic', timeout: 0.5 }, { username: 'a:b' });
-    assert.match(m, /must not contain a user name or password/);
+    assert.ok(!m.includes('hunter2'), m);
     assert.match(m, /must not carry the password \(pwd=…\).*pwd=\{password\}/);
     assert.match(m, /cannot contain ":"/);
     assert.match(m, /Timeout must be a number of seconds from 1 to 120 \(got "0\.5"\)/);

@@ -80,6 +80,28 @@ describe('editor html', function () {
     }
   });
 
+  it('splits a login off a pasted camera URL exactly as the runtime does', function () {
+    const { splitUrlLogin } = require('../dist/lib/util/url-login');
+    const { page } = editorPage();
+    for (const code of scriptsOf(fs.readFileSync(editors.find((e) => e.type === 'uplink-capture').file, 'utf8'))) vm.runInContext(code, page);
+    const cases = [
+      'http://admin:pass@192.168.1.20/snapshot.jpg',
+      `rtsp://${encodeURIComponent('cam user')}:${encodeURIComponent('@:/%#? é')}@10.0.0.2:554/h264?x=1#y`,
+      'http://admin:p@ss:w@rd@cam/snap.jpg',
+      'http://admin:100%@cam/',
+      'rtsp://admin@cam/x',
+      'rtsp://admin:@cam/x',
+      'http://cam/a@b',
+      'http://cam/?mail=a@b',
+      '/dev/video0',
+      '',
+    ];
+    for (const url of cases) {
+      // Objects made in the editor's context: compared by their JSON.
+      assert.deepStrictEqual(JSON.parse(JSON.stringify(page.uplinkEditor.urlLogin.split(url))), splitUrlLogin(url), url);
+    }
+  });
+
   describe('the build step', function () {
     let dir;
     beforeEach(function () {

@@ -47,6 +47,15 @@ describe('durable file steps', function () {
     assert.deepStrictEqual(fs.readdirSync(dir).sort(), ['settings.js', 'taken']);
   });
 
+  it('writes a secret readable by its owner only, even over a stale temp file others could read', async function () {
+    const file = path.join(dir, 'credential-secret');
+    fs.writeFileSync(`${file}.tmp`, 'left by a crash', { mode: 0o644 });
+    await writeFileDurably(file, 'k3y', { mode: 0o600 });
+    assert.strictEqual(fs.statSync(file).mode & 0o777, 0o600);
+    assert.strictEqual(fs.readFileSync(file, 'utf8'), 'k3y');
+    assert.deepStrictEqual(fs.readdirSync(dir), ['credential-secret']);
+  });
+
   it('makes nested folders, and is content when they exist', async function () {
     const deep = path.join(dir, 'a', 'b', 'c');
     await makeFolderDurably(deep);

@@ -223,7 +223,7 @@ describe('recorder node', function () {
     const n = await load({ input: 'rtsp://admin:secret@cam/x', nameTemplate: '{camera}.mp4' });
     n.rec.receive({ topic: 'start' });
     await waitFor(() => n.caught.length === 1, { what: 'the error' });
-    assert.match(n.caught[0].error.message, /not recording: configuration error: .*must not contain a user name or password.*File name/);
+    assert.match(n.caught[0].error.message, /not recording: configuration error: File name/);
     assert.ok(!n.caught[0].error.message.includes('secret'));
     assert.ok(!fs.existsSync(path.join(dir, 'rec')));
   });

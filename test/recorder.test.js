@@ -221,9 +221,11 @@ describe('recorder: pieces', function () {
     assert.deepStrictEqual([c.source.kind, c.video, c.audio, c.segmentSeconds, c.budget.bytes, c.budget.policy], ['rtsp', 'copy', 'none', 5, 2 * 1024 ** 3, 'keep-unsent']);
     assert.deepStrictEqual(c.metadata, { site: 'barn' });
     assert.strictEqual(parseRecorderConfig({ input: 'lavfi:testsrc', budget: 10, budgetUnit: '%' }, {}, '/u').budget.percent, 10);
+    const fromUrl = parseRecorderConfig({ input: 'rtsp://admin:secret@cam/x' }, {}, '/u').source;
+    assert.deepStrictEqual([fromUrl.input, fromUrl.username, fromUrl.password], ['rtsp://cam/x', 'admin', 'secret']);
     assert.throws(
       () => parseRecorderConfig({ input: 'rtsp://admin:secret@cam/x', segmentSeconds: 0, nameTemplate: '{camera}.mp4', budget: 99, budgetUnit: '%' }, {}, '/u'),
-      (/** @type {Error} */ e) => /must not contain a user name or password/.test(e.message) && /Segment length/.test(e.message) && /File name/.test(e.message) && /at most 95 %/.test(e.message) && !e.message.includes('secret'),
+      (/** @type {Error} */ e) => /Segment length/.test(e.message) && /File name/.test(e.message) && /at most 95 %/.test(e.message) && !e.message.includes('secret'),
     );
   });
 

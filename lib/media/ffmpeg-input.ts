@@ -1,4 +1,5 @@
 import { SettingsReader, text } from '../util/settings';
+import { chooseLogin, maskUrlLogin, splitUrlLogin, urlLoginHint } from '../util/url-login';
 
 /**
  * A camera as ffmpeg reads it, for the capture node's stills and clips and for the recorder: the input's settings,
@@ -12,7 +13,10 @@ export interface FfmpegSettings {
   input: string;
   kind: FfmpegInputKind;
   rtspTransport: 'tcp' | 'udp';
-  /** From the node's credentials, put into the URL only when ffmpeg is started: never in the flow file. */
+  /**
+   * From the node's credentials (or, when they hold none, taken out of the URL it was typed into), put into the URL
+   * only when ffmpeg is started: never in `input`, so never in the flow file, a status or a log.
+   */
   username?: string;
   password?: string;
   /** 'ffmpeg' (found on PATH) unless set. */
@@ -40,8 +44,8 @@ export function guessInputKind(input: string): FfmpegInputKind | undefined {
 
 /**
  * Reads an ffmpeg camera's settings and credentials once, at deploy, listing every problem in one Error. The user
- * name and password come only from `credentials`; a URL that carries them itself is refused, so they never sit in the
- * flow file.
+ * name and password come from `credentials`, or, when they hold none, from an RTSP or HTTP URL that carries them
+ * (`rtsp://admin:pass@host/stream`): the settings keep the URL without them.
  */
 export function parseFfmpegSettings(raw: Record<string, unknown>, credentials: Record<string, unknown> = {}): FfmpegSettings {
   const r = new SettingsReader(raw);
@@ -55,9 +59,12 @@ export function parseFfmpegSettings(raw: Record<string, unknown>, credentials: R
   const quality = r.num('quality', 'JPEG quality (-q:v)', 3, 2, 31, { integer: true });
   const ffmpegPath = r.str('ffmpegPath') || 'ffmpeg';
   const clipVideo = r.choice('clipVideo', 'Clip video', ['auto', 'copy', 'h264'] as const, 'auto');
-  const username = text(credentials.username);
-  // A password may start or end with a space: keep it as typed.
-  const password = typeof credentials.password === 'string' ? credentials.password : '';
+  const fromUrl = kind === 'rtsp' || kind === 'mjpeg' ? splitUrlLogin(input) : { url: input };
+  const { username, password } = chooseLogin(
+    // A password may start or end with a space: keep it as typed.
+    { username: text(credentials.username), password: typeof credentials.password === 'string' ? credentials.password : '' },
+    fromUrl,
+  );
 
   if (input === '') {
     /* not configured yet: check() says so */
@@ -66,22 +73,19 @@ export function parseFfmpegSettings(raw: Record<string, unknown>, credentials: R
     const label = kind === 'rtsp' ? 'An RTSP' : 'An MJPEG';
     let url: URL | undefined;
     if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) {
-      r.error(`${label} input is a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')} (got "${maskUrlCredentials(input)}")`);
+      r.error(`${label} input is a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')} (got "${input.includes('://') ? maskUrlLogin(input) : input.replace(/^.*@/, '***@')}")`);
     } else {
       try {
         url = new URL(input);
       } catch {
-        r.error(`Input "${maskUrlCredentials(input)}" is not a valid URL`);
+        r.error(`Input "${maskUrlLogin(input)}" is not a valid URL${urlLoginHint(input)}`);
       }
     }
     if (url) {
       if (!schemes.includes(url.protocol)) {
         r.error(`${label} input is a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')} (got "${url.protocol}//")`);
       }
-      if (url.username || url.password) {
-        r.error('The URL must not contain a user name or password: put them in the User and Password fields, which Node-RED keeps out of the flow file');
-      }
-      if (!url.hostname) r.error(`Input "${maskUrlCredentials(input)}" has no host name`);
+      if (!url.hostname) r.error(`Input "${maskUrlLogin(input)}" has no host name`);
     }
     if (password !== '' && username === '') r.error('A password needs a user name');
   } else if (kind === 'v4l2') {
@@ -95,7 +99,7 @@ export function parseFfmpegSettings(raw: Record<string, unknown>, credentials: R
   r.check();
   const usesCredentials = kind === 'rtsp' || kind === 'mjpeg';
   return {
-    input,
+    input: fromUrl.url,
     kind,
     rtspTransport,
     ...(usesCredentials && username !== '' ? { username } : {}),
@@ -107,14 +111,9 @@ export function parseFfmpegSettings(raw: Record<string, unknown>, credentials: R
   };
 }
 
-/** Replaces the password in `user:password@` of every URL in a text. */
-export function maskUrlCredentials(s: string): string {
-  return s.replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):[^\s/?#@]*@/gi, '$1$2:***@');
-}
-
 /** A text ffmpeg printed about this camera, with its password taken out in every form ffmpeg might print it. */
 export function maskCredentials(s: string, settings: Pick<FfmpegSettings, 'password'>): string {
-  let out = maskUrlCredentials(s);
+  let out = maskUrlLogin(s);
   const pw = settings.password;
   if (pw) for (const form of new Set([pw, encodeURIComponent(pw)])) out = out.split(form).join('***');
   return out;

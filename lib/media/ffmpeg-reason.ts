@@ -1,4 +1,4 @@
-import { maskUrlCredentials } from '../media/ffmpeg-input';
+import { maskUrlLogin } from '../util/url-login';
 
 /** Why a recording ended, short enough for a node status ("reconnecting in 8 s: 401 Unauthorized"). */
 export interface EndReason {
@@ -65,7 +65,7 @@ const RULES: Array<[RegExp, EndReason['code'], string, boolean]> = [
  * `mask` removes the password in every form ffmpeg may print it.
  */
 export function describeEnd(end: ProcessEnd, opts: { input?: string; kind?: string; mask?: (s: string) => string } = {}): EndReason {
-  const mask = opts.mask ?? maskUrlCredentials;
+  const mask = opts.mask ?? maskUrlLogin;
   // ffmpeg that cannot be run shows as spawn's own error, or as setpriv's when setpriv wraps it: both read the same.
   const execFailed = end.code === 127 || end.code === 126 ? EXEC_FAILED.exec(end.stderr) : null;
   const cannotRun = end.spawnError?.code ?? (execFailed ? (execFailed[2] === 'Permission denied' ? 'EACCES' : 'ENOENT') : undefined);

@@ -40,7 +40,7 @@ export interface RecorderConfig {
 
 /**
  * Reads the recorder node's settings and credentials once, at deploy, listing every problem. The camera login comes
- * only from the credentials (never the URL, so never the flow file).
+ * from the credentials, or from the URL it was typed into, which is kept without it (see parseFfmpegSettings).
  */
 export function parseRecorderConfig(raw: Record<string, unknown>, credentials: Record<string, unknown>, userDir: string): RecorderConfig {
   const r = new SettingsReader(raw);

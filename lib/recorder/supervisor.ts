@@ -1,6 +1,7 @@
 import fs from 'fs';
 import path from 'path';
-import { maskCredentials, maskUrlCredentials } from '../media/ffmpeg-input';
+import { maskCredentials } from '../media/ffmpeg-input';
+import { maskUrlLogin } from '../util/url-login';
 import { ffprobePathFor } from '../media/ffprobe';
 import { ReconnectBackoff, ReconnectPolicy } from '../util/backoff';
 import { recordingArgs } from './args';
@@ -198,7 +199,7 @@ export class Recorder {
     return {
       state: this.state,
       camera: this.config.camera,
-      input: maskUrlCredentials(this.config.source.input),
+      input: maskUrlLogin(this.config.source.input),
       segments: this.stats.segments,
       recovered: this.stats.recovered,
       partial: this.stats.partial,

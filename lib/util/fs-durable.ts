@@ -21,11 +21,13 @@ export async function syncFolder(dir: string): Promise<void> {
  * whole, never an empty or half-written one: temp file, fsync, rename over the file, fsync of its folder. Without the
  * fsyncs, ext4 can keep the data in memory for half a minute after the rename and leave a 0-byte file behind. One
  * writer per file: the temp name beside it is fixed, so a crash leaves at most one stale temp, replaced next time.
+ * `mode` (0o600 for a secret) is set before the data is written, on a stale temp too, so no other user can read it.
  */
-export async function writeFileDurably(file: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileDurably(file: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
   const temp = `${file}.tmp`;
-  const fh = await fs.promises.open(temp, 'w');
+  const fh = await fs.promises.open(temp, 'w', options.mode);
   try {
+    if (options.mode !== undefined) await fh.chmod(options.mode);
     await fh.writeFile(data);
     await fh.sync();
   } finally {

@@ -3,7 +3,8 @@ import { guardedCommand } from '../../util/child-guard';
 import { abortedError, ChildOutcome, ChildRunner, lastLine } from '../child-run';
 import { ffprobePathFor, MediaInfo, parseProbeOutput, probeArgs } from '../../media/ffprobe';
 import { CaptureError, CaptureSource } from '../types';
-import { FfmpegSettings, LAVFI_PREFIX, maskCredentials, maskUrlCredentials, urlWithCredentials } from '../../media/ffmpeg-input';
+import { FfmpegSettings, LAVFI_PREFIX, maskCredentials, urlWithCredentials } from '../../media/ffmpeg-input';
+import { maskUrlLogin } from '../../util/url-login';
 
 /** What a clip recording gives: how ffmpeg ended, and what it left in the file. */
 export interface ClipRun {
@@ -44,7 +45,7 @@ export class FfmpegSource implements CaptureSource {
 
   /** The input as it may be shown to a person: never with the password. */
   describeInput(): string {
-    return maskUrlCredentials(this.settings.input);
+    return maskUrlLogin(this.settings.input);
   }
 
   /** ffmpeg's argv. It holds the password when there is one (ffmpeg takes it nowhere else): never log it. */

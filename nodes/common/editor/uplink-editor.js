@@ -99,5 +99,52 @@ window.uplinkEditor =
       },
     };
 
-    return { validators: validators, showDefaults: showDefaults, metadata: metadata, ffmpegSource: ffmpegSource };
+    /**
+     * A camera URL pasted with its login in it (http://admin:pass@192.168.1.20/snapshot.jpg): the login moves into the
+     * User and Password fields, which Node-RED keeps in its credentials, and the URL field keeps the rest, so the
+     * login never reaches the flow file. The split is the runtime's (lib/util/url-login.ts): the login ends at the last
+     * @ of the address and the user name at its first :, percent-escapes decoded.
+     */
+    var urlLogin = {
+      split: function (input) {
+        var m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)/i.exec(input || '');
+        var at = m ? m[2].lastIndexOf('@') : -1;
+        if (at < 0) return { url: input };
+        var login = m[2].slice(0, at);
+        var colon = login.indexOf(':');
+        var decode = function (t) {
+          try {
+            return decodeURIComponent(t);
+          } catch (e) {
+            return t;
+          }
+        };
+        var out = { url: m[1] + m[2].slice(at + 1) + input.slice(m[0].length), username: decode(colon < 0 ? login : login.slice(0, colon)) };
+        if (colon >= 0) out.password = decode(login.slice(colon + 1));
+        return out;
+      },
+      /** Moves a login out of the field `#node-input-<field>`; true when there was one. */
+      move: function (field) {
+        var el = $('#node-input-' + field);
+        var found = urlLogin.split(el.val());
+        if (found.username === undefined) return false;
+        el.val(found.url);
+        $('#node-input-username').val(found.username);
+        $('#node-input-password').val(found.password || '');
+        return true;
+      },
+      /** Moves a login out of these URL fields whenever one changes (and again at save, see `save`). */
+      prepare: function (fields) {
+        fields.forEach(function (field) {
+          $('#node-input-' + field).on('change', function () {
+            if (urlLogin.move(field) && RED.notify) RED.notify('The login in the URL was moved into User and Password (kept in Node-RED\'s credentials).', { type: 'compact', timeout: 4000 });
+          });
+        });
+      },
+      save: function (fields) {
+        fields.forEach(urlLogin.move);
+      },
+    };
+
+    return { validators: validators, showDefaults: showDefaults, metadata: metadata, ffmpegSource: ffmpegSource, urlLogin: urlLogin };
   })();

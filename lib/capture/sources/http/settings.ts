@@ -1,11 +1,12 @@
 import crypto from 'crypto';
 import { SettingsReader, text } from '../../../util/settings';
+import { chooseLogin, maskUrlLogin, splitUrlLogin, urlLoginHint } from '../../../util/url-login';
 
 export interface HttpCameraSettings {
   /**
-   * The snapshot URL. Never carries a secret: a user name or password is in `username`/`password`, added at request
-   * time (an Authorization header, Reolink's `user`/`password` query parameters, or a `{username}`/`{password}`
-   * placeholder in the query for cameras that only take them there).
+   * The snapshot URL. Never carries a secret: a user name or password is in `username`/`password` (a login typed into
+   * the URL is taken out of it), added at request time (an Authorization header, Reolink's `user`/`password` query
+   * parameters, or a `{username}`/`{password}` placeholder in the query for cameras that only take them there).
    */
   url: string;
   auth: 'none' | 'basic' | 'digest' | 'auto';
@@ -27,14 +28,18 @@ export function reolinkUrl(host: string, channel: number, https: boolean): strin
 
 /**
  * Reads an HTTP camera's settings once, at deploy, listing every problem. `raw.source` (or `raw.preset`) 'reolink'
- * builds the URL from host, channel and https; anything else takes `raw.url`. Secrets come only from `credentials`.
+ * builds the URL from host, channel and https; anything else takes `raw.url`. The login comes from `credentials`, or,
+ * when they hold none, from the URL (`http://admin:pass@host/snap.jpg`), which is kept without it.
  */
 export function parseHttpCameraSettings(raw: Record<string, unknown>, credentials: Record<string, unknown>): HttpCameraSettings {
   const r = new SettingsReader(raw);
   const reolink = r.str('source') === 'reolink' || r.str('preset') === 'reolink';
-  const username = text(credentials.username);
-  // A password may legitimately start or end with a space: keep it as typed.
-  const password = typeof credentials.password === 'string' ? credentials.password : '';
+  const typed = reolink ? { url: '' } : splitUrlLogin(r.str('url'));
+  const { username, password } = chooseLogin(
+    // A password may legitimately start or end with a space: keep it as typed.
+    { username: text(credentials.username), password: typeof credentials.password === 'string' ? credentials.password : '' },
+    typed,
+  );
 
   let url = '';
   let auth: HttpCameraSettings['auth'] = 'none';
@@ -57,19 +62,17 @@ export function parseHttpCameraSettings(raw: Record<string, unknown>, credential
     if (username === '') r.need('user name', 'A Reolink camera needs a user name (admin, or a user made for snapshots)');
     url = reolinkUrl(host, channel, secure);
   } else {
-    url = r.required('url', 'camera URL', "URL is required (the camera's snapshot address, like http://192.168.1.20/snapshot.jpg)");
-    if (url !== '') {
+    url = typed.url;
+    if (url === '') r.need('camera URL', "URL is required (the camera's snapshot address, like http://192.168.1.20/snapshot.jpg)");
+    else {
       let parsed: URL | undefined;
       try {
         parsed = new URL(url.replace(PLACEHOLDER, 'x'));
       } catch {
-        r.error(`URL "${url}" is not a valid URL`);
+        r.error(`URL "${maskUrlLogin(r.str('url'))}" is not a valid URL${urlLoginHint(r.str('url'))}`);
       }
       if (parsed) {
         if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') r.error(`URL must start with http:// or https:// (got "${parsed.protocol}")`);
-        if (parsed.username || parsed.password) {
-          r.error('URL must not contain a user name or password: put them in the user name and password fields');
-        }
         const q = url.indexOf('?');
         const firstPlaceholder = url.search(PLACEHOLDER);
         if (firstPlaceholder >= 0 && (q < 0 || firstPlaceholder < q)) r.error('{username} and {password} may only appear in the query of the URL (after "?")');
