@@ -1,3 +1,4 @@
+import crypto from 'crypto';
 import fs from 'fs';
 
 /** A lock this process holds; `release` removes it unless another process has since taken it over. */
@@ -33,8 +34,24 @@ export function acquireOwnerLock(file: string, what: string): OwnerLock {
   throw new OwnerLockError(`cannot lock ${what}`, file);
 }
 
-/** Creates the file with this text unless it exists (O_EXCL): true when this call created it. */
+/**
+ * Creates the file with this text unless it exists: true when this call created it. The text is written to a temp
+ * file first and hard-linked into place (which fails if the name exists), so another process never reads the lock
+ * half-written: an empty lock would look stale and be taken over. File systems without hard links (FAT) get O_EXCL.
+ */
 function create(file: string, text: string): boolean {
+  const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(temp, text);
+  try {
+    fs.linkSync(temp, file);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
   try {
     fs.writeFileSync(file, text, { flag: 'wx' });
     return true;
