@@ -7,6 +7,7 @@ import { COMMANDS, Command, classifyInput } from '../../lib/queue/input';
 import { Done, EditorConfig, refuseMisconfigured, registerNode, Send, toNodeMessage, userDirOf } from '../common/node';
 import type { QueueNode } from '../common/queue-node';
 import { confirmQueued } from '../common/journal-owner';
+import { Watchers } from '../common/watch';
 
 const TYPE = 'uplink-offline-queue';
 
@@ -32,11 +33,15 @@ export = function (RED: NodeAPI) {
     }
 
     node.status({ fill: 'yellow', shape: 'ring', text: 'opening queue…' });
+    const statsWatchers = (node.statsWatchers = new Watchers());
     node.ready = OfflineQueue.start(
       config,
       {
         deliver: (msg) => node.send([toNodeMessage(msg), null, null]),
-        stats: (stats) => node.send([null, null, { topic: 'stats', payload: stats }]),
+        stats: (stats) => {
+          node.send([null, null, { topic: 'stats', payload: stats }]);
+          statsWatchers.publish(stats);
+        },
         status: (s) => node.status(s),
         warn: (text) => node.warn(text),
         log: (text) => node.log(text),
@@ -77,6 +82,7 @@ export = function (RED: NodeAPI) {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      statsWatchers.clear();
       void (async () => {
         const queue = await node.ready;
         try {
