@@ -42,6 +42,8 @@ const ALLOWED = {
   capture: ['util', 'message', 'media'],
   recorder: ['util', 'message', 'media'],
   upload: ['util', 'message', 'queue'],
+  // The dashboard widget's view reads what the queue and the connectivity node publish.
+  dashboard: ['util', 'message', 'queue', 'connectivity'],
 };
 
 describe('layout', function () {
