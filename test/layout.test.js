@@ -44,6 +44,8 @@ const ALLOWED = {
   upload: ['util', 'message', 'queue'],
   // The device monitor reads what the queue and the link report (their stats' types), never the reverse.
   monitor: ['util', 'queue', 'connectivity'],
+  // The dashboard widget's view reads what the queue and the connectivity node publish.
+  dashboard: ['util', 'message', 'queue', 'connectivity'],
 };
 
 describe('layout', function () {

@@ -154,6 +154,7 @@ describe('device monitor: health', function () {
 });
 
 describe('device monitor: alerts', function () {
+  /** @returns {import('../dist/lib/monitor/health').Condition} */
   const cond = (active, subject = 'cloud') => ({ alert: 'offline', subject, severity: 'critical', active, message: `"${subject}" offline`, value: 1, threshold: 0 });
 
   it('gives one raise and one clear for a flapping link, however often it flaps within the clear time', function () {
@@ -211,7 +212,7 @@ describe('device monitor: the clock', function () {
     return { m, alerts };
   }
 
-  for (const [name, jump] of [['forward', 3600 * S], ['backward', -3600 * S]]) {
+  for (const [name, jump] of /** @type {[string, number][]} */ ([['forward', 3600 * S], ['backward', -3600 * S]])) {
     it(`notices a jump ${name} of the wall clock against the monotonic one`, async function () {
       const c = { wall: 1_700_000_000_000, mono: 5000 };
       const { m, alerts } = monitorWith({ wall: () => c.wall, mono: () => c.mono });
@@ -259,7 +260,7 @@ describe('device monitor: settings', function () {
     assert.strictEqual(c.checkEveryMs, 15000);
     assert.throws(
       () => parseMonitorConfig({ maxPending: 'lots', offlineForS: '-1', checkEveryS: '0' }),
-      (e) => /Pending items must be a whole number/.test(e.message) && /Offline for must be a number/.test(e.message) && /Check every/.test(e.message),
+      (/** @type {Error} */ e) => /Pending items must be a whole number/.test(e.message) && /Offline for must be a number/.test(e.message) && /Check every/.test(e.message),
     );
     assert.strictEqual(parseMonitorConfig({ health: false, metrics: 'false' }).metrics, false);
   });

@@ -8,13 +8,14 @@ import { TriggerGate } from '../../lib/capture/trigger';
 import { CaptureError, CaptureSource } from '../../lib/capture/types';
 import { CaptureJournal, carriedOf } from '../../lib/capture/journal';
 import { fmtBytes } from '../../lib/util/format';
-import type { Msg } from '../../lib/message/uplink';
+import { Msg, readUplink, Uplink } from '../../lib/message/uplink';
 import { CAMERA_LOGIN, CameraLogin, Done, EditorConfig, refuseMisconfigured, registerNode, userDirOf, waitForConfiguration } from '../common/node';
 import type { JournalOwnerNode } from '../common/journal-owner';
 import { NotConfiguredError } from '../../lib/util/settings';
 import { boardOf, labelOf, offBoardOnClose } from '../common/board';
+import { CapturePublisher, Watchers } from '../common/watch';
 
-interface CaptureNode extends JournalOwnerNode<CameraLogin> {
+interface CaptureNode extends JournalOwnerNode<CameraLogin>, CapturePublisher {
   capturer?: Capturer;
   clipRecorder?: ClipRecorder;
 }
@@ -64,8 +65,10 @@ export = function (RED: NodeAPI) {
     const fromMessage = source.kind === 'message';
     node.status({ fill: 'grey', shape: 'dot', text: `ready · ${source.kind}${clips ? ' clip' : ''}` });
 
+    const captures = (node.captures = new Watchers<Uplink>());
     const output = (trigger: Msg, r: CaptureResult, metadata: Msg, data?: Buffer): NodeMessage => {
       const uplink = uplinkWithMetadata(trigger.uplink, r, metadata);
+      captures.publish(readUplink({ uplink }));
       return { ...trigger, payload: config.includeBuffer && data ? data : r.file, uplink };
     };
 
@@ -163,6 +166,7 @@ export = function (RED: NodeAPI) {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing.abort();
+      captures.clear();
       runtimeEvents.removeListener('flows:started', resend);
       for (const job of gate.drain()) job.done();
       const finish = () => void journalReady.then((j) => j?.close()).then(done, done);

@@ -7,11 +7,12 @@ import { describeProbe, parseConnectivityConfig, targetProbeSettings } from '../
 import type { TargetConfigNode } from '../common/target-config';
 import { readUplink } from '../../lib/message/uplink';
 import { EditorConfig, localHttpBase, refuseMisconfigured, registerNode, waitForConfiguration } from '../common/node';
+import { LinkPublisher, LinkState, Watchers } from '../common/watch';
 import { NotConfiguredError } from '../../lib/util/settings';
 import { boardOf, labelOf, offBoardOnClose } from '../common/board';
 import { OutageLog } from '../../lib/connectivity/outage-log';
 
-interface ConnectivityNode extends Node {
+interface ConnectivityNode extends Node, LinkPublisher {
   monitor?: ConnectivityMonitor;
   target?: string;
   /** The outage log, once open (undefined when off or it could not be opened). */
@@ -32,7 +33,7 @@ function outageLogFile(def: EditorConfig, userDir: string | undefined): string |
 
 const TYPE = 'uplink-connectivity';
 
-function stateMessage(state: ConnectivityState, target: string): NodeMessage {
+function stateMessage(state: ConnectivityState, target: string): NodeMessage & { payload: LinkState } {
   return {
     topic: 'connectivity',
     payload: { online: state.online, since: new Date(state.since).toISOString(), latency: state.latencyMs, reason: state.reason, target },
@@ -43,6 +44,8 @@ export = function (RED: NodeAPI) {
   function ConnectivityNodeCtor(this: ConnectivityNode, def: EditorConfig<{ probeType: string; targetType: string }>) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const linkStates = (node.linkStates = new Watchers<LinkState>());
+    node.on('close', () => linkStates.clear());
     let config;
     try {
       let raw: Record<string, unknown> = def;
@@ -83,7 +86,9 @@ export = function (RED: NodeAPI) {
     let lastChange: number | null = null;
     const monitor = new ConnectivityMonitor(config.probe, config.timing, {
       change: (state) => {
-        node.send(toState(stateMessage(state, target)));
+        const msg = stateMessage(state, target);
+        node.send(toState(msg));
+        linkStates.publish(msg.payload);
         node.log(`${target}: ${state.online ? 'online' : 'offline'} (${state.reason})`);
         if (state.online === null) return;
         const previousMs = lastChange === null ? null : state.since - lastChange;
@@ -144,7 +149,9 @@ export = function (RED: NodeAPI) {
   function notConfigured(node: ConnectivityNode, def: EditorConfig, why: string, log: boolean): void {
     const gate = def.gate === true || def.gate === 'true';
     const since = new Date().toISOString();
-    const state: NodeMessage = { topic: 'connectivity', payload: { online: false, configured: false, since, reason: why } };
+    const payload: LinkState = { online: false, configured: false, since, reason: why };
+    const state: NodeMessage = { topic: 'connectivity', payload };
+    node.linkStates?.publish(payload);
     const tell = () => node.send(gate ? [null, null, state] : [state]);
     RED.events.on('flows:started', tell);
     node.on('close', () => RED.events.removeListener('flows:started', tell));

@@ -9,6 +9,7 @@ import type { QueueNode } from '../common/queue-node';
 import { confirmQueued } from '../common/journal-owner';
 import { boardOf, labelOf, offBoardOnClose } from '../common/board';
 import path from 'path';
+import { Watchers } from '../common/watch';
 
 const TYPE = 'uplink-offline-queue';
 
@@ -34,11 +35,15 @@ export = function (RED: NodeAPI) {
     }
 
     node.status({ fill: 'yellow', shape: 'ring', text: 'opening queue…' });
+    const statsWatchers = (node.statsWatchers = new Watchers());
     node.ready = OfflineQueue.start(
       config,
       {
         deliver: (msg) => node.send([toNodeMessage(msg), null, null]),
-        stats: (stats) => node.send([null, null, { topic: 'stats', payload: stats }]),
+        stats: (stats) => {
+          node.send([null, null, { topic: 'stats', payload: stats }]);
+          statsWatchers.publish(stats);
+        },
         status: (s) => node.status(s),
         warn: (text) => node.warn(text),
         log: (text) => node.log(text),
@@ -82,6 +87,7 @@ export = function (RED: NodeAPI) {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      statsWatchers.clear();
       void (async () => {
         const queue = await node.ready;
         try {

@@ -1,0 +1,62 @@
+import type { Uplink } from '../../lib/message/uplink';
+
+/**
+ * What a node publishes to other nodes of the same Node-RED, in-process: the same values it sends on its outputs (a
+ * dashboard widget watches them instead of being wired to every output). Each listener gets each value as it is
+ * published, and a listener added later starts from the last one; one that throws cannot break the publisher.
+ */
+export class Watchers<T> {
+  private listeners = new Set<(value: T) => void>();
+  private lastValue: T | undefined;
+
+  /** Calls `listener` with the last value published (if any) and then with every new one; returns the unsubscribe. */
+  watch(listener: (value: T) => void): () => void {
+    this.listeners.add(listener);
+    if (this.lastValue !== undefined) this.call(listener, this.lastValue);
+    return () => void this.listeners.delete(listener);
+  }
+
+  publish(value: T): void {
+    this.lastValue = value;
+    for (const l of [...this.listeners]) this.call(l, value);
+  }
+
+  get last(): T | undefined {
+    return this.lastValue;
+  }
+
+  /** The publisher is closing: nobody hears from it again. */
+  clear(): void {
+    this.listeners.clear();
+  }
+
+  private call(listener: (value: T) => void, value: T): void {
+    try {
+      listener(value);
+    } catch {
+      /* a watcher's fault is its own */
+    }
+  }
+}
+
+/** The link state as the connectivity node sends it (`msg.payload` of its `topic: "connectivity"` messages). */
+export interface LinkState {
+  online: boolean | null;
+  /** false while the target's settings are blank (nothing is probed). */
+  configured?: boolean;
+  /** ISO time of the change. */
+  since: string;
+  latency?: number | null;
+  reason: string;
+  target?: string;
+}
+
+/** A connectivity node: its state changes, for watchers. */
+export interface LinkPublisher {
+  linkStates?: Watchers<LinkState>;
+}
+
+/** A capture node: the file of each capture it sends on (its `msg.uplink`), for watchers. */
+export interface CapturePublisher {
+  captures?: Watchers<Uplink>;
+}
