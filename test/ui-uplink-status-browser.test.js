@@ -314,6 +314,27 @@ describe('the Uplink status widget in a browser (Chromium, Dashboard 2.0)', func
     assert.deepStrictEqual([r.status, r.body], [200, { result: '1 failed items purged' }]);
     assert.deepStrictEqual(await failedIds(), []);
   });
+
+  // Last: the outage's upload failures join the last errors, which the tests above count.
+  it('lists an outage of the link from the connectivity node\'s outage log', async function () {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${red.url}/dashboard`, { waitUntil: 'domcontentloaded' });
+    const widget = widgetOn(page);
+    const outages = widget.root.locator('[data-part="outages"]');
+    await outages.waitFor({ state: 'visible' });
+    assert.match(await outages.innerText(), /Outages, last 7 days\s+none/);
+    // The store answers 503: the capture's upload fails, which makes the connectivity node probe at once.
+    proxy.down = true;
+    await captureNow();
+    await widget.root.getByText(/offline for \d+/).first().waitFor({ state: 'visible', timeout: 30000 });
+    proxy.down = false;
+    await widget.root.getByText(/online for \d+/).waitFor({ state: 'visible', timeout: 30000 });
+    await until('the outage listed', async () => {
+      const text = await outages.innerText();
+      return { ok: /1 outage, \d+ (s|min) offline in all/.test(text) && (await outages.locator('.uplink-outage').count()) === 1, value: text };
+    }, 10000);
+    await settled(widget, 'the capture uploaded after the outage');
+  });
 });
 
 describe('the Uplink status widget under Node-RED\'s adminAuth (Chromium)', function () {

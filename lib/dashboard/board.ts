@@ -32,8 +32,20 @@ export interface StatusView {
   capture: CaptureView | null;
   errors: { at: number; text: string }[];
   failed: { items: FailedView[]; more: number };
+  /** From the connectivity node's outage log: the last days' outages, newest first (null when there is no log). */
+  outages: OutagesView | null;
   actions: ActionsMode;
 }
+
+export interface OutagesView {
+  days: number;
+  count: number;
+  offlineS: number;
+  recent: { start: number; end: number | null; durationS: number; reason: string }[];
+}
+
+/** Outages listed on the widget. */
+export const OUTAGES_SHOWN = 5;
 
 export interface CaptureView {
   name: string;
@@ -103,6 +115,7 @@ export class StatusBoard {
   private failedTotal = 0;
   private capture: CaptureView | null = null;
   private failedKey = '';
+  private outages: OutagesView | null = null;
 
   constructor(
     private readonly actions: ActionsMode,
@@ -158,6 +171,21 @@ export class StatusBoard {
     this.link = state;
   }
 
+  /** The outage log's summary (see OutageLog.summary); null when the connectivity node keeps no log. */
+  setOutages(days: number, s: { outages: { start: number; end: number | null; durationMs: number; reason: string }[]; totalOfflineS: number } | null): void {
+    this.outages = s
+      ? {
+          days,
+          count: s.outages.length,
+          offlineS: s.totalOfflineS,
+          recent: [...s.outages]
+            .sort((a, b) => b.start - a.start)
+            .slice(0, OUTAGES_SHOWN)
+            .map((o) => ({ start: o.start, end: o.end, durationS: Math.round(o.durationMs / 1000), reason: o.reason })),
+        }
+      : null;
+  }
+
   setCapture(u: Uplink): void {
     if (!u.file) return;
     this.capture = {
@@ -194,6 +222,7 @@ export class StatusBoard {
       capture: this.capture,
       errors: [...(s?.lastError ? [{ at: this.now(), text: `queue: ${s.lastError}` }] : []), ...this.errors],
       failed: { items: this.failed, more: Math.max(0, this.failedTotal - this.failed.length) },
+      outages: this.outages,
       actions: this.actions,
     };
   }

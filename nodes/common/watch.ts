@@ -1,4 +1,5 @@
 import type { Uplink } from '../../lib/message/uplink';
+import type { OutageSummary } from '../../lib/connectivity/outage-log';
 
 /**
  * What a node publishes to other nodes of the same Node-RED, in-process: the same values it sends on its outputs (a
@@ -54,6 +55,8 @@ export interface LinkState {
 /** A connectivity node: its state changes, for watchers. */
 export interface LinkPublisher {
   linkStates?: Watchers<LinkState>;
+  /** The outages of the last `days` days from its outage log (undefined when it keeps none). */
+  outagesOf?: (days: number) => Promise<OutageSummary | undefined>;
 }
 
 /** A capture node: the file of each capture it sends on (its `msg.uplink`), for watchers. */

@@ -84,6 +84,11 @@ export = function (RED: NodeAPI) {
     // Changes are written one after another, in the order they happened.
     let written: Promise<unknown> = Promise.resolve();
     let lastChange: number | null = null;
+    // Read after the changes already under way are written, so a reader told of a change finds it in the log.
+    node.outagesOf = async (days) => {
+      await written;
+      return (await outageLog)?.summary({ monitor: label, days });
+    };
     const monitor = new ConnectivityMonitor(config.probe, config.timing, {
       change: (state) => {
         const msg = stateMessage(state, target);

@@ -21,6 +21,8 @@ import type { CapturePublisher, LinkPublisher } from '../common/watch';
 const TYPE = 'ui-uplink-status';
 const QUEUE_TYPE = 'uplink-offline-queue';
 /** The Vue component, as package.json's "node-red-dashboard-2" section names it. */
+/** Days of outages the widget lists. */
+const OUTAGE_DAYS = 7;
 const COMPONENT = { name: TYPE, src: `${TYPE}.umd.js`, component: 'UIUplinkStatus' };
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 const PACKAGE_NAME = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { name: string }).name;
@@ -145,10 +147,20 @@ export = function (RED: NodeAPI) {
       }
       const link = config.connectivity ? (RED.nodes.getNode(config.connectivity) as (Node & LinkPublisher) | null) : null;
       if (link?.linkStates) {
+        // Each change of the link is also a new row in its outage log: read the list again then.
+        const readOutages = () =>
+          void link.outagesOf?.(OUTAGE_DAYS).then(
+            (s) => {
+              board.setOutages(OUTAGE_DAYS, s ?? null);
+              push();
+            },
+            (e: Error) => node.warn(`reading the outage log: ${e.message}`),
+          );
         unwatch.push(
           link.linkStates.watch((state) => {
             board.setLink(state);
             push();
+            readOutages();
           }),
         );
       }

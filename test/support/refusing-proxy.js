@@ -1,12 +1,19 @@
 'use strict';
 // An S3 front door that a test can make refuse uploads: PUTs get 403 AccessDenied (a permanent error, so the item
 // becomes a dead letter) while reads, the connectivity probe and the size check pass through to the store behind it.
+// With `down` set it answers every request 503, as a store in an outage does.
 const http = require('http');
 const { listenLocal } = require('./net');
 
 function startRefusingProxy(targetPort) {
-  const proxy = { refusePuts: false };
+  const proxy = { refusePuts: false, down: false };
   const server = http.createServer((req, res) => {
+    if (proxy.down) {
+      req.resume();
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('down for the test');
+      return;
+    }
     if (proxy.refusePuts && req.method === 'PUT') {
       req.resume();
       req.on('end', () => {
