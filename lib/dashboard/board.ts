@@ -3,20 +3,12 @@ import type { QueueStats } from '../queue/status';
 import type { ItemRow } from '../queue/store';
 import { isRecord, Msg, readUplink, Uplink } from '../message/uplink';
 import type { ActionsMode } from './config';
+import type { LinkState } from '../connectivity/status';
 
 // What the Uplink status widget shows, made from what the nodes already publish: the queue's stats (output 3), its
 // failed items (the same list as GET /uplink/queue/<id>/failed), the connectivity node's state changes, the capture
 // node's captures, and the errors wired into the widget. The browser only draws this; it computes no figure.
 
-/** A connectivity state as the connectivity node sends it (msg.payload of topic "connectivity"). */
-export interface LinkInput {
-  online: boolean | null;
-  configured?: boolean;
-  since: string;
-  latency?: number | null;
-  reason: string;
-  target?: string;
-}
 
 export type LinkWord = 'online' | 'offline' | 'not-configured' | 'unknown';
 
@@ -106,7 +98,7 @@ export function errorLine(msg: Msg): string | null {
 export class StatusBoard {
   private stats: QueueStats | null = null;
   private problem: string | null = 'waiting for the queue to open';
-  private link: LinkInput | null = null;
+  private link: LinkState | null = null;
   /** Without a connectivity node: when the queue's online flag last changed, as seen here. */
   private onlineSeen: { online: boolean; since: number | null } | null = null;
   private depth: [number, number][] = [];
@@ -167,7 +159,7 @@ export class StatusBoard {
     return this.failed.map((f) => f.id);
   }
 
-  setLink(state: LinkInput): void {
+  setLink(state: LinkState): void {
     this.link = state;
   }
 

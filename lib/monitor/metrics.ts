@@ -59,18 +59,22 @@ export class BoardMetrics {
           fill(s, (labels, v) => this.set(labels as never, v));
         },
       });
-    /** A counter kept by somebody else (the queue's database): read at each scrape, never counted here. */
-    const counted = (name: string, help: string, read: (totals: NonNullable<Snapshot['queues'][number]['stats']>) => number) =>
-      new Counter<'node'>({
+    /** A counter kept by somebody else (the queue's database, a node's own tally): read at each scrape, never counted here. */
+    const kept = <L extends string>(name: string, help: string, labelNames: L[], fill: (s: Snapshot, add: (labels: Record<L, string>, v: number) => void) => void) =>
+      new Counter<L>({
         name,
         help,
-        labelNames: ['node'],
+        labelNames,
         registers,
         async collect() {
           const s = await look();
           this.reset();
-          for (const q of s.queues) if (q.stats) this.inc({ node: q.name }, read(q.stats));
+          fill(s, (labels, v) => this.inc(labels as never, v));
         },
+      });
+    const counted = (name: string, help: string, read: (totals: NonNullable<Snapshot['queues'][number]['stats']>) => number) =>
+      kept(name, help, ['node'], (s, add) => {
+        for (const q of s.queues) if (q.stats) add({ node: q.name }, read(q.stats));
       });
 
     gauge('uplink_queue_items', 'Items in each state, per queue.', ['node', 'state'], (s, set) => {
@@ -107,16 +111,8 @@ export class BoardMetrics {
     gauge('uplink_connectivity_probe_latency_seconds', 'Latency of the last successful probe.', ['node'], (s, set) => {
       for (const l of s.links) if (l.state.latencyMs !== null) set({ node: l.name }, l.state.latencyMs / 1000);
     });
-    new Counter<'node'>({
-      name: 'uplink_connectivity_changes_total',
-      help: 'Changes between online and offline since the node started.',
-      labelNames: ['node'],
-      registers,
-      async collect() {
-        const s = await look();
-        this.reset();
-        for (const l of s.links) this.inc({ node: l.name }, l.changes);
-      },
+    kept('uplink_connectivity_changes_total', 'Changes between online and offline since the node started.', ['node'], (s, add) => {
+      for (const l of s.links) add({ node: l.name }, l.changes);
     });
 
     this.captures = new Counter({ name: 'uplink_captures_total', help: 'Captures taken, by result.', labelNames: ['node', 'camera', 'result'], registers });
@@ -137,27 +133,11 @@ export class BoardMetrics {
     gauge('uplink_recorder_recording', '1 while the recorder is recording.', ['node', 'camera'], (s, set) => {
       for (const r of s.recorders) set({ node: r.name, camera: r.view?.camera ?? '' }, r.view?.state === 'recording' ? 1 : 0);
     });
-    new Counter<'node' | 'camera'>({
-      name: 'uplink_recorder_segments_total',
-      help: 'Segments closed and handed on since the node started.',
-      labelNames: ['node', 'camera'],
-      registers,
-      async collect() {
-        const s = await look();
-        this.reset();
-        for (const r of s.recorders) if (r.view) this.inc({ node: r.name, camera: r.view.camera }, r.view.segments);
-      },
+    kept('uplink_recorder_segments_total', 'Segments closed and handed on since the node started.', ['node', 'camera'], (s, add) => {
+      for (const r of s.recorders) if (r.view) add({ node: r.name, camera: r.view.camera }, r.view.segments);
     });
-    new Counter<'node' | 'camera'>({
-      name: 'uplink_recorder_gaps_total',
-      help: 'Gaps in the recording (the camera dropped, ffmpeg restarted) since the node started.',
-      labelNames: ['node', 'camera'],
-      registers,
-      async collect() {
-        const s = await look();
-        this.reset();
-        for (const r of s.recorders) if (r.view) this.inc({ node: r.name, camera: r.view.camera }, r.view.gaps.count);
-      },
+    kept('uplink_recorder_gaps_total', 'Gaps in the recording (the camera dropped, ffmpeg restarted) since the node started.', ['node', 'camera'], (s, add) => {
+      for (const r of s.recorders) if (r.view) add({ node: r.name, camera: r.view.camera }, r.view.gaps.count);
     });
 
     gauge('uplink_disk_free_bytes', 'Free bytes on the file system of each folder in use (the node using it; userDir for Node-RED).', ['node'], (s, set) => {

@@ -1,5 +1,6 @@
 import type { Uplink } from '../../lib/message/uplink';
 import type { OutageSummary } from '../../lib/connectivity/outage-log';
+import type { LinkState } from '../../lib/connectivity/status';
 
 /**
  * What a node publishes to other nodes of the same Node-RED, in-process: the same values it sends on its outputs (a
@@ -40,17 +41,7 @@ export class Watchers<T> {
   }
 }
 
-/** The link state as the connectivity node sends it (`msg.payload` of its `topic: "connectivity"` messages). */
-export interface LinkState {
-  online: boolean | null;
-  /** false while the target's settings are blank (nothing is probed). */
-  configured?: boolean;
-  /** ISO time of the change. */
-  since: string;
-  latency?: number | null;
-  reason: string;
-  target?: string;
-}
+export type { LinkState };
 
 /** A connectivity node: its state changes, for watchers. */
 export interface LinkPublisher {
