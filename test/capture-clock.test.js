@@ -289,6 +289,22 @@ describe('clock: what the uploader calls before it makes a key (CaptureTimes)', 
     assert.strictEqual(second.msg.uplink.clockCorrection.state, 'unsynced');
   });
 
+  it('a wait while the target does not answer does not count: the next upload waits again', async function () {
+    const clock = new FakeClock({ wallAtBoot: 0 });
+    let asked = 0;
+    clock.learnFromHttpDate = async () => (asked++, 'unreachable');
+    let t = 0;
+    let slept = 0;
+    const times = new CaptureTimes(clock, { trustedUrl: 'http://target', waitMs: 10_000, pollMs: 2000, askEveryMs: 4000, mono: () => t, sleep: async (ms) => { t += ms; slept++; } });
+    const first = await times.settle(unsyncedMsg(clock));
+    assert.strictEqual(first.msg.uplink.clockCorrection.state, 'unsynced', 'never a 1970 key, even then');
+    assert.ok(!first.msg.uplink.key.includes('1970'), first.msg.uplink.key);
+    assert.strictEqual(asked, 3, 'asked every 4 s of the 10 s');
+    assert.strictEqual(slept, 5);
+    await times.settle(unsyncedMsg(clock));
+    assert.strictEqual(slept, 10, 'waited again');
+  });
+
   it('passes everything else through untouched', async function () {
     const clock = new FakeClock({ wallAtBoot: 0 });
     const times = new CaptureTimes(clock, { sleep: async () => assert.fail('no wait') });

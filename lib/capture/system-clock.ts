@@ -114,25 +114,25 @@ export class SystemClock implements ClockSource {
 
   /**
    * Asks an HTTP(S) server for its time (a HEAD request; any status will do, as long as it has a `Date`) and trusts
-   * it. Resolves whether a time was learned; never throws.
+   * it. Says whether a time was learned, the server answered without one, or did not answer; never throws.
    */
-  async learnFromHttpDate(url: string, timeoutMs = 5000): Promise<boolean> {
-    if (!/^https?:\/\//i.test(url)) return false;
+  async learnFromHttpDate(url: string, timeoutMs = 5000): Promise<'learned' | 'no-date' | 'unreachable'> {
+    if (!/^https?:\/\//i.test(url)) return 'no-date';
+    let res: Response;
+    const sent = this.opts.mono();
     try {
-      const sent = this.opts.mono();
-      const res = await fetch(url, { method: 'HEAD', redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
-      const got = this.opts.mono();
-      const date = res.headers.get('date');
-      await res.body?.cancel().catch(() => undefined);
-      if (!date) return false;
-      const ms = Date.parse(date);
-      if (!Number.isFinite(ms) || ms < PLAUSIBLE_AFTER_MS) return false;
-      // The server wrote its Date somewhere between our request and its answer: take the middle of that time.
-      this.trust(ms, sent + (got - sent) / 2, 'http-date');
-      return true;
+      res = await fetch(url, { method: 'HEAD', redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
     } catch {
-      return false;
+      return 'unreachable';
     }
+    const got = this.opts.mono();
+    const date = res.headers.get('date');
+    await res.body?.cancel().catch(() => undefined);
+    const ms = date ? Date.parse(date) : NaN;
+    if (!Number.isFinite(ms) || ms < PLAUSIBLE_AFTER_MS) return 'no-date';
+    // The server wrote its Date somewhere between our request and its answer: take the middle of that time.
+    this.trust(ms, sent + (got - sent) / 2, 'http-date');
+    return 'learned';
   }
 
   private async probe(): Promise<void> {

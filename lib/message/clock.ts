@@ -197,16 +197,18 @@ function insertBeforeExt(key: string, suffix: string): string {
 
 /** A clock that can also learn the time from a trusted server (SystemClock). */
 export interface LearningClock extends ClockSource {
-  learnFromHttpDate?(url: string): Promise<boolean>;
+  learnFromHttpDate?(url: string): Promise<'learned' | 'no-date' | 'unreachable'>;
 }
 
 export interface CaptureTimesOptions {
-  /** How long, at most, uploads wait for the clock, counted once for the process from the first wait; default 60 s. */
+  /** How long one upload waits for the clock at most; default 60 s. */
   waitMs?: number;
   /** How often the clock is looked at while waiting; default 2 s. */
   pollMs?: number;
   /** An http(s) URL whose `Date` answer is trusted (the upload target's endpoint), asked while the clock is not right. */
   trustedUrl?: string;
+  /** How often the trusted URL is asked at most; default 30 s. */
+  askEveryMs?: number;
   /** Monotonic milliseconds; injected in tests. */
   mono?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -226,15 +228,19 @@ const sleepFor = (ms: number, signal?: AbortSignal): Promise<void> =>
 
 /**
  * Settles capture times at upload: what the uploader calls on each message before it makes the key. A capture taken
- * unsynchronized is corrected when the clock is right; while it is not (in the same boot), the trusted server's Date
- * is asked for (once per half minute) and the upload waits, polling the clock, up to `waitMs` for the whole process:
- * after that, uploads go on with their times flagged, and never under a date before PLAUSIBLE_AFTER_MS.
+ * unsynchronized is corrected when the clock is right. While it is not (in the same boot), the trusted server's Date
+ * is asked for (at most every half minute) and the upload waits, polling the clock, up to `waitMs`; then it goes on
+ * with its time flagged, and never under a date before PLAUSIBLE_AFTER_MS (the key reads "undated"). Once one upload
+ * has waited in vain while the target answered (or nothing can tell), the next ones do not wait until the clock is
+ * right again; a wait during which the target did not answer says nothing about the clock, and does not count.
  */
 export class CaptureTimes {
-  private waitingSince?: number;
+  private gaveUp = false;
   private askedAt = -Infinity;
+  private reachable: boolean | undefined;
   private readonly waitMs: number;
   private readonly pollMs: number;
+  private readonly askEveryMs: number;
   private readonly mono: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
@@ -244,6 +250,7 @@ export class CaptureTimes {
   ) {
     this.waitMs = opts.waitMs ?? 60_000;
     this.pollMs = opts.pollMs ?? 2000;
+    this.askEveryMs = opts.askEveryMs ?? 30_000;
     this.mono = opts.mono ?? (() => performance.now());
     this.sleep = opts.sleep ?? sleepFor;
   }
@@ -251,21 +258,27 @@ export class CaptureTimes {
   /** The message to upload (corrected, flagged, or as it came) and a line for the log when its time was settled. */
   async settle(msg: Msg, signal?: AbortSignal): Promise<{ msg: Msg; log?: string }> {
     if (!needsClockCorrection(msg)) return { msg };
+    const started = this.mono();
     for (;;) {
-      const reading = await this.clock.read();
+      let reading = await this.clock.read();
       let verdict = correctCapture(msg, reading);
-      if (verdict.kind === 'wait' && this.opts.trustedUrl && this.clock.learnFromHttpDate && this.mono() - this.askedAt >= 30_000) {
+      if (verdict.kind === 'wait' && this.opts.trustedUrl && this.clock.learnFromHttpDate && this.mono() - this.askedAt >= this.askEveryMs) {
         this.askedAt = this.mono();
-        if (await this.clock.learnFromHttpDate(this.opts.trustedUrl)) verdict = correctCapture(msg, await this.clock.read());
+        const learned = await this.clock.learnFromHttpDate(this.opts.trustedUrl);
+        this.reachable = learned !== 'unreachable';
+        if (learned === 'learned') {
+          reading = await this.clock.read();
+          verdict = correctCapture(msg, reading);
+        }
       }
       if (verdict.kind === 'settled') {
-        if (verdict.correction.state === 'corrected') this.waitingSince = undefined;
+        if (verdict.correction.state === 'corrected') this.gaveUp = false;
         return { msg: verdict.msg, log: verdict.text };
       }
-      if (verdict.kind === 'as-is') return { msg };
-      if (signal?.aborted) return { msg };
-      this.waitingSince ??= this.mono();
-      if (this.mono() - this.waitingSince >= this.waitMs) {
+      if (verdict.kind === 'as-is' || signal?.aborted) return { msg };
+      if (this.gaveUp || this.mono() - started >= this.waitMs) {
+        // Waited in vain while the target answered (or nothing tells): the next uploads need not wait again.
+        if (this.reachable !== false) this.gaveUp = true;
         const given = correctCapture(msg, reading, { giveUp: true });
         return given.kind === 'settled' ? { msg: given.msg, log: given.text } : { msg };
       }
