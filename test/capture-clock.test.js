@@ -10,7 +10,13 @@ const path = require('path');
 const { Capturer } = require('../dist/lib/capture/still');
 const { CaptureJournal } = require('../dist/lib/capture/journal');
 const { TestPatternSource } = require('../dist/lib/capture/sources/test-pattern');
-const { correctCapture, needsClockCorrection, CaptureTimes, PLAUSIBLE_AFTER_MS } = require('../dist/lib/message/clock');
+const clockLib = require('../dist/lib/message/clock');
+
+const { needsClockCorrection, CaptureTimes, PLAUSIBLE_AFTER_MS } = clockLib;
+/** correctCapture, its verdict read without narrowing (the tests assert its kind). @returns {any} */
+const correctCapture = (msg, reading, opts) => clockLib.correctCapture(msg, reading, opts);
+/** CaptureTimes.settle, its message read as the tests expect it. @returns {Promise<any>} */
+const settleWith = (times, msg) => settleWith(times, msg);
 const { SystemClock } = require('../dist/lib/capture/system-clock');
 const { renderKey } = require('../dist/lib/message/object-key');
 const { readUplink } = require('../dist/lib/message/uplink');
@@ -238,7 +244,7 @@ describe('clock: what the uploader calls before it makes a key (CaptureTimes)', 
         if (++polls === 3) clock.sync();
       },
     });
-    const { msg: out, log } = await times.settle(msg);
+    const { msg: out, log } = await settleWith(times, msg);
     assert.strictEqual(polls, 3);
     assert.strictEqual(out.uplink.clockCorrection.state, 'corrected');
     assert.ok(out.uplink.key.startsWith('gate/2026-03-04_05-00-01'), out.uplink.key);
@@ -250,7 +256,7 @@ describe('clock: what the uploader calls before it makes a key (CaptureTimes)', 
       res.writeHead(403, { date: new Date(TRUE_BOOT + 10_000).toUTCString() });
       res.end();
     });
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
     try {
       let mono = 11_000;
       const sys = new SystemClock({ wall: () => mono, mono: () => mono, bootId: () => 'boot-1', syncedFile: '/nonexistent/x', run: async () => { throw Object.assign(new Error('no'), { code: 'ENOENT' }); } });
@@ -260,7 +266,7 @@ describe('clock: what the uploader calls before it makes a key (CaptureTimes)', 
       const msg = { uplink: { camera: 'gate', width: 64, height: 48, capturedAt: new Date(1000).toISOString(), key: 'gate/1970-01-01_00-00-01_64_48.png', clockSynced: false, capturedMono: 1000, bootId: 'boot-1', keyTemplate: TEMPLATE } };
       let slept = 0;
       const times = new CaptureTimes(sys, { trustedUrl: `http://127.0.0.1:${portOf(server)}/bucket`, sleep: async () => void slept++ });
-      const { msg: out } = await times.settle(msg);
+      const { msg: out } = await settleWith(times, msg);
       assert.strictEqual(slept, 0, 'no wait: the Date answered');
       assert.strictEqual(out.uplink.clockCorrection.source, 'http-date');
       // The server said TRUE_BOOT + 10 s (to the second) at monotonic ~11 s: the capture at monotonic 1 s was ~TRUE_BOOT.
@@ -280,28 +286,29 @@ describe('clock: what the uploader calls before it makes a key (CaptureTimes)', 
     let t = 0;
     let slept = 0;
     const times = new CaptureTimes(clock, { waitMs: 10_000, pollMs: 2000, mono: () => t, sleep: async (ms) => { t += ms; slept++; } });
-    const first = await times.settle({ uplink: { ...unsyncedMsg(clock).uplink, sha256: 'ab'.repeat(32) } });
+    const first = await settleWith(times, { uplink: { ...unsyncedMsg(clock).uplink, sha256: 'ab'.repeat(32) } });
     assert.strictEqual(slept, 5);
     assert.strictEqual(first.msg.uplink.clockCorrection.state, 'unsynced');
     assert.ok(first.msg.uplink.key.startsWith('gate/undated_abababab'), first.msg.uplink.key);
-    const second = await times.settle(unsyncedMsg(clock));
+    const second = await settleWith(times, unsyncedMsg(clock));
     assert.strictEqual(slept, 5, 'no second wait');
     assert.strictEqual(second.msg.uplink.clockCorrection.state, 'unsynced');
   });
 
   it('a wait while the target does not answer does not count: the next upload waits again', async function () {
+    /** @type {any} */
     const clock = new FakeClock({ wallAtBoot: 0 });
     let asked = 0;
     clock.learnFromHttpDate = async () => (asked++, 'unreachable');
     let t = 0;
     let slept = 0;
     const times = new CaptureTimes(clock, { trustedUrl: 'http://target', waitMs: 10_000, pollMs: 2000, askEveryMs: 4000, mono: () => t, sleep: async (ms) => { t += ms; slept++; } });
-    const first = await times.settle(unsyncedMsg(clock));
+    const first = await settleWith(times, unsyncedMsg(clock));
     assert.strictEqual(first.msg.uplink.clockCorrection.state, 'unsynced', 'never a 1970 key, even then');
     assert.ok(!first.msg.uplink.key.includes('1970'), first.msg.uplink.key);
     assert.strictEqual(asked, 3, 'asked every 4 s of the 10 s');
     assert.strictEqual(slept, 5);
-    await times.settle(unsyncedMsg(clock));
+    await settleWith(times, unsyncedMsg(clock));
     assert.strictEqual(slept, 10, 'waited again');
   });
 
@@ -309,7 +316,7 @@ describe('clock: what the uploader calls before it makes a key (CaptureTimes)', 
     const clock = new FakeClock({ wallAtBoot: 0 });
     const times = new CaptureTimes(clock, { sleep: async () => assert.fail('no wait') });
     for (const msg of [{ payload: 'reading' }, { uplink: { file: '/x', clockSynced: true } }, { uplink: { clockSynced: false } }]) {
-      assert.strictEqual((await times.settle(msg)).msg, msg);
+      assert.strictEqual((await settleWith(times, msg)).msg, msg);
     }
   });
 });
@@ -320,6 +327,9 @@ describe('clock: whether this machine\'s clock is synchronized (SystemClock)', f
   afterEach(() => rmrf(dir));
   const NOW = TRUE_BOOT;
 
+  /**
+   * @param {{ files?: { dir?: boolean, synced?: boolean }, commands?: Record<string, string | Error>, wall?: () => number, mono?: () => number }} [o]
+   */
   function sys({ files = {}, commands = {}, wall = () => NOW, mono = () => 5000 } = {}) {
     const calls = [];
     const syncedFile = path.join(dir, 'timesync', 'synchronized');

@@ -25,7 +25,7 @@ const TEMPLATE = '{camera}/{date}_{time}_{width}_{height}.{ext}';
 
 /** A camera-like JPEG: noise compresses as badly as a real photo does. */
 async function photo(width, height, quality = 90) {
-  return sharp({ create: { width, height, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality }).toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality }).toBuffer();
 }
 
 /** A source that hands out one fixed image. */
