@@ -16,7 +16,7 @@ const { needsClockCorrection, CaptureTimes, PLAUSIBLE_AFTER_MS } = clockLib;
 /** correctCapture, its verdict read without narrowing (the tests assert its kind). @returns {any} */
 const correctCapture = (msg, reading, opts) => clockLib.correctCapture(msg, reading, opts);
 /** CaptureTimes.settle, its message read as the tests expect it. @returns {Promise<any>} */
-const settleWith = (times, msg) => settleWith(times, msg);
+const settleWith = (times, msg) => times.settle(msg);
 const { SystemClock } = require('../dist/lib/capture/system-clock');
 const { renderKey } = require('../dist/lib/message/object-key');
 const { readUplink } = require('../dist/lib/message/uplink');
