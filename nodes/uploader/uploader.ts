@@ -8,6 +8,8 @@ import type { QueueNode } from '../common/queue-node';
 import { EditorConfig, refuseMisconfigured, registerNode, toNodeMessage, waitForConfiguration } from '../common/node';
 import { boardOf, labelOf, offBoardOnClose } from '../common/board';
 import { uploadFailureKind } from '../../lib/monitor/metrics';
+import { CaptureTimes } from '../../lib/message/clock';
+import { systemClock } from '../../lib/capture/system-clock';
 
 const TYPE = 'uplink-uploader';
 
@@ -66,7 +68,10 @@ export = function (RED: NodeAPI) {
     };
     uploader.onWarning = (text) => node.warn(text);
 
-    node.on('input', (msg, send, done) => {
+    // Captures taken before the clock was right get their time and key corrected before the key is made.
+    const times = new CaptureTimes(systemClock(), { trustedUrl: config.target.backend.endpoint() });
+    node.on('input', (input, send, done) => void times.settle(input, closing.signal).then(({ msg, log }) => {
+      if (log) node.log(log);
       const started = Date.now();
       const p = uploader.upload(msg, closing.signal);
       show();
@@ -94,7 +99,7 @@ export = function (RED: NodeAPI) {
         }
         show();
       });
-    });
+    }));
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing.abort();
