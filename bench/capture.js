@@ -299,11 +299,11 @@ async function transformCost(ctx) {
     require('sharp');
   } catch (e) {
     sharpOk = false;
-    ctx.rows.push(row('12', 'capture: bytes and CPU per capture by transform', { value: NaN, display: 'skipped', baseValue: NaN, ratio: NaN, note: `skipped: sharp cannot be loaded (${e.message})` }));
+    ctx.rows.push(row('13', 'capture: bytes and CPU per capture by transform', { value: NaN, display: 'skipped', baseValue: NaN, ratio: NaN, note: `skipped: sharp cannot be loaded (${e.message})` }));
   }
   const why = missing(ffmpeg);
   if (why || !sharpOk) {
-    if (why) ctx.rows.push(row('12', 'capture: bytes and CPU per capture by transform', { value: NaN, display: 'skipped', baseValue: NaN, ratio: NaN, note: `skipped: ${why}` }));
+    if (why) ctx.rows.push(row('13', 'capture: bytes and CPU per capture by transform', { value: NaN, display: 'skipped', baseValue: NaN, ratio: NaN, note: `skipped: ${why}` }));
     return;
   }
   const { Capturer } = require('../dist/lib/capture/still.js');
@@ -380,7 +380,7 @@ async function transformCost(ctx) {
         const kb = h.median(s.bytes) / 1024;
         const cpu = h.median(s.cpu);
         table.push([label, TRANSFORMS[i][0], s.size, `${kb.toFixed(1)} KB`, `${(h.median(s.bytes) / base).toFixed(3)}x`, `${cpu.toFixed(1)} ms`, `${Math.min(...s.cpu).toFixed(1)}-${Math.max(...s.cpu).toFixed(1)}`]);
-        ctx.rows.push(row(`12.${sourceIndex}.${i}`, i === 0 ? `capture bytes/CPU per capture: ${label}` : `  ${TRANSFORMS[i][0]}`, {
+        ctx.rows.push(row(`13.${sourceIndex}.${i}`, i === 0 ? `capture bytes/CPU per capture: ${label}` : `  ${TRANSFORMS[i][0]}`, {
           value: kb,
           display: `${kb.toFixed(1)} KB · ${cpu.toFixed(1)} ms CPU`,
           baseValue: base / 1024,
@@ -403,7 +403,7 @@ async function transformCost(ctx) {
 /** @type {import('./helpers').Figure[]} */
 const FIGURES = [
   ['8', 'capture: trigger to file on disk (HTTP camera)', captureLatency],
-  ['12', 'capture: bytes and CPU per capture by transform setting', transformCost],
+  ['13', 'capture: bytes and CPU per capture by transform setting', transformCost],
 ];
 
 module.exports = { FIGURES };
