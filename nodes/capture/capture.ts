@@ -12,6 +12,7 @@ import type { Msg } from '../../lib/message/uplink';
 import { CAMERA_LOGIN, CameraLogin, Done, EditorConfig, refuseMisconfigured, registerNode, userDirOf, waitForConfiguration } from '../common/node';
 import type { JournalOwnerNode } from '../common/journal-owner';
 import { NotConfiguredError } from '../../lib/util/settings';
+import { boardOf, labelOf, offBoardOnClose } from '../common/board';
 
 interface CaptureNode extends JournalOwnerNode<CameraLogin> {
   capturer?: Capturer;
@@ -39,6 +40,8 @@ export = function (RED: NodeAPI) {
     node.capturer = capturer;
     node.clipRecorder = clips;
     const taker = clips ?? capturer!;
+    const { tally, remove } = boardOf(RED).capture(node.id, labelOf(node, def), config.camera, config.imagesFolder);
+    offBoardOnClose(node, remove);
     taker.onWarning = (text) => node.warn(text);
     // Files written and not yet committed by a queue, so that one killed in between is sent again at the next start.
     const journalReady: Promise<CaptureJournal | undefined> = CaptureJournal.open(config.imagesFolder, node.id, {
@@ -71,6 +74,7 @@ export = function (RED: NodeAPI) {
       const err = e instanceof CaptureError ? e : new CaptureError((e as Error).message, e instanceof MetadataError ? e.code : 'ERROR');
       const why = signal?.aborted && err.code !== 'TIMEOUT' ? `no image within ${config.timeoutMs / 1000} s (${err.message})` : err.message;
       node.status({ fill: 'red', shape: 'ring', text: why.slice(0, 60) });
+      tally.failedWith(Date.now(), why);
       done(Object.assign(new Error(`${clips ? 'clip' : 'capture'} failed: ${why}`), { code: err.code }));
     };
 
@@ -88,6 +92,7 @@ export = function (RED: NodeAPI) {
         const r = await c.capture(signal, given, carriedOf(msg, metadata));
         const t = new Date(r.capturedAt);
         node.status({ fill: 'green', shape: 'dot', text: `${t.toTimeString().slice(0, 8)} · ${fmtBytes(r.bytes)}` });
+        tally.succeeded(Date.parse(r.capturedAt) || Date.now());
         send(output(msg, r, metadata, config.includeBuffer ? (given ?? undefined) : undefined));
         done();
       } catch (e) {
@@ -103,6 +108,7 @@ export = function (RED: NodeAPI) {
         node.status({ fill: 'blue', shape: 'dot', text: `recording ${lengthS} s…` });
         await journalReady;
         const r: ClipResult = await c.record(closing.signal, lengthS, carriedOf(msg, metadata));
+        tally.succeeded(Date.parse(r.capturedAt) || Date.now());
         if (r.partial) {
           const text = `partial clip ${r.durationS.toFixed(1)} s of ${r.requestedS} s: ${r.partialReason ?? 'cut short'}`;
           node.status({ fill: 'yellow', shape: 'ring', text: text.slice(0, 80) });

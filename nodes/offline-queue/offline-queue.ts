@@ -7,6 +7,8 @@ import { COMMANDS, Command, classifyInput } from '../../lib/queue/input';
 import { Done, EditorConfig, refuseMisconfigured, registerNode, Send, toNodeMessage, userDirOf } from '../common/node';
 import type { QueueNode } from '../common/queue-node';
 import { confirmQueued } from '../common/journal-owner';
+import { boardOf, labelOf, offBoardOnClose } from '../common/board';
+import path from 'path';
 
 const TYPE = 'uplink-offline-queue';
 
@@ -45,6 +47,9 @@ export = function (RED: NodeAPI) {
     ).then(
       (queue) => {
         node.queue = queue;
+        // The device monitor reads the same stats as output 3 and the admin endpoint.
+        const remove = boardOf(RED).addQueue(node.id, { name: labelOf(node, def), folder: path.dirname(config.dbFile), stats: () => queue.stats() });
+        offBoardOnClose(node, remove);
         if (queue.store.movedAside) node.error(`the queue database was corrupt: it was moved to ${queue.store.movedAside} and a fresh one started (${queue.store.salvaged} queued items recovered from it)`);
         return queue;
       },

@@ -6,6 +6,8 @@ import { fmtBytes } from '../../lib/util/format';
 import type { TargetConfigNode } from '../common/target-config';
 import type { QueueNode } from '../common/queue-node';
 import { EditorConfig, refuseMisconfigured, registerNode, toNodeMessage, waitForConfiguration } from '../common/node';
+import { boardOf, labelOf, offBoardOnClose } from '../common/board';
+import { uploadFailureKind } from '../../lib/monitor/metrics';
 
 const TYPE = 'uplink-uploader';
 
@@ -42,6 +44,8 @@ export = function (RED: NodeAPI) {
       const queue = (RED.nodes.getNode(id) as QueueNode | null)?.queue;
       return queue?.isOpen ? queue.itemProgress() : undefined;
     };
+    const { tally, remove } = boardOf(RED).uploader(node.id, labelOf(node, def), backend);
+    offBoardOnClose(node, remove);
     const closing = new AbortController();
     let last = 'ready';
     let lastFill: 'green' | 'yellow' | 'red' | 'grey' = 'grey';
@@ -63,6 +67,7 @@ export = function (RED: NodeAPI) {
     uploader.onWarning = (text) => node.warn(text);
 
     node.on('input', (msg, send, done) => {
+      const started = Date.now();
       const p = uploader.upload(msg, closing.signal);
       show();
       void p.then((out) => {
@@ -74,12 +79,14 @@ export = function (RED: NodeAPI) {
         if (out.ok && out.result) {
           last = `${out.result.key.split('/').pop()} · ${fmtBytes(out.result.bytes)}`;
           lastFill = 'green';
+          tally.uploaded(Date.now(), out.result.bytes, (Date.now() - started) / 1000);
           send([toNodeMessage(out.msg), null]);
           done();
         } else {
           const e = out.error!;
           last = `${e.errorClass === 'permanent' ? 'failed' : 'will retry'}: ${e.message}`;
           lastFill = e.errorClass === 'permanent' ? 'red' : 'yellow';
+          if (e.errorClass !== 'permanent') tally.retried(uploadFailureKind(e.code, e.status));
           send([null, toNodeMessage(out.msg)]);
           // Routine, retryable failures (the link is down) are for the queue; a permanent one needs a person.
           if (e.errorClass === 'permanent') done(new Error(`upload failed: ${e.message}`));
