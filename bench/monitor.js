@@ -180,7 +180,7 @@ async function monitorIdle(ctx) {
       return xs.length > 1 ? [Math.min(...xs), Math.max(...xs)] : null;
     };
     const ratio = (kind, key) => (med('bare', key) > 0 ? med(kind, key) / med('bare', key) : NaN);
-    const baseline = 'the same pipeline in another node-red, no monitor node, in alternating windows';
+    const baseline = 'the same pipeline in another node-red, no monitor node, in rotating windows';
     const n = per.scraped.length;
     const scrapesPerMin = 60_000 / SCRAPE_EVERY_MS;
     const perScrapeMs = (med('scraped', 'cpuMsPerMin') - med('quiet', 'cpuMsPerMin')) / scrapesPerMin;
