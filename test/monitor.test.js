@@ -121,6 +121,17 @@ describe('device monitor: health', function () {
     }
   });
 
+  it('says unhealthy while a node cannot work because of its settings, without the login in them', async function () {
+    const { board } = boardAt();
+    const remove = board.addProblem('u1', { name: 'to s3', type: 'uplink-uploader', message: 'configuration error: URL "http://me:pw-77@10.0.0.1/" is wrong' });
+    const v = verdictOf(conditionsOf(await board.snapshot(), { ...DEFAULT_THRESHOLDS, minDiskFreeBytes: 0 }));
+    assert.strictEqual(v.status, 'unhealthy');
+    assert.match(v.reasons[0], /^uploader "to s3" is not working: configuration error/);
+    assert.doesNotMatch(v.reasons[0], /pw-77/);
+    remove();
+    assert.strictEqual(verdictOf(conditionsOf(await board.snapshot(), DEFAULT_THRESHOLDS)).status, 'healthy');
+  });
+
   it('takes a node off the board when it closes', async function () {
     const { board } = boardAt();
     const remove = board.addQueue('q1', { name: 'q', folder: '/x', stats: async () => queueStats() });

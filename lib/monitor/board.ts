@@ -135,6 +135,15 @@ export interface Snapshot {
   recorders: RecorderEntry[];
   /** Free bytes of each watched folder's file system, by the node that uses it ("userDir" for Node-RED's own). */
   disks: { node: string; freeBytes: number | null }[];
+  /** Nodes that cannot work. */
+  problems: NodeProblem[];
+}
+
+export interface NodeProblem {
+  name: string;
+  /** The node's type (uplink-uploader…). */
+  type: string;
+  message: string;
 }
 
 type Removal = () => void;
@@ -150,6 +159,7 @@ export class Board {
   private readonly captures = new Map<string, CaptureTally>();
   private readonly uploaders = new Map<string, UploadTally>();
   private readonly recorderStates = new Map<string, { state: string; since: number }>();
+  private readonly problems = new Map<string, NodeProblem>();
   private userDir?: string;
   private last?: { at: number; snapshot: Promise<Snapshot> };
 
@@ -175,6 +185,11 @@ export class Board {
     return this.add(this.recorders, id, watch, () => this.recorderStates.delete(id));
   }
 
+  /** A node that cannot work (its settings are wrong): the pipeline it belongs to is broken. */
+  addProblem(id: string, problem: NodeProblem): Removal {
+    return this.add(this.problems, id, { ...problem, message: maskUrlLogin(problem.message).slice(0, 300) }, () => {});
+  }
+
   /** The tally a capture node counts into, and how to take it off the board when the node closes. */
   capture(id: string, name: string, camera: string, folder: string): { tally: CaptureTally; remove: Removal } {
     const tally = new CaptureTally(name, camera, folder, this.metrics);
@@ -188,7 +203,7 @@ export class Board {
 
   /** True when nothing is on the board (no Uplink node runs). */
   get empty(): boolean {
-    return this.queues.size + this.links.size + this.recorders.size + this.captures.size + this.uploaders.size === 0;
+    return this.queues.size + this.links.size + this.recorders.size + this.captures.size + this.uploaders.size + this.problems.size === 0;
   }
 
   /** What every node knows now; looks taken within half a second of each other share one answer. */
@@ -236,7 +251,7 @@ export class Board {
     for (const r of recorders) folders.set(r.name, r.folder);
     for (const c of this.captures.values()) folders.set(c.name, c.folder);
     const disks = await Promise.all([...folders].map(async ([node, folder]) => ({ node, freeBytes: await freeBytes(folder) })));
-    return { at, queues, links, captures: [...this.captures.values()], uploaders: [...this.uploaders.values()], recorders, disks };
+    return { at, queues, links, captures: [...this.captures.values()], uploaders: [...this.uploaders.values()], recorders, disks, problems: [...this.problems.values()] };
   }
 }
 

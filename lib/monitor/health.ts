@@ -130,6 +130,9 @@ export function conditionsOf(snap: Snapshot, t: Thresholds, clock?: ClockJump | 
       message: `only ${mb(d.freeBytes)} free on the disk of ${d.node === 'userDir' ? "Node-RED's folder" : `"${d.node}"`} (under ${mb(t.minDiskFreeBytes)})`, value: d.freeBytes, threshold: t.minDiskFreeBytes,
     });
   }
+  for (const p of snap.problems) {
+    out.push({ alert: null, subject: p.name, severity: 'critical', active: true, message: `${p.type.replace(/^uplink-/, '')} "${p.name}" is not working: ${p.message}`, value: null, threshold: null });
+  }
   out.push({
     alert: 'clock-jump', subject: '', severity: 'warning', active: !!clock,
     message: clock ? `the clock jumped by ${clock.byS > 0 ? '+' : ''}${Math.round(clock.byS)} s at ${new Date(clock.at).toISOString()}` : 'the clock runs steadily',

@@ -192,7 +192,8 @@ export class BoardMetrics {
   withProcessMetrics(): void {
     if (this.defaults) return;
     this.defaults = true;
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
+    // The event-loop delay is sampled twice a second: enough to see a stall, few wake-ups on an idle Pi.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 500 });
   }
 
   async text(): Promise<{ contentType: string; body: string }> {

@@ -1,6 +1,5 @@
 import type { Node, NodeAPI } from 'node-red';
 import { Board } from '../../lib/monitor/board';
-import { userDirOf } from './node';
 
 /**
  * The one board of this Node-RED process: every Uplink node puts what it knows there, and the device monitor (health,
@@ -8,9 +7,9 @@ import { userDirOf } from './node';
  */
 let shared: Board | undefined;
 
-export function boardOf(RED: NodeAPI): Board {
+export function boardOf(RED?: NodeAPI): Board {
   shared ??= new Board();
-  shared.setUserDir(userDirOf(RED));
+  if (RED) shared.setUserDir(RED.settings.userDir ?? process.cwd());
   return shared;
 }
 
