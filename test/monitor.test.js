@@ -329,6 +329,7 @@ describe('device monitor: metrics', function () {
     assert.strictEqual(m['uplink_connectivity_changes_total{node="cloud"}'], 4);
     assert.strictEqual(m['uplink_recorder_recording{node="yard rec",camera="yard"}'], 1);
     assert.strictEqual(m['uplink_recorder_segments_total{node="yard rec",camera="yard"}'], 7);
+    assert.strictEqual(m['uplink_recorder_state{node="yard rec",camera="yard",state="recording"}'], 1);
     assert.strictEqual(m['uplink_recorder_gaps_total{node="yard rec",camera="yard"}'], 2);
     assert.ok(m['uplink_disk_free_bytes{node="photos"}'] > 0);
     assert.strictEqual(m['uplink_health_status'], 1);

@@ -31,7 +31,7 @@ describe('package scorecard', function () {
 
   it('ships its built nodes, each with its editor file and an example (N02)', function () {
     assert.ok(pkg.files.includes('dist/') && pkg.files.includes('examples/'));
-    const examples = fs.readdirSync(path.join(__dirname, '..', 'examples')).flatMap((f) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'examples', f), 'utf8')));
+    const examples = fs.readdirSync(path.join(__dirname, '..', 'examples')).filter((f) => f.endsWith('.json')).flatMap((f) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'examples', f), 'utf8')));
     const used = new Set(examples.map((n) => n.type));
     for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
       assert.match(file, /^dist\//);

@@ -133,6 +133,9 @@ export class BoardMetrics {
     gauge('uplink_recorder_recording', '1 while the recorder is recording.', ['node', 'camera'], (s, set) => {
       for (const r of s.recorders) set({ node: r.name, camera: r.view?.camera ?? '' }, r.view?.state === 'recording' ? 1 : 0);
     });
+    gauge('uplink_recorder_state', 'The recorder\'s state (1 for the one it is in): starting, recording, reconnecting, paused, stopped (on purpose), closed.', ['node', 'camera', 'state'], (s, set) => {
+      for (const r of s.recorders) if (r.view) set({ node: r.name, camera: r.view.camera, state: r.view.state }, 1);
+    });
     kept('uplink_recorder_segments_total', 'Segments closed and handed on since the node started.', ['node', 'camera'], (s, add) => {
       for (const r of s.recorders) if (r.view) add({ node: r.name, camera: r.view.camera }, r.view.segments);
     });
