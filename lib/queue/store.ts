@@ -688,6 +688,22 @@ export class QueueStore {
     await this.db.write((tx) => tx.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', [key, value]));
   }
 
+  /**
+   * Moves by `deltaMs` the times this run wrote with a clock that has since jumped: those in [from, to] (creation,
+   * acknowledgement), and every due time, earliest next attempt and lease end from `from` on. Returns the items moved.
+   */
+  async shiftClock(from: number, to: number, deltaMs: number): Promise<number> {
+    return this.db.write(async (tx) => {
+      const r = await tx.run('UPDATE items SET created_at = created_at + ?3 WHERE created_at BETWEEN ?1 AND ?2', [from, to, deltaMs]);
+      await tx.run("UPDATE items SET done_at = done_at + ?3 WHERE state = 'done' AND done_at BETWEEN ?1 AND ?2", [from, to, deltaMs]);
+      await tx.run("UPDATE items SET due_at = due_at + ?2 WHERE state <> 'done' AND due_at >= ?1", [from, deltaMs]);
+      await tx.run("UPDATE items SET not_before = not_before + ?2 WHERE state <> 'done' AND not_before >= ?1", [from, deltaMs]);
+      await tx.run("UPDATE items SET lease_until = lease_until + ?2 WHERE state = 'leased' AND lease_until >= ?1", [from, deltaMs]);
+      this.nextDueAt = -Infinity;
+      return r.changes;
+    });
+  }
+
   /** Statements and commits this store's connection has run so far (round trips per item, for benchmarks and tests). */
   get dbCounters(): DbCounters {
     return this.db.counters;
