@@ -23,7 +23,7 @@ function queueStats(over = {}) {
     online: true, paused: false, notConfigured: null, notQueued: 0, pending: 0, ready: 0, retrying: 0, inFlight: 0, failed: 0, expired: 0,
     dropped: 0, uploaded: 0, queuedBytes: 0, oldestPendingAgeS: null,
     totals: { enqueued: 0, pending: 0, waiting: 0, leased: 0, done: 0, dead: 0, expired: 0, dropped: 0 },
-    throughput: { itemsPerMin: 0, bytesPerSec: 0 }, concurrency: 1, db: 'q.db', lastError: null, uploading: [], ...over,
+    throughput: { itemsPerMin: 0, bytesPerSec: 0 }, concurrency: 1, db: 'q.db', lastError: null, held: null, uploading: [], ...over,
   };
 }
 

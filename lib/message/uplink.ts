@@ -21,7 +21,7 @@ export interface QueueItemRef {
 
 /** The uploader's verdict on a failure: retryable ones go back into the queue, permanent ones to the failed items. */
 export interface UploadFailureInfo {
-  class: 'retryable' | 'permanent';
+  class: 'retryable' | 'permanent' | 'held';
   permanent: boolean;
   code: string;
   status?: number;

@@ -130,6 +130,22 @@ export class BoardMetrics {
     });
     this.uploadRetries = new Counter({ name: 'uplink_upload_retries_total', help: 'Uploads that failed and will be tried again, by why.', labelNames: ['node', 'backend', 'class'], registers });
 
+    gauge('uplink_budget_used_bytes', 'Bytes sent to the target this period, for the uploaders whose target has a byte budget.', ['node', 'period'], (s, set) => {
+      for (const u of s.uploaders) {
+        const b = u.budget?.();
+        if (!b) continue;
+        if (b.day.limit > 0) set({ node: u.name, period: 'day' }, b.day.bytes);
+        if (b.month.limit > 0) set({ node: u.name, period: 'month' }, b.month.bytes);
+      }
+    });
+    gauge('uplink_budget_limit_bytes', 'The byte budget of the target, per period.', ['node', 'period'], (s, set) => {
+      for (const u of s.uploaders) {
+        const b = u.budget?.();
+        if (!b) continue;
+        if (b.day.limit > 0) set({ node: u.name, period: 'day' }, b.day.limit);
+        if (b.month.limit > 0) set({ node: u.name, period: 'month' }, b.month.limit);
+      }
+    });
     gauge('uplink_recorder_recording', '1 while the recorder is recording.', ['node', 'camera'], (s, set) => {
       for (const r of s.recorders) set({ node: r.name, camera: r.view?.camera ?? '' }, r.view?.state === 'recording' ? 1 : 0);
     });

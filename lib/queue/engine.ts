@@ -55,6 +55,8 @@ export class OfflineQueue {
   private watchTimer?: NodeJS.Timeout;
   private dataVersion = 0;
   private lastError: string | null = null;
+  /** Items the uploader held back (a byte budget), and until when. */
+  private held: { reason: string; until: number } | null = null;
   /** The monotonic clock, wall time minus it when last looked at, and the first wall time this run wrote. */
   private clock?: { mono: () => number; offset: number; from: number };
   /** Set while the connectivity node says the target is not configured: new items are not queued. */
@@ -127,6 +129,8 @@ export class OfflineQueue {
       case 'nack': {
         const info = { ...input.info, offline: input.info.offline || !this.online };
         const r = await this.store.nack(input.id, input.attempt, info);
+        // Held by a byte budget: said in the stats and the status until the hold ends.
+        if (info.held && r.status === 'retry') this.held = { reason: info.message, until: this.now() + r.delayMs };
         if (r.status === 'unknown') throw new InputError(`nack for item ${input.id}, which is not in the queue (purged, or from another queue)`);
         this.afterChange();
         if (r.status === 'dead') this.events.warn(`item ${input.id} moved to failed: ${r.item.lastError}`);
@@ -287,6 +291,12 @@ export class OfflineQueue {
     this.afterChange();
   }
 
+  /** Items backing off go out now (a Retry-After or a byte budget's hold still holds): the link got better. */
+  async wakeWaiting(): Promise<void> {
+    if (this.closed) return;
+    if ((await this.store.wakeWaiting()) > 0) this.afterChange();
+  }
+
   async setOnline(online: boolean, reason?: string): Promise<void> {
     const was = this.online;
     this.online = online;
@@ -328,6 +338,7 @@ export class OfflineQueue {
       concurrency: this.config.concurrency,
       db: this.store.file,
       lastError: this.lastError,
+      held: this.held && this.held.until > t ? this.held.reason : null,
       uploading: this.uploading(),
     };
   }

@@ -119,6 +119,8 @@ export interface NackInfo {
   retryAfterMs?: number;
   /** The failure happened while the link was known to be down: it does not use up an attempt. */
   offline?: boolean;
+  /** Not tried at all (a byte budget holds it): it waits `retryAfterMs` and uses up no attempt. */
+  held?: boolean;
 }
 
 export type AckResult = { status: 'acked'; item: ItemRow } | { status: 'already-done' } | { status: 'unknown' };
@@ -501,6 +503,17 @@ export class QueueStore {
           [error, now, id],
         );
         return { status: 'requeued' as const, item: { ...item, state: 'pending' as const, attempts: Math.max(item.attempts - 1, 0), lastError: error } };
+      }
+      if (info.held) {
+        const wait = Math.max(1000, info.retryAfterMs ?? 60_000);
+        // A budget's hold lasts to its end (not_before); one for an unmetered link may end early (wakeWaiting).
+        const firm = info.code !== 'UNMETERED_WAIT';
+        await tx.run(
+          "UPDATE items SET state = 'waiting', attempts = MAX(attempts - 1, 0), due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
+          [now + wait, firm ? now + wait : now, error, now, id],
+        );
+        this.nextDueAt = Math.min(this.nextDueAt, now + wait);
+        return { status: 'retry' as const, delayMs: wait, item: { ...item, state: 'waiting' as const, attempts: Math.max(item.attempts - 1, 0), dueAt: now + wait, lastError: error } };
       }
       const max = this.policy.maxAttempts;
       if (info.permanent || (max > 0 && item.attempts >= max)) {

@@ -1,0 +1,7 @@
+budgetDailyMB: { value: 0, validate: RED.validators.number() },
+budgetMonthlyMB: { value: 0, validate: RED.validators.number() },
+budgetTimeZone: { value: '' },
+budgetNearPercent: { value: 90, validate: RED.validators.number() },
+budgetHoldAbove: { value: 2, validate: RED.validators.number() },
+budgetUrgentMaxMB: { value: 1, validate: RED.validators.number() },
+unmeteredOnlyFromMB: { value: 0, validate: RED.validators.number() },
