@@ -153,6 +153,30 @@ describe('QueueStore', function () {
     assert.strictEqual((await store.list({ states: ['leased'] }))[0].id, id);
   });
 
+  it('gives back leases of items never delivered without using an attempt, but not a lease taken again since', async function () {
+    store = await open({ leaseMs: 1000 });
+    const a = await store.enqueue(item());
+    const b = await store.enqueue(item());
+    const [la, lb] = await store.lease(2);
+    assert.deepStrictEqual([la.id, lb.id], [a.id, b.id]);
+    c.advance(1001);
+    await store.expireLeases();
+    const [again] = await store.lease(1);
+    assert.deepStrictEqual([again.id, again.attempts], [a.id, 2]);
+    // b's lease is given back; a's is not: attempt 1 of a is over, attempt 2 is someone else's.
+    assert.strictEqual(await store.releaseLeases([[a.id, 1], [b.id, 1]]), 0, 'b is no longer leased either (its lease ran out)');
+    const [lb2] = await store.lease(2);
+    assert.deepStrictEqual([lb2.id, lb2.attempts], [b.id, 2]);
+    assert.strictEqual(await store.releaseLeases([[a.id, 1], [b.id, 2]]), 1);
+    const rows = Object.fromEntries((await store.list()).map((r) => [r.id, r]));
+    assert.deepStrictEqual([rows[a.id].state, rows[a.id].attempts], ['leased', 2]);
+    assert.deepStrictEqual([rows[b.id].state, rows[b.id].attempts, rows[b.id].leaseUntil], ['pending', 1, null]);
+    assert.deepStrictEqual(
+      (await store.leasedItems()).map((r) => [r.id, r.attempts]),
+      [[a.id, 2]],
+    );
+  });
+
   it('redelivers an item whose lease expired', async function () {
     store = await open({ leaseMs: 5000 });
     const { id } = await store.enqueue(item());
