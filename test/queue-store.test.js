@@ -4,7 +4,7 @@ const fs = require('fs');
 const path = require('path');
 const sqlite3 = require('sqlite3');
 const { QueueStore, QueueFullError, HOT_SQL } = require('../dist/lib/queue/store');
-const { tmpDir, rmrf } = require('./support/tmp');
+const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 function clock(start = 1_700_000_000_000) {
   const c = { t: start, now: () => c.t, advance: (ms) => (c.t += ms) };
@@ -175,6 +175,17 @@ describe('QueueStore', function () {
       (await store.leasedItems()).map((r) => [r.id, r.attempts]),
       [[a.id, 2]],
     );
+  });
+
+  it('copies the WAL into the database file from a connection of its own, long before SQLite would by itself', async function () {
+    const file = path.join(dir, 'q.db');
+    store = await open();
+    const before = fs.statSync(file).size;
+    // About 4 WAL pages each: 200 enqueues stay below the 1000 pages at which a connection checkpoints by itself.
+    for (let i = 0; i < 200; i++) await store.enqueue(item());
+    await waitFor(() => fs.statSync(file).size > before, { what: 'the database file to receive the WAL' });
+    const rows = await countRows(file);
+    assert.strictEqual(rows.pending.n, 200);
   });
 
   it('redelivers an item whose lease expired', async function () {

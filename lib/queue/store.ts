@@ -238,6 +238,7 @@ export class QueueStore {
       store.ownerKey = key;
       await store.placeInLanes(options.recoverLeases === true);
       if (options.recoverLeases) {
+        await db.checkpointAside();
         await applyPolicyIndexes(db, merged.whenFull);
         // After a crash or a restart nobody is working on the leased items; after a redeploy in this process the
         // nodes downstream may still be, and will answer (or the lease runs out).
