@@ -37,7 +37,7 @@ const MAX_TIMER_MS = 3600_000;
 const MIN_AHEAD = 4;
 const MAX_AHEAD = 8;
 /** The longest an ack waits for others to share its commit, while items leased ahead keep the slots full. */
-const ACK_GROUP_MS = 10;
+const ACK_GROUP_MS = 15;
 
 /**
  * The offline queue's behaviour over its store: turns messages into items, delivers them while online and not
