@@ -227,6 +227,33 @@ describe('offline-queue node', function () {
     assert.strictEqual(n.caught.length, 0);
   });
 
+  it('notices, every time, that another process made failed items ready again', async function () {
+    const n = await load({ concurrency: 1 });
+    n.q.receive({ payload: 'a' });
+    const sqlite3 = require('sqlite3');
+    const other = await new Promise((resolve, reject) => {
+      const db = new sqlite3.Database(path.join(dir, 'queue.db'), (err) => (err ? reject(err) : resolve(db)));
+    });
+    try {
+      const retryFailed = () =>
+        new Promise((resolve, reject) =>
+          other.run("UPDATE items SET state = 'pending', attempts = 0 WHERE state = 'dead'", (err) => (err ? reject(err) : resolve(undefined))),
+        );
+      for (let round = 1; round <= 3; round++) {
+        await waitFor(() => n.out.length === round, { what: `delivery ${round}` });
+        const msg = n.out[round - 1];
+        n.q.receive({ topic: 'nack', uplink: { item: msg.uplink.item, error: { message: 'bad', permanent: true } } });
+        await waitFor(() => lastStats(n) && lastStats(n).failed === 1, { what: `failed ${round}` });
+        // The queue's own commits (many while it works) must not stop it from seeing this one.
+        await retryFailed();
+      }
+      await waitFor(() => n.out.length === 4, { what: 'the last delivery' });
+      assert.ok(n.out.every((m) => m.payload === 'a'));
+    } finally {
+      await new Promise((resolve) => other.close(() => resolve(undefined)));
+    }
+  });
+
   it('retries a nacked item after its backoff and sends a permanent failure to the failed items', async function () {
     const n = await load({ concurrency: 1 });
     n.q.receive({ payload: 'a' });

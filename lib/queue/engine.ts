@@ -651,17 +651,27 @@ export class OfflineQueue {
 
   // ---- other writers (the CLI) ----------------------------------------------------------------------------
 
-  /** The WAL file changes on every commit; a change our own connection did not make means someone else wrote. */
+  /**
+   * The WAL file changes on every commit; a change our own connection did not make means someone else wrote. Our own
+   * commits change it too, many times a second while a backlog drains, and each change would wake the process: after
+   * one, the watch stops until the check 250 ms later, which watches again before it reads (a commit in between is
+   * seen by that read, one after it by the watch).
+   */
   private watchForOtherWriters(): void {
     try {
-      this.watcher = fs.watch(this.store.file + '-wal', { persistent: false }, () => {
+      const watcher = fs.watch(this.store.file + '-wal', { persistent: false }, () => {
+        watcher.close();
+        if (this.watcher === watcher) this.watcher = undefined;
         if (this.watchTimer || this.closed) return;
         this.watchTimer = setTimeout(() => {
           this.watchTimer = undefined;
+          if (this.closed) return;
+          this.watchForOtherWriters();
           void this.checkOtherWriters();
         }, 250);
       });
-      this.watcher.on('error', () => this.watcher?.close());
+      watcher.on('error', () => watcher.close());
+      this.watcher = watcher;
     } catch {
       /* no inotify here: changes made by the CLI show up at the next message or timer */
     }
