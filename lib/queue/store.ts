@@ -91,6 +91,8 @@ export interface ItemRow {
 
 export interface LeasedItem extends ItemRow {
   msg: string;
+  /** 0: the lane of small items, 1: of large ones (see QueuePolicy.largeItemBytes). */
+  lane: number;
 }
 
 export interface DroppedItem {
@@ -163,7 +165,7 @@ export const HOT_SQL = {
   lease: `WITH acked(id) AS (SELECT NULL WHERE 0), ${BUSY}
     UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?2
     WHERE id IN (${NEXT_IN_LANES})
-    RETURNING ${ROW_COLUMNS}, msg`,
+    RETURNING ${ROW_COLUMNS}, lane, msg`,
   /** Marks the items of the JSON array ?5 uploaded (?1 now). */
   ack: `WITH acked(id) AS (SELECT value FROM json_each(?5))
     UPDATE items SET state = 'done', done_at = ?1, lease_until = NULL WHERE id IN acked AND state <> 'done' RETURNING ${ROW_COLUMNS}`,
@@ -178,7 +180,7 @@ export const HOT_SQL = {
       lease_until = CASE WHEN id IN acked THEN NULL ELSE ?2 END,
       attempts = CASE WHEN id IN acked THEN attempts ELSE attempts + 1 END
     WHERE state <> 'done' AND id IN (SELECT id FROM acked UNION ALL ${NEXT_IN_LANES})
-    RETURNING ${ROW_COLUMNS}, CASE WHEN state = 'leased' THEN msg END AS msg`,
+    RETURNING ${ROW_COLUMNS}, lane, CASE WHEN state = 'leased' THEN msg END AS msg`,
   known: 'SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?))',
   nackRead: `SELECT ${ROW_COLUMNS} FROM items WHERE id = ?`,
   nackRetry: "UPDATE items SET state = 'waiting', due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
@@ -238,6 +240,7 @@ export class QueueStore {
       store.ownerKey = key;
       await store.placeInLanes(options.recoverLeases === true);
       if (options.recoverLeases) {
+        await db.checkpointAside();
         await applyPolicyIndexes(db, merged.whenFull);
         // After a crash or a restart nobody is working on the leased items; after a redeploy in this process the
         // nodes downstream may still be, and will answer (or the lease runs out).
@@ -386,6 +389,33 @@ export class QueueStore {
   }
 
   /**
+   * Gives back leases of items that were never delivered (taken ahead of their turn, see OfflineQueue): ready again,
+   * and the lease took no attempt from them. Each item is given as [id, attempt]; one whose lease ran out and was
+   * taken again since is left alone.
+   */
+  async releaseLeases(items: [id: number, attempt: number][]): Promise<number> {
+    if (items.length === 0) return 0;
+    return this.db.write(
+      async (tx) =>
+        (
+          await tx.run(
+            `UPDATE items SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_until = NULL
+             WHERE state = 'leased' AND id IN (SELECT value ->> 0 FROM json_each(?1))
+               AND attempts = (SELECT value ->> 1 FROM json_each(?1) WHERE value ->> 0 = items.id)`,
+            [JSON.stringify(items)],
+          )
+        ).changes,
+      false,
+      true,
+    );
+  }
+
+  /** The items in flight (leased), with their lanes and attempts: what a queue starting on this file must count as taken. */
+  async leasedItems(): Promise<{ id: number; lane: number; attempts: number }[]> {
+    return this.db.read((tx) => tx.all<{ id: number; lane: number; attempts: number }>("SELECT id, lane, attempts FROM items WHERE state = 'leased'"));
+  }
+
+  /**
    * Keeps a long upload's lease alive while it makes progress, so the item is not delivered a second time beside it.
    * Only the attempt in flight may do so; false when that attempt is no longer the item's (its lease ran out).
    */
@@ -465,7 +495,7 @@ export class QueueStore {
       if (r.state === 'leased') {
         leased.push(r);
       } else {
-        const { msg: _unused, ...row } = r;
+        const { msg: _msg, lane: _lane, ...row } = r;
         byId.set(r.id, row);
       }
     }
