@@ -64,6 +64,20 @@ export class ListTail {
   constructor(readonly file: string) {}
 
   async read(): Promise<ListEntry[]> {
+    // Most reads (the backup poll, a write to another file) find nothing new: one stat says so.
+    let size: number;
+    try {
+      size = (await fs.promises.stat(this.file)).size;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    if (size < this.offset) {
+      // Rewritten from the start (not something ffmpeg does with a csv list): read it again.
+      this.offset = 0;
+      this.partial = '';
+    }
+    if (size === this.offset) return [];
     let fh: fs.promises.FileHandle;
     try {
       fh = await fs.promises.open(this.file, 'r');
@@ -72,13 +86,7 @@ export class ListTail {
       throw e;
     }
     try {
-      const { size } = await fh.stat();
-      if (size < this.offset) {
-        // Rewritten from the start (not something ffmpeg does with a csv list): read it again.
-        this.offset = 0;
-        this.partial = '';
-      }
-      if (size === this.offset) return [];
+      // What was there at the stat; anything written since comes with the next read.
       const buf = Buffer.alloc(size - this.offset);
       const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
       this.offset += bytesRead;
