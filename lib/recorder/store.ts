@@ -48,15 +48,26 @@ async function exists(p: string): Promise<fs.Stats | undefined> {
   }
 }
 
+/** Bytes read at a time to hash a segment: a minute of video in a few dozen reads, each short on a Pi's event loop. */
+const HASH_READ_BYTES = 256 * 1024;
+
 /**
  * The file's SHA-256, once its bytes are on the disk: the queue will hold only its path, so a power cut after the
  * segment is handed on must not leave the queue pointing at pages that never reached the SD card.
  */
 async function hashAndSync(file: string): Promise<string> {
   const hash = crypto.createHash('sha256');
+  // One buffer, read into again and again: a stream would allocate a new one per 64 KB, and the garbage collector
+  // would cost more than the hashing.
+  const buf = Buffer.allocUnsafe(HASH_READ_BYTES);
   const fh = await fs.promises.open(file, 'r');
   try {
-    for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
+    for (let pos = 0; ; ) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
     await fh.datasync();
   } finally {
     await fh.close();
