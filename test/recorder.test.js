@@ -15,6 +15,7 @@ const { parseListLine, parseList, ListTail } = require('../dist/lib/recorder/seg
 const { Recorder } = require('../dist/lib/recorder/supervisor');
 const { classifyRecorderInput } = require('../dist/lib/recorder/input');
 const { STATE_DIR } = require('../dist/lib/recorder/store');
+const { readMp4VideoTrack } = require('../dist/lib/media/mp4-header');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { alive } = require('./support/procs');
 
@@ -378,30 +379,72 @@ describe('recorder: recording with ffmpeg', function () {
     await rec.close();
   });
 
-  it('keeps a segment that ffprobe could not run on where it is, and sends it once ffprobe works', async function () {
+  it('sends closed segments without ffprobe; a cut one ffprobe could not run on waits, and is sent once ffprobe works', async function () {
     // ffmpeg from a folder of its own, beside an ffprobe that cannot be run: the recorder finds ffprobe there.
     const bin = path.join(dir, 'bin');
     fs.mkdirSync(bin);
     fs.symlinkSync(execFileSync('sh', ['-c', 'command -v ffmpeg']).toString().trim(), path.join(bin, 'ffmpeg'));
     fs.writeFileSync(path.join(bin, 'ffprobe'), '#!/bin/sh\nexit 0\n', { mode: 0o644 });
-    const config = lavfiConfig(dir, { ffmpegPath: path.join(bin, 'ffmpeg') });
+    const config = lavfiConfig(dir, { ffmpegPath: path.join(bin, 'ffmpeg'), segmentSeconds: 3 });
     const got = recorderEvents();
     const rec = await start(config, got);
-    await waitFor(() => got.warnings.some((w) => /ffprobe at .* could not be run/.test(w)), { timeout: 20000, what: 'ffprobe to fail on a segment' });
-    await rec.close();
-    assert.deepStrictEqual(got.segments, []);
+    // A closed segment's length is in ffmpeg's list, its codec and size in its MP4 header.
+    await waitFor(() => got.segments.length >= 1, { timeout: 20000, what: 'a segment sent without ffprobe' });
+    const u = got.segments[0].uplink;
+    assert.deepStrictEqual([u.codec, u.width, u.height], ['h264', 160, 120]);
+    assert.ok(Math.abs(probeDuration(u.file) - u.durationS) < 0.05, `${u.durationS} s`);
+    // Cut short by a crash, the segment being written has no list entry: only ffprobe can say how long it is.
+    await waitFor(() => workingFiles(config.folder).some((f) => readable(f)), { timeout: 10000, what: 'a readable fragment' });
+    await crash(rec);
+    const cut = recorderEvents();
+    const rec2 = await start({ ...config, autoStart: false }, cut);
+    assert.match(cut.warnings.join('\n'), /ffprobe at .* could not be run/);
+    assert.ok(cut.segments.every((m) => !m.uplink.partial), 'the cut segment is not sent without its length');
     assert.deepStrictEqual(fs.readdirSync(path.join(config.folder, STATE_DIR, 'unreadable')), [], 'nothing set aside');
     const waiting = workingFiles(config.folder).length;
-    assert.ok(waiting >= 1, 'the segments wait in the state folder');
+    assert.strictEqual(waiting, 1, 'the cut segment waits in the state folder');
+    await rec2.close();
 
     fs.rmSync(path.join(bin, 'ffprobe'));
     fs.symlinkSync(execFileSync('sh', ['-c', 'command -v ffprobe']).toString().trim(), path.join(bin, 'ffprobe'));
     const again = recorderEvents();
-    const rec2 = await start({ ...config, autoStart: false }, again);
-    assert.strictEqual(again.segments.length, waiting, 'each waiting segment is sent at the next start');
-    assert.ok(again.segments.every((m) => m.uplink.durationS > 0 && readable(m.uplink.file)));
+    const rec3 = await start({ ...config, autoStart: false }, again);
+    assert.strictEqual(again.segments.length, 1, 'the waiting segment is sent at the next start');
+    const p = again.segments[0].uplink;
+    assert.ok(p.partial && p.durationS > 0 && readable(p.file));
+    assert.ok(Math.abs(probeDuration(p.file) - p.durationS) < 0.05);
     assert.strictEqual(workingFiles(config.folder).length, 0);
-    await rec2.close();
+    await rec3.close();
+  });
+
+  it("reads a segment's codec and size from its MP4 header as ffprobe does, and leaves other codecs to ffprobe", function () {
+    const cases = [
+      { args: ['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-c:v', 'libx264', '-preset', 'ultrafast'], want: ['h264', 320, 240] },
+      { args: ['-f', 'lavfi', '-i', 'testsrc=size=176x144:rate=10', '-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=none'], want: ['hevc', 176, 144] },
+      { args: ['-f', 'lavfi', '-i', 'testsrc=size=176x144:rate=10', '-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=none', '-tag:v', 'hvc1'], want: ['hevc', 176, 144] },
+      // The audio track first: the video track is the one read.
+      {
+        args: ['-f', 'lavfi', '-i', 'sine', '-f', 'lavfi', '-i', 'testsrc=size=160x90:rate=10', '-map', '0:a', '-map', '1:v', '-c:a', 'aac', '-c:v', 'libx264', '-preset', 'ultrafast'],
+        want: ['h264', 160, 90],
+      },
+      // MPEG-4 part 2 sits in an mp4v entry, whose codec only its esds says: not guessed.
+      { args: ['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-c:v', 'mpeg4'], want: undefined },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const file = path.join(dir, `h${i}.mp4`);
+      execFileSync('ffmpeg', ['-nostdin', '-y', '-hide_banner', '-loglevel', 'error', ...c.args, '-t', '1', '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', file]);
+      const track = readMp4VideoTrack(fs.readFileSync(file).subarray(0, 256 * 1024));
+      if (c.want === undefined) {
+        assert.strictEqual(track, undefined, c.args.join(' '));
+        continue;
+      }
+      const probed = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', file]).toString()).streams[0];
+      assert.deepStrictEqual([probed.codec_name, probed.width, probed.height], c.want, 'ffprobe agrees with the case');
+      assert.deepStrictEqual(track && [track.codec, track.width, track.height], c.want, c.args.join(' '));
+      // A header cut before its sample description says nothing.
+      assert.strictEqual(readMp4VideoTrack(fs.readFileSync(file).subarray(0, 200)), undefined);
+    }
+    assert.strictEqual(readMp4VideoTrack(Buffer.from('not a video at all')), undefined);
   });
 
   it('survives Node itself being SIGKILLed: ffmpeg dies with it, and every closed segment is sent exactly once', async function () {

@@ -6,6 +6,7 @@ import { acquireOwnerLock, OwnerLock, OwnerLockError } from '../util/owner-lock'
 import { BudgetItem } from './budget';
 import { renderFileName } from './file-name';
 import { ClosedRecord, Journal, JournalRecord } from './journal';
+import { Mp4VideoTrack, readMp4VideoTrack } from '../media/mp4-header';
 import { NoVideoError, probeVideo, VideoInfo } from '../media/probe-video';
 import { ListEntry, parseList } from './segment-list';
 
@@ -53,26 +54,30 @@ const HASH_READ_BYTES = 256 * 1024;
 
 /**
  * The file's SHA-256, once its bytes are on the disk: the queue will hold only its path, so a power cut after the
- * segment is handed on must not leave the queue pointing at pages that never reached the SD card.
+ * segment is handed on must not leave the queue pointing at pages that never reached the SD card. Also the video
+ * track its MP4 header states, from the first read (ffmpeg's empty moov is at the very start): one pass over the file.
  */
-async function hashAndSync(file: string): Promise<string> {
+async function hashAndSync(file: string): Promise<{ sha256: string; track: Mp4VideoTrack | undefined }> {
   const hash = crypto.createHash('sha256');
   // One buffer, read into again and again: a stream would allocate a new one per 64 KB, and the garbage collector
   // would cost more than the hashing.
   const buf = Buffer.allocUnsafe(HASH_READ_BYTES);
+  let track: Mp4VideoTrack | undefined;
   const fh = await fs.promises.open(file, 'r');
   try {
     for (let pos = 0; ; ) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
+      const chunk = buf.subarray(0, bytesRead);
+      if (pos === 0) track = readMp4VideoTrack(chunk);
+      hash.update(chunk);
       pos += bytesRead;
     }
     await fh.datasync();
   } finally {
     await fh.close();
   }
-  return hash.digest('hex');
+  return { sha256: hash.digest('hex'), track };
 }
 
 /** Puts a file at a second name without ever replacing a file there: a hard link, or a checked rename where links are missing (FAT). */
@@ -100,7 +105,7 @@ async function linkInto(from: string, to: string): Promise<void> {
 export class SegmentStore {
   readonly stateDir: string;
   private readonly segments = new Map<string, Segment>();
-  /** The video stream of each run, read from its first segment (codec and size do not change within a run). */
+  /** The video stream of a run whose MP4 header said too little, from ffprobe on its first segment. */
   private readonly runStream = new Map<string, Omit<VideoInfo, 'durationS'>>();
   /** Every id journalled (sent, deleted, set aside): a listed or leftover file with one of these is not new. */
   private readonly known = new Set<string>();
@@ -332,16 +337,20 @@ export class SegmentStore {
       return undefined;
     }
     let info: VideoInfo;
+    let sha256: string;
     try {
-      // ffprobe costs more CPU than ffmpeg spends copying a minute of video. A segment ffmpeg listed as closed has
-      // the stream of the run's first one and the length the list gives: only that first segment and the ones a
-      // crash cut short (no list entry) are probed.
-      const known = this.runStream.get(run);
-      if (known && where.end !== undefined && !where.partial && where.end > where.start) {
-        info = { ...known, durationS: Math.round((where.end - where.start) * 1000) / 1000 };
+      if (where.end !== undefined && !where.partial && where.end > where.start) {
+        // ffprobe costs more CPU than ffmpeg spends copying a minute of video, and a segment ffmpeg listed as closed
+        // needs none: its length is in the list, its codec and size in its MP4 header, read while it is hashed. Only
+        // a header that does not say (a codec mp4-header.ts does not name) is probed, once per run.
+        const read = await hashAndSync(working);
+        sha256 = read.sha256;
+        const stream = read.track ?? this.runStream.get(run) ?? (await this.probeStream(run, working));
+        info = { ...stream, durationS: Math.round((where.end - where.start) * 1000) / 1000 };
       } else {
+        // Cut short by a crash: no list entry, so ffprobe reads how long it is, and whether any video is in it.
         info = await probeVideo(this.options.ffprobePath, working);
-        if (!where.partial) this.runStream.set(run, { codec: info.codec, width: info.width, height: info.height });
+        sha256 = (await hashAndSync(working)).sha256;
       }
     } catch (e) {
       // ffprobe missing or too slow says nothing about the file: it stays where it is, to be tried again.
@@ -349,7 +358,6 @@ export class SegmentStore {
       await this.quarantine(id, working, st.size, e.message);
       return undefined;
     }
-    const sha256 = await hashAndSync(working);
     const anchor = this.anchorOf(run, st.mtimeMs - (where.end ?? where.start + info.durationS) * 1000);
     const startMs = anchor + where.start * 1000;
     const capturedAt = new Date(Math.round(startMs));
@@ -388,6 +396,14 @@ export class SegmentStore {
     this.known.add(id);
     if (!(await this.place(seg))) throw new Error(`the file of segment ${id} vanished while it was being named`);
     return seg;
+  }
+
+  /** The stream of a run, from ffprobe on one of its segments. */
+  private async probeStream(run: string, file: string): Promise<Omit<VideoInfo, 'durationS'>> {
+    const { codec, width, height } = await probeVideo(this.options.ffprobePath, file);
+    const stream = { codec, width, height };
+    this.runStream.set(run, stream);
+    return stream;
   }
 
   /**
