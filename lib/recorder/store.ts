@@ -394,7 +394,7 @@ export class SegmentStore {
     this.segments.set(id, seg);
     this.byPath.set(seg.path, id);
     this.known.add(id);
-    if (!(await this.place(seg))) throw new Error(`the file of segment ${id} vanished while it was being named`);
+    if (!(await this.place(seg, true))) throw new Error(`the file of segment ${id} vanished while it was being named`);
     return seg;
   }
 
@@ -433,9 +433,26 @@ export class SegmentStore {
     throw new Error(`1000 files already share the name ${wanted}: put %S or {segment} in the file name template`);
   }
 
-  /** Links the working file to the segment's final name and removes the working name; false when neither exists. */
-  private async place(seg: Segment): Promise<boolean> {
+  /**
+   * Links the working file to the segment's final name and removes the working name; false when neither exists.
+   * `fresh`: the name was just found free, so the link is tried first, without looking (the usual case, where the
+   * folder exists too); a name taken meanwhile or a missing folder takes the careful way.
+   */
+  private async place(seg: Segment, fresh = false): Promise<boolean> {
     const working = this.working(seg.id);
+    if (fresh) {
+      const linked = await linkInto(working, seg.path).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => {
+          if (e.code === 'EEXIST' || e.code === 'ENOENT') return false;
+          throw e;
+        },
+      );
+      if (linked) {
+        await this.dropWorkingName(working, path.dirname(seg.path));
+        return true;
+      }
+    }
     const [w, f] = await Promise.all([exists(working), exists(seg.path)]);
     if (f) {
       if (w && (w.ino !== f.ino || w.dev !== f.dev)) {
@@ -455,12 +472,17 @@ export class SegmentStore {
     const dir = path.dirname(seg.path);
     await fs.promises.mkdir(dir, { recursive: true });
     await linkInto(working, seg.path);
+    await this.dropWorkingName(working, dir);
+    return true;
+  }
+
+  /** Once the final name is there: the working name goes, and both folders are synced. */
+  private async dropWorkingName(working: string, dir: string): Promise<void> {
     await fs.promises.unlink(working).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
     });
     await syncFolder(dir);
     await syncFolder(this.stateDir);
-    return true;
   }
 
   private async quarantine(id: string, working: string, bytes: number, why: string): Promise<void> {
