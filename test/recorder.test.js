@@ -300,6 +300,18 @@ describe('recorder: recording with ffmpeg', function () {
     assert.ok(sent.length >= segs.length);
   });
 
+  it('finds closed segments by watching: with the backup poll an hour apart, each one still arrives', async function () {
+    const config = lavfiConfig(dir);
+    const got = recorderEvents();
+    await start(config, got, { ...FAST_RECONNECT, listPollMs: 3_600_000 });
+    // The first from the state folder's watch, the next ones from the watch on the list file alone.
+    await waitFor(() => got.segments.length >= 3, { timeout: 20000, what: 'three segments without the poll' });
+    assert.deepStrictEqual(
+      got.segments.map((m) => m.uplink.recorder.segment),
+      got.segments.map((_m, i) => i + 1),
+    );
+  });
+
   it('stops ffmpeg on close mid-segment, and the next start sends the segment it finished', async function () {
     const config = lavfiConfig(dir, { segmentSeconds: 2 });
     const got = recorderEvents();
