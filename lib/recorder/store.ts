@@ -60,12 +60,10 @@ const HASH_READ_BYTES = 1024 * 1024;
  * The file's SHA-256, once its bytes are on the disk: the queue will hold only its path, so a power cut after the
  * segment is handed on must not leave the queue pointing at pages that never reached the SD card. Also the video
  * track its MP4 header states, from the first read (ffmpeg's empty moov is at the very start): one pass over the file.
+ * `buf` is read into again and again.
  */
-async function hashAndSync(file: string): Promise<{ sha256: string; track: Mp4VideoTrack | undefined }> {
+async function hashAndSync(file: string, buf: Buffer): Promise<{ sha256: string; track: Mp4VideoTrack | undefined }> {
   const hash = crypto.createHash('sha256');
-  // One buffer, read into again and again: a stream would allocate a new one per 64 KB, and the garbage collector
-  // would cost more than the hashing.
-  const buf = Buffer.allocUnsafe(HASH_READ_BYTES);
   let track: Mp4VideoTrack | undefined;
   const fh = await fs.promises.open(file, 'r');
   try {
@@ -122,6 +120,12 @@ export class SegmentStore {
   private lastN = 0;
   private lastEndMs: number | undefined;
   private released = false;
+  /**
+   * Kept from one segment's hash to the next. V8 counts the buffers Node allocates toward its next full collection of
+   * Node-RED's whole heap (100-150 CPU ms): a read stream's 64 KB chunks (190 per minute of video) brought one per
+   * 60 s segment, and a fresh 1 MB buffer per segment still brought some at 2 s segments.
+   */
+  private hashBuffer: Buffer | undefined;
 
   private constructor(
     readonly options: StoreOptions,
@@ -348,14 +352,14 @@ export class SegmentStore {
         // ffprobe costs more CPU than ffmpeg spends copying a minute of video, and a segment ffmpeg listed as closed
         // needs none: its length is in the list, its codec and size in its MP4 header, read while it is hashed. Only
         // a header that does not say (a codec mp4-header.ts does not name) is probed, once per run.
-        const read = await hashAndSync(working);
+        const read = await this.hashAndSync(working);
         sha256 = read.sha256;
         const stream = read.track ?? this.runStream.get(run) ?? (await this.probeStream(run, working));
         info = { ...stream, durationS: Math.round((where.end - where.start) * 1000) / 1000 };
       } else {
         // Cut short by a crash: no list entry, so ffprobe reads how long it is, and whether any video is in it.
         info = await probeVideo(this.options.ffprobePath, working);
-        sha256 = (await hashAndSync(working)).sha256;
+        sha256 = (await this.hashAndSync(working)).sha256;
       }
     } catch (e) {
       // ffprobe missing or too slow says nothing about the file: it stays where it is, to be tried again.
@@ -401,6 +405,17 @@ export class SegmentStore {
     this.known.add(id);
     if (!(await this.place(seg, true))) throw new Error(`the file of segment ${id} vanished while it was being named`);
     return seg;
+  }
+
+  private async hashAndSync(file: string): Promise<{ sha256: string; track: Mp4VideoTrack | undefined }> {
+    // Taken while in use: should two hashes ever overlap, the second gets a buffer of its own.
+    const buf = this.hashBuffer ?? Buffer.allocUnsafe(HASH_READ_BYTES);
+    this.hashBuffer = undefined;
+    try {
+      return await hashAndSync(file, buf);
+    } finally {
+      this.hashBuffer = buf;
+    }
   }
 
   /** The stream of a run, from ffprobe on one of its segments. */
