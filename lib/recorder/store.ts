@@ -126,6 +126,11 @@ export class SegmentStore {
    * 60 s segment, and a fresh 1 MB buffer per segment still brought some at 2 s segments.
    */
   private hashBuffer: Buffer | undefined;
+  /**
+   * The recordings folder and the state folder, held open to be synced after every segment (an open and a close
+   * each time cost as much CPU as the sync): both are the recorder's, under its lock, for as long as it runs.
+   */
+  private readonly heldFolders = new Map<string, fs.promises.FileHandle>();
 
   private constructor(
     readonly options: StoreOptions,
@@ -146,6 +151,7 @@ export class SegmentStore {
       const { journal, records } = await Journal.open(path.join(stateDir, JOURNAL_FILE));
       const store = new SegmentStore(options, journal, lock);
       store.load(records);
+      await store.holdFolders();
       return store;
     } catch (e) {
       claimed.delete(stateDir);
@@ -164,6 +170,25 @@ export class SegmentStore {
         throw new Error(`process ${e.holderPid} already records into ${folder} (see ${file}): give each recorder its own folder`);
       }
       throw e;
+    }
+  }
+
+  private async holdFolders(): Promise<void> {
+    for (const dir of [this.options.folder, this.stateDir]) {
+      const handle = await fs.promises.open(dir, 'r').catch(() => undefined);
+      // Where a folder cannot be opened, syncFolder tries (and says) each time.
+      if (handle) this.heldFolders.set(path.resolve(dir), handle);
+    }
+  }
+
+  /** Makes a folder's entry list durable, through the handle held for it if there is one. */
+  private async syncDir(dir: string): Promise<void> {
+    const held = this.heldFolders.get(path.resolve(dir));
+    if (!held) return syncFolder(dir);
+    try {
+      await held.sync();
+    } catch {
+      /* not supported here (FAT, SMB shares): the file itself was synced, which is the most they offer */
     }
   }
 
@@ -501,8 +526,8 @@ export class SegmentStore {
     await fs.promises.unlink(working).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
     });
-    await syncFolder(dir);
-    await syncFolder(this.stateDir);
+    await this.syncDir(dir);
+    await this.syncDir(this.stateDir);
   }
 
   private async quarantine(id: string, working: string, bytes: number, why: string): Promise<void> {
@@ -644,6 +669,8 @@ export class SegmentStore {
     if (this.released) return;
     this.released = true;
     try {
+      for (const handle of this.heldFolders.values()) await handle.close().catch(() => undefined);
+      this.heldFolders.clear();
       await this.journal.close();
     } finally {
       claimed.delete(this.stateDir);
