@@ -106,6 +106,13 @@ describe('recorder: pieces', function () {
       fs.appendFileSync(file, '.0\n');
       assert.deepStrictEqual(await tail.read(), [{ file: 'b.mp4', start: 1, end: 2 }]);
       assert.deepStrictEqual(await tail.read(), []);
+      // More than one read's worth at once.
+      const many = Array.from({ length: 300 }, (_, i) => `r-${String(i).padStart(6, '0')}.mp4,${i}.0,${i + 1}.0\n`);
+      fs.appendFileSync(file, many.join(''));
+      assert.deepStrictEqual((await tail.read()).map((e) => e.end), many.map((_, i) => i + 1));
+      await tail.close();
+      fs.appendFileSync(file, 'c.mp4,2.0,3.0\n');
+      assert.deepStrictEqual(await tail.read(), [], 'nothing after close');
     } finally {
       rmrf(dir);
     }

@@ -382,6 +382,8 @@ export class Recorder {
 
   private async ended(cur: Run, exit: ProcessExit): Promise<void> {
     this.unwatch(cur);
+    // After the reads already queued: the end of the run reads the whole list by its name.
+    void this.serial(() => cur.tail.close()).catch(() => undefined);
     if (this.closed) return;
     try {
       await this.serial(async () => {
