@@ -88,6 +88,7 @@ interface Run {
 }
 
 const fmtS = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
+const monotonicMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
 
 /**
  * Records one camera for as long as it is open: ffmpeg's segment muxer writes fragmented MP4 segments, each closed
@@ -103,6 +104,8 @@ export class Recorder {
   private retryTimer: NodeJS.Timeout | undefined;
   private pauseTimer: NodeJS.Timeout | undefined;
   private diskTimer: NodeJS.Timeout | undefined;
+  /** When the disk budget was last weighed (monotonic ms). */
+  private lastDiskCheckMs = -Infinity;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly backoff: ReconnectBackoff;
   private readonly stats = { segments: 0, recovered: 0, partial: 0, gaps: 0, gapS: 0, reconnects: 0 };
@@ -479,19 +482,24 @@ export class Recorder {
     await this.store.compactIfDue();
   }
 
-  private scheduleDiskCheck(): void {
+  /** The disk is checked after every segment, and at least every diskPollMs: the timer skips a check made since. */
+  private scheduleDiskCheck(delayMs = this.options.diskPollMs ?? 15_000): void {
     this.diskTimer = setTimeout(() => {
       this.diskTimer = undefined;
       if (this.closed || !this.current) return;
+      const everyMs = this.options.diskPollMs ?? 15_000;
+      const sinceMs = monotonicMs() - this.lastDiskCheckMs;
+      if (sinceMs < everyMs) return this.scheduleDiskCheck(everyMs - sinceMs);
       void this.serial(() => this.checkBudget()).catch((e: Error) => this.fail(e));
-      this.scheduleDiskCheck();
-    }, this.options.diskPollMs ?? 15_000);
+      this.scheduleDiskCheck(everyMs);
+    }, delayMs);
     this.diskTimer.unref();
   }
 
   /** Applies the disk budget (see BudgetGuard) and pauses or resumes recording as it says. True when recording may go on. */
   private async checkBudget(): Promise<boolean> {
     if (this.closed) return false;
+    this.lastDiskCheckMs = monotonicMs();
     const verdict = await this.budget.check();
     if (verdict.pause) {
       this.state = 'paused';
