@@ -57,30 +57,42 @@ async function exists(p: string): Promise<fs.Stats | undefined> {
 const HASH_READ_BYTES = 1024 * 1024;
 
 /**
- * The file's SHA-256, once its bytes are on the disk: the queue will hold only its path, so a power cut after the
- * segment is handed on must not leave the queue pointing at pages that never reached the SD card. Also the video
+ * The file's SHA-256 and length, once its bytes are on the disk: the queue will hold only its path, so a power cut after
+ * the segment is handed on must not leave the queue pointing at pages that never reached the SD card. Also the video
  * track its MP4 header states, from the first read (ffmpeg's empty moov is at the very start): one pass over the file.
- * `buf` is read into again and again.
+ * `buf` is read into again and again. `size` is the file's size when looked at just before: the reads stop at a short
+ * read that reaches it, without one more read to learn that the end is there (a file system may read short before its
+ * end, so a short read alone does not say so).
  */
-async function hashAndSync(file: string, buf: Buffer): Promise<{ sha256: string; track: Mp4VideoTrack | undefined }> {
+async function hashAndSync(file: string, size: number, buf: Buffer): Promise<{ sha256: string; bytes: number; track: Mp4VideoTrack | undefined }> {
   const hash = crypto.createHash('sha256');
   let track: Mp4VideoTrack | undefined;
+  let pos = 0;
   const fh = await fs.promises.open(file, 'r');
   try {
-    for (let pos = 0; ; ) {
+    for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
       const chunk = buf.subarray(0, bytesRead);
-      if (pos === 0) track = readMp4VideoTrack(chunk);
+      if (pos === 0) track = headerTrack(chunk);
       hash.update(chunk);
       pos += bytesRead;
-      // A regular file reads short only at its end: no read more to learn that.
-      if (bytesRead < buf.length) break;
+      if (bytesRead < buf.length && pos >= size) break;
     }
     await fh.datasync();
   } finally {
     await fh.close();
   }
-  return { sha256: hash.digest('hex'), track };
+  return { sha256: hash.digest('hex'), bytes: pos, track };
+}
+
+/** The header's video track, or undefined (ffprobe is asked then) whatever the bytes hold. */
+function headerTrack(head: Buffer): Mp4VideoTrack | undefined {
+  try {
+    return readMp4VideoTrack(head);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Puts a file at a second name without ever replacing a file there: a hard link, or a checked rename where links are missing (FAT). */
@@ -371,20 +383,20 @@ export class SegmentStore {
       return undefined;
     }
     let info: VideoInfo;
-    let sha256: string;
+    let content: { sha256: string; bytes: number };
     try {
       if (where.end !== undefined && !where.partial && where.end > where.start) {
         // ffprobe costs more CPU than ffmpeg spends copying a minute of video, and a segment ffmpeg listed as closed
         // needs none: its length is in the list, its codec and size in its MP4 header, read while it is hashed. Only
         // a header that does not say (a codec mp4-header.ts does not name) is probed, once per run.
-        const read = await this.hashAndSync(working);
-        sha256 = read.sha256;
+        const read = await this.hashAndSync(working, st.size);
+        content = read;
         const stream = read.track ?? this.runStream.get(run) ?? (await this.probeStream(run, working));
         info = { ...stream, durationS: Math.round((where.end - where.start) * 1000) / 1000 };
       } else {
         // Cut short by a crash: no list entry, so ffprobe reads how long it is, and whether any video is in it.
         info = await probeVideo(this.options.ffprobePath, working);
-        sha256 = (await this.hashAndSync(working)).sha256;
+        content = await this.hashAndSync(working, st.size);
       }
     } catch (e) {
       // ffprobe missing or too slow says nothing about the file: it stays where it is, to be tried again.
@@ -408,8 +420,8 @@ export class SegmentStore {
       id,
       run,
       file,
-      bytes: st.size,
-      sha256,
+      bytes: content.bytes,
+      sha256: content.sha256,
       durationS: info.durationS,
       codec: info.codec,
       width: info.width,
@@ -432,12 +444,12 @@ export class SegmentStore {
     return seg;
   }
 
-  private async hashAndSync(file: string): Promise<{ sha256: string; track: Mp4VideoTrack | undefined }> {
+  private async hashAndSync(file: string, size: number): Promise<{ sha256: string; bytes: number; track: Mp4VideoTrack | undefined }> {
     // Taken while in use: should two hashes ever overlap, the second gets a buffer of its own.
     const buf = this.hashBuffer ?? Buffer.allocUnsafe(HASH_READ_BYTES);
     this.hashBuffer = undefined;
     try {
-      return await hashAndSync(file, buf);
+      return await hashAndSync(file, size, buf);
     } finally {
       this.hashBuffer = buf;
     }
