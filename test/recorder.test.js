@@ -14,8 +14,7 @@ const { Journal } = require('../dist/lib/recorder/journal');
 const { parseListLine, parseList, ListTail } = require('../dist/lib/recorder/segment-list');
 const { Recorder } = require('../dist/lib/recorder/supervisor');
 const { classifyRecorderInput } = require('../dist/lib/recorder/input');
-const { STATE_DIR } = require('../dist/lib/recorder/store');
-const { readMp4VideoTrack } = require('../dist/lib/media/mp4-header');
+const { STATE_DIR, SegmentStore } = require('../dist/lib/recorder/store');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { alive } = require('./support/procs');
 
@@ -436,34 +435,58 @@ describe('recorder: recording with ffmpeg', function () {
     await rec3.close();
   });
 
-  it("reads a segment's codec and size from its MP4 header as ffprobe does, and leaves other codecs to ffprobe", function () {
-    const cases = [
-      { args: ['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-c:v', 'libx264', '-preset', 'ultrafast'], want: ['h264', 320, 240] },
-      { args: ['-f', 'lavfi', '-i', 'testsrc=size=176x144:rate=10', '-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=none'], want: ['hevc', 176, 144] },
-      { args: ['-f', 'lavfi', '-i', 'testsrc=size=176x144:rate=10', '-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=none', '-tag:v', 'hvc1'], want: ['hevc', 176, 144] },
-      // The audio track first: the video track is the one read.
-      {
-        args: ['-f', 'lavfi', '-i', 'sine', '-f', 'lavfi', '-i', 'testsrc=size=160x90:rate=10', '-map', '0:a', '-map', '1:v', '-c:a', 'aac', '-c:v', 'libx264', '-preset', 'ultrafast'],
-        want: ['h264', 160, 90],
-      },
-      // MPEG-4 part 2 sits in an mp4v entry, whose codec only its esds says: not guessed.
-      { args: ['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-c:v', 'mpeg4'], want: undefined },
-    ];
-    for (const [i, c] of cases.entries()) {
-      const file = path.join(dir, `h${i}.mp4`);
-      execFileSync('ffmpeg', ['-nostdin', '-y', '-hide_banner', '-loglevel', 'error', ...c.args, '-t', '1', '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', file]);
-      const track = readMp4VideoTrack(fs.readFileSync(file).subarray(0, 256 * 1024));
-      if (c.want === undefined) {
-        assert.strictEqual(track, undefined, c.args.join(' '));
-        continue;
+  it('asks ffprobe only where the MP4 header does not say: never for H.264, once per run for MJPEG, for each cut segment', async function () {
+    // An ffprobe that counts its runs, then runs the real one.
+    const count = path.join(dir, 'probes');
+    const probe = path.join(dir, 'ffprobe');
+    const real = execFileSync('sh', ['-c', 'command -v ffprobe']).toString().trim();
+    fs.writeFileSync(probe, `#!/bin/sh\necho run >> '${count}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const probes = () => (fs.existsSync(count) ? fs.readFileSync(count, 'utf8').split('\n').filter(Boolean).length : 0);
+    const folder = path.join(dir, 'rec');
+    const store = await SegmentStore.open({ folder, camera: 'cam', nameTemplate: '{camera}_%Y%m%d_%H%M%S.mp4', ffprobePath: probe, requestedS: 1, warn: () => undefined });
+    /** A run as the recorder has ffmpeg write it (segment muxer, fragmented MP4, CSV list), copying an encoded source. */
+    const record = (codec, extra) => {
+      const src = path.join(dir, `${codec}.mkv`);
+      execFileSync('ffmpeg', ['-nostdin', '-y', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-t', '3.5', '-c:v', codec, '-g', '10', ...extra, src]);
+      const { run, listFile, pattern } = store.newRun();
+      execFileSync('ffmpeg', ['-nostdin', '-y', '-loglevel', 'error', '-i', src, '-map', '0:v:0', '-c:v', 'copy', '-an', '-f', 'segment', '-segment_time', '1', '-segment_format', 'mp4', '-segment_format_options', FRAGMENTED_MP4, '-reset_timestamps', '1', '-segment_list', listFile, '-segment_list_type', 'csv', pattern]);
+      const entries = parseList(fs.readFileSync(listFile, 'utf8'));
+      assert.ok(entries.length >= 3, `${entries.length} segments`);
+      return { run, entries };
+    };
+    const probedStream = (file) => {
+      const st = JSON.parse(execFileSync(real, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', file]).toString()).streams[0];
+      return [st.codec_name, st.width, st.height];
+    };
+    try {
+      const h264 = record('libx264', ['-preset', 'ultrafast']);
+      const placed = [];
+      for (const entry of h264.entries) {
+        const seg = await store.closeListed(h264.run, entry);
+        placed.push(seg.path);
+        assert.deepStrictEqual([seg.codec, seg.width, seg.height], probedStream(seg.path));
+        assert.deepStrictEqual([seg.bytes, seg.sha256], [fs.statSync(seg.path).size, sha256(seg.path)]);
       }
-      const probed = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', file]).toString()).streams[0];
-      assert.deepStrictEqual([probed.codec_name, probed.width, probed.height], c.want, 'ffprobe agrees with the case');
-      assert.deepStrictEqual(track && [track.codec, track.width, track.height], c.want, c.args.join(' '));
-      // A header cut before its sample description says nothing.
-      assert.strictEqual(readMp4VideoTrack(fs.readFileSync(file).subarray(0, 200)), undefined);
+      assert.strictEqual(probes(), 0, 'no ffprobe for H.264 segments');
+
+      // MJPEG sits in an mp4v sample entry, which does not name its codec: ffprobe on the run's first segment says.
+      const mjpeg = record('mjpeg', []);
+      for (const entry of mjpeg.entries) {
+        const seg = await store.closeListed(mjpeg.run, entry);
+        assert.deepStrictEqual([seg.codec, seg.width, seg.height], ['mjpeg', 320, 240]);
+      }
+      assert.strictEqual(probes(), 1, 'one ffprobe for the whole MJPEG run');
+
+      // A segment a crash cut short is never listed: ffprobe reads its length.
+      const cut = store.newRun();
+      fs.copyFileSync(placed[0], store.workingFile(cut.run, 0));
+      const [partial] = await store.settleRun(cut.run);
+      assert.ok(partial.partial && partial.durationS > 0);
+      assert.deepStrictEqual([partial.codec, partial.width, partial.height], ['h264', 320, 240]);
+      assert.strictEqual(probes(), 2, 'one ffprobe for the cut segment');
+    } finally {
+      await store.close();
     }
-    assert.strictEqual(readMp4VideoTrack(Buffer.from('not a video at all')), undefined);
   });
 
   it('survives Node itself being SIGKILLed: ffmpeg dies with it, and every closed segment is sent exactly once', async function () {
