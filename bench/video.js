@@ -522,6 +522,10 @@ async function recorderCpu(ctx) {
   const warmupS = ctx.quick ? 20 : WARMUP_S;
   const dir = h.tempDir('video-rec');
   const server = await rtsp.startRtspServer();
+  /**
+   * A segment length's pair, filled in as the run goes: its Node-RED and recorder argv, its bare ffmpeg, the readings.
+   * @type {Array<{ id: string, segmentS: number, folder: string, bareDir: string } & Record<string, any>>}
+   */
   const cases = RECORD_CASES.map((c) => ({ ...c, folder: path.join(dir, `ours-${c.segmentS}`), bareDir: path.join(dir, `bare-${c.segmentS}`) }));
   /** CPU and segments of both sides of a case, read at one moment. */
   const reading = (c) => ({
