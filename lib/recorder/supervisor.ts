@@ -63,7 +63,10 @@ export interface RecorderEvents {
 
 export interface RecorderOptions {
   reconnect?: ReconnectPolicy;
-  /** Fallback poll of the segment list, besides fs.watch (which can miss events on some file systems). */
+  /**
+   * Fallback poll of the segment list, besides fs.watch (which can miss events on some file systems), until the watch
+   * has shown that it works; then once a minute (or this, if longer).
+   */
   listPollMs?: number;
   /** How often a recorder paused by its disk budget looks for room. */
   pausePollMs?: number;
@@ -84,11 +87,16 @@ interface Run {
   /** Its watcher and poll are gone: no new watcher may start. */
   unwatched: boolean;
   poll?: NodeJS.Timeout;
+  /** The list's watch has reported a closed segment: the poll, only a backup, is slow. */
+  watchProven: boolean;
   poked: boolean;
+  /** A watch event asked for the read to come (else only the poll did). */
+  pokedByWatch: boolean;
 }
 
 const fmtS = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
-const monotonicMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
+/** The backup poll once the list's watch has shown that it works. */
+const PROVEN_POLL_MS = 60_000;
 
 /**
  * Records one camera for as long as it is open: ffmpeg's segment muxer writes fragmented MP4 segments, each closed
@@ -104,8 +112,6 @@ export class Recorder {
   private retryTimer: NodeJS.Timeout | undefined;
   private pauseTimer: NodeJS.Timeout | undefined;
   private diskTimer: NodeJS.Timeout | undefined;
-  /** When the disk budget was last weighed (monotonic ms). */
-  private lastDiskCheckMs = -Infinity;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly backoff: ReconnectBackoff;
   private readonly stats = { segments: 0, recovered: 0, partial: 0, gaps: 0, gapS: 0, reconnects: 0 };
@@ -297,24 +303,38 @@ export class Recorder {
       started: Date.now(),
       watchingList: false,
       unwatched: false,
+      watchProven: false,
       poked: false,
+      pokedByWatch: false,
     };
     this.current = cur;
     this.state = 'starting';
     this.setStatus({ fill: 'yellow', shape: 'ring', text: `connecting to ${this.describeInput()}…` });
     try {
       cur.watcher = fs.watch(this.store.stateDir, { persistent: false }, (_ev, name) => {
-        if (name === path.basename(listFile) || (name === cur.firstFile && this.state === 'starting')) this.poke(cur);
+        if (name === path.basename(listFile) || (name === cur.firstFile && this.state === 'starting')) this.poke(cur, true);
       });
       cur.watcher.on('error', () => cur.watcher?.close());
     } catch {
       /* no inotify: the poll below finds the segments */
     }
-    // fs.watch does the work; the poll only backs it up (some file systems send no events), so it can be slow.
-    cur.poll = setInterval(() => this.poke(cur), this.options.listPollMs ?? Math.max(250, Math.min(5000, c.segmentSeconds * 500)));
-    cur.poll.unref();
+    this.setPoll(cur, false);
     if (!this.diskTimer) this.scheduleDiskCheck();
     void proc.exited.then((exit) => this.ended(cur, exit)).catch((e: Error) => this.fail(e));
+  }
+
+  /**
+   * fs.watch does the work; the poll only backs it up (some file systems send no events). Until the list's watch has
+   * reported a segment, the poll looks every listPollMs (a fraction of a segment); from then on once a minute, as each
+   * look wakes Node-RED for nothing. Should the poll find a segment the watch did not report, it looks often again.
+   */
+  private setPoll(cur: Run, proven: boolean): void {
+    if (cur.unwatched) return;
+    cur.watchProven = proven;
+    if (cur.poll) clearInterval(cur.poll);
+    const often = this.options.listPollMs ?? Math.max(250, Math.min(5000, this.config.segmentSeconds * 500));
+    cur.poll = setInterval(() => this.poke(cur, false), proven ? Math.max(often, PROVEN_POLL_MS) : often);
+    cur.poll.unref();
   }
 
   private unwatch(cur: Run): void {
@@ -332,7 +352,7 @@ export class Recorder {
     if (cur.watchingList || cur.unwatched || !cur.watcher) return;
     let listWatcher: fs.FSWatcher;
     try {
-      listWatcher = fs.watch(cur.tail.file, { persistent: false }, () => this.poke(cur));
+      listWatcher = fs.watch(cur.tail.file, { persistent: false }, () => this.poke(cur, true));
     } catch {
       return; // not there yet: the folder's watch goes on
     }
@@ -342,18 +362,27 @@ export class Recorder {
     cur.watchingList = true;
   }
 
-  /** Reads what the list gained since last time, and hands on each newly closed segment. */
-  private poke(cur: Run): void {
+  /** Reads what the list gained since last time, and hands on each newly closed segment. `byWatch`: a watch event asks. */
+  private poke(cur: Run, byWatch: boolean): void {
+    if (byWatch) cur.pokedByWatch = true;
     if (cur.poked || this.closed || this.current !== cur) return;
     cur.poked = true;
     void this.serial(async () => {
       cur.poked = false;
+      const watched = cur.pokedByWatch;
+      cur.pokedByWatch = false;
       if (this.closed || this.current !== cur) return;
       if (this.state === 'starting') {
         const st = await fs.promises.stat(path.join(this.store.stateDir, cur.firstFile)).catch(() => undefined);
         if (st && st.size > 0) this.enterRecording();
       }
-      for (const entry of await cur.tail.read()) {
+      const entries = await cur.tail.read();
+      if (entries.length > 0) {
+        // Segments the list's watch reported show that it works; one that only the poll found, that it missed some.
+        if (watched && cur.watchingList && !cur.watchProven) this.setPoll(cur, true);
+        else if (!watched && cur.watchProven) this.setPoll(cur, false);
+      }
+      for (const entry of entries) {
         if (this.closed) return;
         const seg = await this.store.closeListed(cur.run, entry).catch((e: Error) => {
           // It stays in the run's list: the end of the run (or the next start) tries it again.
@@ -482,24 +511,24 @@ export class Recorder {
     await this.store.compactIfDue();
   }
 
-  /** The disk is checked after every segment, and at least every diskPollMs: the timer skips a check made since. */
-  private scheduleDiskCheck(delayMs = this.options.diskPollMs ?? 15_000): void {
+  /**
+   * The disk is checked after every segment, and at least every diskPollMs while recording: each check puts the
+   * timer off by as much (checkBudget refreshes it), so with segments shorter than that it never fires.
+   */
+  private scheduleDiskCheck(): void {
     this.diskTimer = setTimeout(() => {
       this.diskTimer = undefined;
       if (this.closed || !this.current) return;
-      const everyMs = this.options.diskPollMs ?? 15_000;
-      const sinceMs = monotonicMs() - this.lastDiskCheckMs;
-      if (sinceMs < everyMs) return this.scheduleDiskCheck(everyMs - sinceMs);
       void this.serial(() => this.checkBudget()).catch((e: Error) => this.fail(e));
-      this.scheduleDiskCheck(everyMs);
-    }, delayMs);
+      this.scheduleDiskCheck();
+    }, this.options.diskPollMs ?? 15_000);
     this.diskTimer.unref();
   }
 
   /** Applies the disk budget (see BudgetGuard) and pauses or resumes recording as it says. True when recording may go on. */
   private async checkBudget(): Promise<boolean> {
     if (this.closed) return false;
-    this.lastDiskCheckMs = monotonicMs();
+    this.diskTimer?.refresh();
     const verdict = await this.budget.check();
     if (verdict.pause) {
       this.state = 'paused';
