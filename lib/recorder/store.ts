@@ -50,11 +50,16 @@ async function exists(p: string): Promise<fs.Stats | undefined> {
 }
 
 /**
- * Bytes read at a time to hash a segment: a minute of 2 Mbit/s video in 15 reads. Each read costs Node about as much
- * CPU as hashing 80 KB (measured on x86 with SHA instructions), so fewer, larger reads; 1 MB keeps each hash step
- * short enough for the event loop on a Pi as well.
+ * A segment is read in reads of up to this many bytes (the buffer grows to fit the segments, from 1 MB): 10 s of a
+ * 3 Mbit/s camera in one read, a minute in a few. Each read is a trip through Node's thread pool, which costs Node
+ * about as much CPU as hashing 80 KB on x86 with SHA instructions, more on a busy or virtual machine.
  */
-const HASH_READ_BYTES = 1024 * 1024;
+const HASH_READ_MAX_BYTES = 4 * 1024 * 1024;
+const MB = 1024 * 1024;
+/** Hashed this much at a time, the event loop free in between: short steps on a Pi without SHA instructions too. */
+const HASH_STEP_BYTES = MB;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * The file's SHA-256 and length, once its bytes are on the disk: the queue will hold only its path, so a power cut after
@@ -73,9 +78,11 @@ async function hashAndSync(file: string, size: number, buf: Buffer): Promise<{ s
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       if (bytesRead === 0) break;
-      const chunk = buf.subarray(0, bytesRead);
-      if (pos === 0) track = headerTrack(chunk);
-      hash.update(chunk);
+      if (pos === 0) track = headerTrack(buf.subarray(0, bytesRead));
+      for (let at = 0; at < bytesRead; at += HASH_STEP_BYTES) {
+        if (at > 0) await nextTurn();
+        hash.update(buf.subarray(at, Math.min(bytesRead, at + HASH_STEP_BYTES)));
+      }
       pos += bytesRead;
       if (bytesRead < buf.length && pos >= size) break;
     }
@@ -135,7 +142,8 @@ export class SegmentStore {
   /**
    * Kept from one segment's hash to the next. V8 counts the buffers Node allocates toward its next full collection of
    * Node-RED's whole heap (100-150 CPU ms): a read stream's 64 KB chunks (190 per minute of video) brought one per
-   * 60 s segment, and a fresh 1 MB buffer per segment still brought some at 2 s segments.
+   * 60 s segment, and a fresh 1 MB buffer per segment still brought some at 2 s segments. It grows with the
+   * segments, from 1 MB to at most HASH_READ_MAX_BYTES, and never shrinks.
    */
   private hashBuffer: Buffer | undefined;
   /**
@@ -278,12 +286,9 @@ export class SegmentStore {
 
   /** Bytes of the files ffmpeg is writing or left behind in the state folder. */
   async workingBytes(): Promise<number> {
-    let total = 0;
-    for (const name of await fs.promises.readdir(this.stateDir)) {
-      if (!WORKING_RE.test(name)) continue;
-      total += (await exists(path.join(this.stateDir, name)))?.size ?? 0;
-    }
-    return total;
+    const names = (await fs.promises.readdir(this.stateDir)).filter((name) => WORKING_RE.test(name));
+    const sizes = await Promise.all(names.map(async (name) => (await exists(path.join(this.stateDir, name)))?.size ?? 0));
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   /**
@@ -414,7 +419,7 @@ export class SegmentStore {
     }
     this.runsSeen.add(run);
     const n = this.lastN + 1;
-    const file = await this.freeName(renderFileName(this.options.nameTemplate, { camera: this.options.camera, at: capturedAt, segment: n }));
+    const file = await this.freeName(renderFileName(this.options.nameTemplate, { camera: this.options.camera, at: capturedAt, segment: n }), false);
     const record: ClosedRecord = {
       t: 'closed',
       id,
@@ -445,8 +450,11 @@ export class SegmentStore {
   }
 
   private async hashAndSync(file: string, size: number): Promise<{ sha256: string; bytes: number; track: Mp4VideoTrack | undefined }> {
+    // Room for the whole segment and one byte more (so that its read is short, and the last), within the limit.
+    const wanted = Math.min(HASH_READ_MAX_BYTES, Math.ceil((size + 1) / MB) * MB);
+    const kept = this.hashBuffer;
+    const buf = kept && kept.length >= wanted ? kept : Buffer.allocUnsafe(wanted);
     // Taken while in use: should two hashes ever overlap, the second gets a buffer of its own.
-    const buf = this.hashBuffer ?? Buffer.allocUnsafe(HASH_READ_BYTES);
     this.hashBuffer = undefined;
     try {
       return await hashAndSync(file, size, buf);
@@ -479,21 +487,26 @@ export class SegmentStore {
     return anchor;
   }
 
-  /** A name from the template that no file and no known segment has: name.mp4, name_1.mp4, name_2.mp4… */
-  private async freeName(wanted: string): Promise<string> {
+  /**
+   * A name from the template that no file and no known segment has: name.mp4, name_1.mp4, name_2.mp4… `look`: false
+   * skips asking the disk, for a name about to be linked (a link never replaces a file: one found there sends place()
+   * the careful way, which names the segment anew).
+   */
+  private async freeName(wanted: string, look = true): Promise<string> {
     const base = wanted.slice(0, -4);
     for (let i = 0; i < 1000; i++) {
       const rel = i === 0 ? wanted : `${base}_${i}.mp4`;
       const p = this.abs(rel);
-      if (!this.byPath.has(p) && !(await exists(p))) return rel;
+      if (!this.byPath.has(p) && !(look && (await exists(p)))) return rel;
     }
     throw new Error(`1000 files already share the name ${wanted}: put %S or {segment} in the file name template`);
   }
 
   /**
    * Links the working file to the segment's final name and removes the working name; false when neither exists.
-   * `fresh`: the name was just found free, so the link is tried first, without looking (the usual case, where the
-   * folder exists too); a name taken meanwhile or a missing folder takes the careful way.
+   * `fresh`: the name was just chosen, so the link is tried first, without looking (the usual case, where the name is
+   * free and the folder exists); a name taken (by a file the recorder did not know) or a missing folder takes the
+   * careful way.
    */
   private async place(seg: Segment, fresh = false): Promise<boolean> {
     const working = this.working(seg.id);
@@ -535,11 +548,16 @@ export class SegmentStore {
 
   /** Once the final name is there: the working name goes, and both folders are synced. */
   private async dropWorkingName(working: string, dir: string): Promise<void> {
-    await fs.promises.unlink(working).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOENT') throw e;
-    });
-    await this.syncDir(dir);
-    await this.syncDir(this.stateDir);
+    // The two folders at once: each sync waits on the disk, and one wait costs less than two.
+    await Promise.all([
+      this.syncDir(dir),
+      fs.promises
+        .unlink(working)
+        .catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw e;
+        })
+        .then(() => this.syncDir(this.stateDir)),
+    ]);
   }
 
   private async quarantine(id: string, working: string, bytes: number, why: string): Promise<void> {
