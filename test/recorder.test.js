@@ -8,6 +8,7 @@ const v8 = require('v8');
 const { parseRecorderConfig } = require('../dist/lib/recorder/config');
 const { recordingArgs, FRAGMENTED_MP4 } = require('../dist/lib/recorder/args');
 const { planBudget } = require('../dist/lib/recorder/budget');
+const { BudgetGuard } = require('../dist/lib/recorder/budget-guard');
 const { ReconnectBackoff } = require('../dist/lib/util/backoff');
 const { describeEnd } = require('../dist/lib/media/ffmpeg-reason');
 const { renderFileName, validateFileTemplate } = require('../dist/lib/recorder/file-name');
@@ -160,6 +161,35 @@ describe('recorder: pieces', function () {
     assert.deepStrictEqual([drop.deleteUploaded, drop.dropUnsent, drop.pause, drop.unsent], [['u1', 'u2'], ['s1'], false, 1]);
     const disk = planBudget({ ...base, limitBytes: Infinity, freeBytes: 1000, keepFreeBytes: 1050, headroomBytes: 100 });
     assert.deepStrictEqual([disk.deleteUploaded, disk.pause], [['u1', 'u2'], false], 'keeps the disk\'s free space and room for the next segment');
+  });
+
+  it("counts the state folder's files anew when asked, when its count is old, and before it pauses or deletes", async function () {
+    const dir = tmpDir();
+    try {
+      const folder = path.join(dir, 'rec');
+      const store = await SegmentStore.open({ folder, camera: 'cam', nameTemplate: '{camera}_%Y%m%d_%H%M%S.mp4', ffprobePath: 'ffprobe', requestedS: 10, warn: () => undefined });
+      const report = { log: () => undefined, warn: () => undefined, event: () => undefined };
+      const guard = new BudgetGuard(folder, { bytes: 1_000_000, keepFreeBytes: 0, policy: 'keep-unsent' }, store, report, 300);
+      const pause = async (recount) => (await guard.check(recount)).pause;
+      try {
+        assert.strictEqual(await pause(true), false);
+        // A file ffmpeg left (a segment that could not be handed on) that alone exceeds the budget.
+        const left = store.workingFile(store.newRun().run, 0);
+        fs.writeFileSync(left, Buffer.alloc(1_200_000));
+        assert.strictEqual(await pause(false), false, 'the check after a segment takes the count made within 300 ms');
+        await new Promise((r) => setTimeout(r, 350));
+        assert.strictEqual(await pause(false), true, 'an older count is made anew');
+        // The count now says the budget is exceeded: a check counts anew before it pauses (or deletes) for that.
+        fs.rmSync(left);
+        assert.deepStrictEqual(await guard.check(false), { pause: false, resumed: true });
+        fs.writeFileSync(left, Buffer.alloc(1_200_000));
+        assert.strictEqual(await pause(true), true, 'a check asked to count anew does');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmrf(dir);
+    }
   });
 
   it('waits 1 s, 2 s, 4 s… up to 30 s between reconnects, and from 1 s again after a stable minute', function () {

@@ -132,7 +132,7 @@ export class Recorder {
       log: (t) => events.log(t),
       warn: (t) => events.warn(t),
       event: (event, reason) => events.event({ event, ...(reason !== undefined ? { reason } : {}), ...this.snapshot() }),
-    });
+    }, options.diskPollMs ?? 15_000);
   }
 
   /**
@@ -392,7 +392,7 @@ export class Recorder {
         if (!seg || this.closed) continue;
         if (this.state === 'starting') this.enterRecording();
         await this.handOn(seg, false);
-        await this.afterSegment();
+        await this.afterSegment(false);
       }
       if (this.state !== 'starting' && this.current === cur) this.watchListOnly(cur);
     }).catch((e: Error) => this.fail(e));
@@ -506,8 +506,9 @@ export class Recorder {
 
   // ---- disk budget -----------------------------------------------------------------------------------------
 
-  private async afterSegment(): Promise<void> {
-    await this.checkBudget();
+  /** `recount`: false while the run goes on, whose segment being written the budget's headroom covers. */
+  private async afterSegment(recount = true): Promise<void> {
+    await this.checkBudget(recount);
     await this.store.compactIfDue();
   }
 
@@ -526,10 +527,10 @@ export class Recorder {
   }
 
   /** Applies the disk budget (see BudgetGuard) and pauses or resumes recording as it says. True when recording may go on. */
-  private async checkBudget(): Promise<boolean> {
+  private async checkBudget(recount = true): Promise<boolean> {
     if (this.closed) return false;
     this.diskTimer?.refresh();
-    const verdict = await this.budget.check();
+    const verdict = await this.budget.check(recount);
     if (verdict.pause) {
       this.state = 'paused';
       this.setStatus({ fill: 'red', shape: 'ring', text: verdict.text });
