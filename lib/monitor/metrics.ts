@@ -130,22 +130,17 @@ export class BoardMetrics {
     });
     this.uploadRetries = new Counter({ name: 'uplink_upload_retries_total', help: 'Uploads that failed and will be tried again, by why.', labelNames: ['node', 'backend', 'class'], registers });
 
-    gauge('uplink_budget_used_bytes', 'Bytes sent to the target this period, for the uploaders whose target has a byte budget.', ['node', 'period'], (s, set) => {
-      for (const u of s.uploaders) {
-        const b = u.budget?.();
-        if (!b) continue;
-        if (b.day.limit > 0) set({ node: u.name, period: 'day' }, b.day.bytes);
-        if (b.month.limit > 0) set({ node: u.name, period: 'month' }, b.month.bytes);
-      }
-    });
-    gauge('uplink_budget_limit_bytes', 'The byte budget of the target, per period.', ['node', 'period'], (s, set) => {
-      for (const u of s.uploaders) {
-        const b = u.budget?.();
-        if (!b) continue;
-        if (b.day.limit > 0) set({ node: u.name, period: 'day' }, b.day.limit);
-        if (b.month.limit > 0) set({ node: u.name, period: 'month' }, b.month.limit);
-      }
-    });
+    /** A budget figure of each uploader whose target has one, per period with a limit. */
+    const budgetGauge = (name: string, help: string, pick: (p: { bytes: number; limit: number }) => number) =>
+      gauge(name, help, ['node', 'period'], (s, set) => {
+        for (const u of s.uploaders) {
+          const b = u.budget?.();
+          if (!b) continue;
+          for (const period of ['day', 'month'] as const) if (b[period].limit > 0) set({ node: u.name, period }, pick(b[period]));
+        }
+      });
+    budgetGauge('uplink_budget_used_bytes', 'Bytes sent to the target this period, for the uploaders whose target has a byte budget.', (p) => p.bytes);
+    budgetGauge('uplink_budget_limit_bytes', 'The byte budget of the target, per period.', (p) => p.limit);
     gauge('uplink_recorder_recording', '1 while the recorder is recording.', ['node', 'camera'], (s, set) => {
       for (const r of s.recorders) set({ node: r.name, camera: r.view?.camera ?? '' }, r.view?.state === 'recording' ? 1 : 0);
     });
