@@ -40,7 +40,9 @@ const ALLOWED = {
   connectivity: ['util', 'message'],
   queue: ['util', 'message'],
   capture: ['util', 'message', 'media'],
-  recorder: ['util', 'message', 'media'],
+  // The live view and relay read ffmpeg's output; the recorder, whose ffmpeg writes it, drives them.
+  live: ['util', 'media'],
+  recorder: ['util', 'message', 'media', 'live'],
   upload: ['util', 'message', 'queue'],
   // The device monitor reads what the queue and the link report (their stats' types), never the reverse.
   monitor: ['util', 'queue', 'connectivity'],

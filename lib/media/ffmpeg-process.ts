@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'child_process';
+import type { Readable, Writable } from 'stream';
 import { guardedCommand } from '../util/child-guard';
 import { ProcessEnd } from './ffmpeg-reason';
 
@@ -6,6 +7,15 @@ import { ProcessEnd } from './ffmpeg-reason';
 const STDERR_TAIL = 8192;
 /** A process stuck in the kernel (a wedged USB camera) may not even die of SIGKILL: stop waiting for it after this. */
 const GONE_AFTER_KILL_MS = 2000;
+
+export interface ProcessPipes {
+  /** A pipe to write ffmpeg's input into (`-i pipe:0`); /dev/null otherwise. */
+  stdin?: boolean;
+  /** A pipe to read what ffmpeg writes to `pipe:1`; /dev/null otherwise. */
+  stdout?: boolean;
+  /** ffmpeg's working folder, where plain names in its arguments are. */
+  cwd?: string;
+}
 
 export interface ProcessExit extends ProcessEnd {
   /** From spawn to exit. */
@@ -17,8 +27,8 @@ export interface ProcessExit extends ProcessEnd {
 /**
  * One long-running ffmpeg. Spawned through `setpriv --pdeathsig` so it dies with Node-RED even when Node-RED is
  * SIGKILLed, in its own process group (a terminal's Ctrl-C reaches Node-RED, which then stops it properly), stdin
- * /dev/null. Stopped with one SIGTERM, which lets ffmpeg finish the segment it is writing and list it (a second
- * signal would cut it short), and SIGKILL if it is still there after the grace time.
+ * and stdout /dev/null unless a pipe is asked for. Stopped with one SIGTERM, which lets ffmpeg finish the segment it
+ * is writing and list it (a second signal would cut it short), and SIGKILL if it is still there after the grace time.
  */
 export class RecordingProcess {
   readonly exited: Promise<ProcessExit>;
@@ -29,12 +39,20 @@ export class RecordingProcess {
   private killTimer: NodeJS.Timeout | undefined;
   private finish: (code: number | null, signal: NodeJS.Signals | null) => void = () => undefined;
 
-  constructor(file: string, args: string[], readonly killGraceMs = 5000) {
+  constructor(file: string, args: string[], readonly killGraceMs = 5000, pipes: ProcessPipes = {}) {
     const started = Date.now();
     const cmd = guardedCommand(file, args, 'TERM');
     let stderr = '';
     let spawnError: NodeJS.ErrnoException | undefined;
-    this.child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, windowsHide: true });
+    this.child = spawn(cmd.file, cmd.args, {
+      stdio: [pipes.stdin ? 'pipe' : 'ignore', pipes.stdout ? 'pipe' : 'ignore', 'pipe'],
+      detached: true,
+      windowsHide: true,
+      ...(pipes.cwd ? { cwd: pipes.cwd } : {}),
+    });
+    // A pipe's end closed by ffmpeg's exit is not an error of ours: the exit says what happened.
+    this.child.stdin?.on('error', () => undefined);
+    this.child.stdout?.on('error', () => undefined);
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (s: string) => {
       stderr += s;
@@ -57,6 +75,16 @@ export class RecordingProcess {
       // 'close' waits for stderr to be read to its end, so the reason is complete.
       this.child.on('close', (code, signal) => this.finish(code, signal));
     });
+  }
+
+  /** ffmpeg's input pipe, when asked for. */
+  get stdin(): Writable | null {
+    return this.child.stdin;
+  }
+
+  /** ffmpeg's output pipe, when asked for. */
+  get stdout(): Readable | null {
+    return this.child.stdout;
   }
 
   get pid(): number | undefined {

@@ -18,7 +18,15 @@ export interface RecordingArgsOptions {
   listFile: string;
   /** ffmpeg's own numbered name pattern for this run's segments (…-%06d.mp4). */
   segmentPattern: string;
+  /**
+   * Also write the stream as fragmented MP4 to stdout, for the live view and the relay. Then the list and the pattern
+   * must be plain names in ffmpeg's working folder: the tee muxer's option syntax cannot carry any path safely.
+   */
+  live?: boolean;
 }
+
+/** The live output: a fragment at each keyframe, so each HLS segment starts with one and plays on its own. */
+export const LIVE_MP4 = 'movflags=+frag_keyframe+empty_moov+default_base_moof';
 
 /** The input part: how to reach the camera, with the login put into the URL only here (never log the result). */
 function inputArgs(s: FfmpegSettings): string[] {
@@ -38,6 +46,11 @@ function inputArgs(s: FfmpegSettings): string[] {
   }
 }
 
+function plainName(name: string): string {
+  if (!/^[A-Za-z0-9_.%-]+$/.test(name)) throw new Error(`not a plain file name for the tee muxer: ${name}`);
+  return name;
+}
+
 /** ffmpeg's full argv for one continuous recording run. */
 export function recordingArgs(o: RecordingArgsOptions): string[] {
   const seg = String(o.segmentSeconds);
@@ -46,11 +59,33 @@ export function recordingArgs(o: RecordingArgsOptions): string[] {
     args.push('-c:v', 'copy');
   } else {
     // Re-encoding: put a keyframe exactly at every cut, so segments are as long as asked.
-    args.push('-c:v', o.video, '-pix_fmt', 'yuv420p', '-force_key_frames', `expr:gte(t,n_forced*${seg})`);
+    // With a live view, a keyframe at least every second (an equal share of the segment), so the live view's
+    // fragments, each starting at one, stay short: latency is about three of them.
+    const every = o.live ? o.segmentSeconds / Math.ceil(o.segmentSeconds) : o.segmentSeconds;
+    args.push('-c:v', o.video, '-pix_fmt', 'yuv420p', '-force_key_frames', `expr:gte(t,n_forced*${every})`);
     if (o.video === 'libx264') args.push('-preset', 'ultrafast', '-tune', 'zerolatency');
   }
   if (o.audio === 'none') args.push('-an');
   else args.push('-map', '0:a:0?', '-c:a', o.audio === 'copy' ? 'copy' : 'aac');
+  if (o.live) {
+    // One encoding (or copy) feeds both outputs: the tee muxer. A slave that fails (Node-RED stopped reading) is
+    // dropped and the recording goes on. Encoders must put the codec's headers up front, as MP4 wants, since the tee
+    // cannot ask for it on their behalf. Escapes: one level for the tee, one for its options, one for the segment
+    // muxer's own options.
+    if (o.video !== 'copy') args.push('-flags:v', '+global_header');
+    const recording = [
+      'f=segment',
+      `segment_time=${seg}`,
+      'segment_format=mp4',
+      `segment_format_options=${FRAGMENTED_MP4.replace(/:/g, '\\\\:')}`,
+      'reset_timestamps=1',
+      `segment_list=${plainName(o.listFile)}`,
+      'segment_list_type=csv',
+    ].join(':');
+    const live = ['f=mp4', LIVE_MP4, 'onfail=ignore'].join(':');
+    args.push('-f', 'tee', `[${recording}]${plainName(o.segmentPattern)}|[${live}]pipe:1`);
+    return args;
+  }
   args.push(
     '-f', 'segment',
     '-segment_time', seg,

@@ -3,6 +3,8 @@ import { FfmpegSettings, parseFfmpegSettings } from '../media/ffmpeg-input';
 import { validateKeyTemplate } from '../message/object-key';
 import { parseMetadataSetting } from '../message/metadata';
 import { SettingsReader } from '../util/settings';
+import { LiveSettings } from '../live/stream';
+import { chooseLogin, splitUrlLogin } from '../util/url-login';
 import { BudgetPolicy } from './budget';
 import { DEFAULT_FILE_TEMPLATE, validateFileTemplate } from './file-name';
 
@@ -36,6 +38,13 @@ export interface RecorderConfig {
   metadata: Record<string, string>;
   /** Record from deploy (otherwise only after a "start" message). */
   autoStart: boolean;
+  /** Live view and RTSP relay, from the same ffmpeg as the recording; undefined when neither is on. */
+  live?: LiveSettings;
+}
+
+/** The part of a camera name that goes into its live view's URL: /uplink/live/<this>/index.m3u8. */
+export function liveSlug(camera: string): string {
+  return camera.toLowerCase().normalize('NFKD').replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64) || 'camera';
 }
 
 /**
@@ -74,6 +83,9 @@ export function parseRecorderConfig(raw: Record<string, unknown>, credentials: R
   const keepFreeMB = r.num('keepFreeMB', 'Keep free', 500, 0, 1024 * 1024, { unit: 'MB' });
   const policy = r.choice('budgetPolicy', 'When the budget is reached', ['keep-unsent', 'drop-oldest-unsent'] as const, 'keep-unsent');
   const metadata = parseMetadataSetting(raw.metadata, (m) => r.error(m));
+  const liveView = raw.liveView === true || raw.liveView === 'true';
+  const playlistSize = r.num('livePlaylistSize', 'Live playlist', 4, 2, 10, { integer: true, unit: 'fragments' });
+  const relay = parseRelay(r, credentials);
   r.check();
   const s = source!;
   const video: VideoCodec = videoChoice !== 'auto' ? videoChoice : s.kind === 'lavfi' || s.kind === 'v4l2' ? 'libx264' : 'copy';
@@ -95,5 +107,28 @@ export function parseRecorderConfig(raw: Record<string, unknown>, credentials: R
     },
     metadata,
     autoStart: raw.autoStart !== false && raw.autoStart !== 'false',
+    ...(liveView || relay ? { live: { view: liveView, playlistSize, ...(relay ? { relay } : {}) } } : {}),
   };
+}
+
+/** The relay's target: an rtsp:// URL, its login from the credentials (or typed into the URL, then taken out of it). */
+function parseRelay(r: SettingsReader, credentials: Record<string, unknown>): LiveSettings['relay'] {
+  const typed = r.str('relayUrl').trim();
+  if (typed === '') return undefined;
+  const fromUrl = splitUrlLogin(typed);
+  let url: URL;
+  try {
+    url = new URL(fromUrl.url);
+  } catch {
+    r.error(`Relay to: "${fromUrl.url}" is not a URL (rtsp://server:8554/path)`);
+    return undefined;
+  }
+  if (url.protocol !== 'rtsp:' && url.protocol !== 'rtsps:') {
+    r.error(`Relay to: must be an rtsp:// or rtsps:// URL (got ${url.protocol}//)`);
+    return undefined;
+  }
+  const own = { username: String(credentials.relayUsername ?? ''), password: String(credentials.relayPassword ?? '') };
+  const { username, password } = chooseLogin(own, fromUrl);
+  const transport = r.choice('relayTransport', 'Relay transport', ['tcp', 'udp'] as const, 'tcp');
+  return { url: fromUrl.url, transport, ...(username ? { username } : {}), ...(password ? { password } : {}) };
 }

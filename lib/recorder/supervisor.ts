@@ -6,12 +6,13 @@ import { ffprobePathFor } from '../media/ffprobe';
 import { ReconnectBackoff, ReconnectPolicy } from '../util/backoff';
 import { recordingArgs } from './args';
 import { BudgetGuard } from './budget-guard';
-import { RecorderConfig } from './config';
+import { liveSlug, RecorderConfig } from './config';
 import { describeEnd } from '../media/ffmpeg-reason';
 import { ProcessExit, RecordingProcess } from '../media/ffmpeg-process';
 import { ListTail } from './segment-list';
 import { segmentMessage, SegmentMessage } from './segment-message';
 import { Segment, SegmentStore } from './store';
+import { LiveStats, LiveStream } from '../live/stream';
 
 export type RecorderState = 'starting' | 'recording' | 'reconnecting' | 'paused' | 'stopped' | 'closed';
 
@@ -37,6 +38,8 @@ export interface RecorderStats {
   lastError?: string;
   /** ffmpeg's process id while it runs. */
   pid?: number;
+  /** The live view and relay, when on. */
+  live?: LiveStats & { path: string };
   disk: {
     recordingsBytes: number;
     onDisk: number;
@@ -120,6 +123,9 @@ export class Recorder {
   private lastSegmentAt: string | undefined;
   private lastError: string | undefined;
   private lastReasonCode: string | undefined;
+  /** The live view and relay, fed by the recording's own ffmpeg. */
+  readonly live: LiveStream | undefined;
+  private liveTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly config: RecorderConfig,
@@ -133,6 +139,20 @@ export class Recorder {
       warn: (t) => events.warn(t),
       event: (event, reason) => events.event({ event, ...(reason !== undefined ? { reason } : {}), ...this.snapshot() }),
     }, options.diskPollMs ?? 15_000);
+    if (config.live) {
+      this.live = new LiveStream(config.live, config.source.ffmpegPath, {
+        state: () => {
+          if (this.state === 'recording') this.setStatus(this.recordingStatus());
+        },
+        changed: () => {
+          if (this.state === 'recording') this.setStatus(this.recordingStatus());
+        },
+        warn: (t) => events.warn(t),
+        log: (t) => events.log(t),
+      });
+      this.liveTimer = setInterval(() => this.live?.check(), 5000);
+      this.liveTimer.unref();
+    }
   }
 
   /**
@@ -222,6 +242,7 @@ export class Recorder {
       reconnects: this.stats.reconnects,
       ...(this.lastError ? { lastError: this.lastError } : {}),
       ...(this.pid !== undefined ? { pid: this.pid } : {}),
+      ...(this.live ? { live: { ...this.live.stats(), path: liveSlug(this.config.camera) } } : {}),
       disk: {
         recordingsBytes: c.bytes,
         onDisk: c.onDisk,
@@ -242,6 +263,7 @@ export class Recorder {
     this.closed = true;
     this.wanted = false;
     for (const t of [this.retryTimer, this.pauseTimer, this.diskTimer]) if (t) clearTimeout(t);
+    if (this.liveTimer) clearInterval(this.liveTimer);
     const first = this.current;
     if (first) this.unwatch(first);
     const stopping = first?.proc.stop();
@@ -254,6 +276,7 @@ export class Recorder {
     }
     await stopping;
     await this.chain;
+    await this.live?.close();
     this.state = 'closed';
     await this.store.close();
   }
@@ -293,8 +316,19 @@ export class Recorder {
   private spawn(): void {
     const { run, listFile, pattern } = this.store.newRun();
     const c = this.config;
-    const args = recordingArgs({ source: c.source, segmentSeconds: c.segmentSeconds, video: c.video, audio: c.audio, listFile, segmentPattern: pattern });
-    const proc = new RecordingProcess(c.source.ffmpegPath, args, this.options.killGraceMs ?? 5000);
+    const live = this.live !== undefined;
+    const args = recordingArgs({
+      source: c.source,
+      segmentSeconds: c.segmentSeconds,
+      video: c.video,
+      audio: c.audio,
+      // With the live output ffmpeg works in the state folder, and is given plain names (see recordingArgs).
+      listFile: live ? path.basename(listFile) : listFile,
+      segmentPattern: live ? path.basename(pattern) : pattern,
+      live,
+    });
+    const proc = new RecordingProcess(c.source.ffmpegPath, args, this.options.killGraceMs ?? 5000, live ? { stdout: true, cwd: this.store.stateDir } : {});
+    if (this.live && proc.stdout) this.live.attach(proc.stdout);
     const cur: Run = {
       run,
       proc,
@@ -489,6 +523,10 @@ export class Recorder {
     const parts = [`recording · ${this.stats.segments} segments`];
     if (this.lastDurationS !== undefined) parts.push(`last ${this.lastDurationS.toFixed(1)} s`);
     if (this.stats.gaps > 0) parts.push(`${this.stats.gaps} gap${this.stats.gaps > 1 ? 's' : ''}`);
+    const live = this.live?.stats();
+    if (live && this.config.live?.view) parts.push(live.state === 'live' ? 'live' : `live ${live.state}`);
+    // A relay that is down does not make the recording less green: the status says so, the recording goes on.
+    if (live?.relay) parts.push(`relay ${live.relay.state === 'relaying' ? 'on' : live.relay.state}`);
     return { fill: 'green', shape: 'dot', text: parts.join(' · ') };
   }
 

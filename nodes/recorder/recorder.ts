@@ -1,12 +1,17 @@
 import type { Node, NodeAPI } from 'node-red';
-import { parseRecorderConfig, RecorderConfig } from '../../lib/recorder/config';
+import { liveSlug, parseRecorderConfig, RecorderConfig } from '../../lib/recorder/config';
 import { classifyRecorderInput } from '../../lib/recorder/input';
 import { Recorder, RecorderEvents } from '../../lib/recorder/supervisor';
-import { CAMERA_LOGIN, CameraLogin, EditorConfig, refuseMisconfigured, registerNode, toNodeMessage, userDirOf, waitForConfiguration } from '../common/node';
+import { CAMERA_LOGIN, CameraLogin, Credentials, EditorConfig, refuseMisconfigured, registerNode, toNodeMessage, userDirOf, waitForConfiguration } from '../common/node';
 import { NotConfiguredError } from '../../lib/util/settings';
 import { boardOf, labelOf, offBoardOnClose } from '../common/board';
+import { serveLive } from '../common/live';
 
-interface RecorderNode extends Node<CameraLogin> {
+/** The relay's login, beside the camera's. */
+type RecorderCredentials = CameraLogin & { relayUsername?: string; relayPassword?: string };
+const RECORDER_CREDENTIALS: Credentials<RecorderCredentials> = { ...CAMERA_LOGIN, relayUsername: { type: 'text' }, relayPassword: { type: 'password' } };
+
+interface RecorderNode extends Node<RecorderCredentials> {
   recorder?: Recorder;
   ready?: Promise<Recorder | undefined>;
 }
@@ -37,12 +42,21 @@ export = function (RED: NodeAPI) {
     offBoardOnClose(node, boardOf(RED).addRecorder(node.id, { name: labelOf(node, def), folder: config.folder, snapshot: () => node.recorder?.snapshot() ?? null }));
 
     let closing = false;
+    let unserve: (() => void) | undefined;
     let notStarted = 'the recorder has not started yet';
     const begin = (): void => {
       if (closing || node.ready) return;
       node.ready = Recorder.open(config, events).then(
         (rec) => {
           node.recorder = rec;
+          if (rec.live && config.live?.view) {
+            try {
+              unserve = serveLive(RED, liveSlug(config.camera), node.id, config.camera, rec.live);
+            } catch (e) {
+              // The recording goes on; only this camera's live view is missing.
+              node.error((e as Error).message);
+            }
+          }
           return rec;
         },
         (e: Error) => {
@@ -81,6 +95,7 @@ export = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
       runtimeEvents.removeListener('flows:started', begin);
+      unserve?.();
       void (async () => {
         try {
           const rec = await node.ready;
@@ -93,5 +108,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, TYPE, RecorderNodeCtor, CAMERA_LOGIN);
+  registerNode(RED, TYPE, RecorderNodeCtor, RECORDER_CREDENTIALS);
 };

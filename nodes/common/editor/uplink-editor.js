@@ -15,6 +15,14 @@ window.uplinkEditor =
           return !isNaN(n) && n >= min && n <= max && (!integer || Math.floor(n) === n);
         };
       },
+      /** Blank, or a URL of one of these schemes ('rtsp:'). */
+      urlOrEmpty: function (schemes) {
+        return function (v) {
+          if (v === '' || v === undefined) return true;
+          var m = /^([a-z][a-z0-9+.-]*:)\/\/[^/?#]+/i.exec(String(v).trim());
+          return !!m && schemes.indexOf(m[1].toLowerCase()) >= 0;
+        };
+      },
       /** Metadata rows: every named row with a valid name, no name twice; a row left empty is ignored. */
       metadata: function () {
         return function (rows) {
@@ -123,26 +131,33 @@ window.uplinkEditor =
         if (colon >= 0) out.password = decode(login.slice(colon + 1));
         return out;
       },
-      /** Moves a login out of the field `#node-input-<field>`; true when there was one. */
+      /**
+       * Moves a login out of the field `#node-input-<field>` into `username` and `password`, or into the fields a
+       * `{ url, username, password }` names (a node with a second login, as the recorder's relay); true when there
+       * was one.
+       */
       move: function (field) {
-        var el = $('#node-input-' + field);
+        var f = typeof field === 'string' ? { url: field, username: 'username', password: 'password' } : field;
+        var el = $('#node-input-' + f.url);
         var found = urlLogin.split(el.val());
         if (found.username === undefined) return false;
         el.val(found.url);
-        $('#node-input-username').val(found.username);
-        $('#node-input-password').val(found.password || '');
+        $('#node-input-' + f.username).val(found.username);
+        $('#node-input-' + f.password).val(found.password || '');
         return true;
       },
       /** Moves a login out of these URL fields whenever one changes (and again at save, see `save`). */
       prepare: function (fields) {
         fields.forEach(function (field) {
-          $('#node-input-' + field).on('change', function () {
+          $('#node-input-' + (typeof field === 'string' ? field : field.url)).on('change', function () {
             if (urlLogin.move(field) && RED.notify) RED.notify('The login in the URL was moved into User and Password (kept in Node-RED\'s credentials).', { type: 'compact', timeout: 4000 });
           });
         });
       },
       save: function (fields) {
-        fields.forEach(urlLogin.move);
+        fields.forEach(function (field) {
+          urlLogin.move(field);
+        });
       },
     };
 
