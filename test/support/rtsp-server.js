@@ -16,7 +16,7 @@
  *       user + password: Digest auth required (as Reolink cameras do); neither: no auth.
  *       port: 0 or omitted picks a free port.
  *       timecode: true draws into each frame the wall-clock time it was made, as black/white blocks in a top band
- *         above a scrolling checkerboard (instead of videotestsrc's pattern); read it with ./timecode.js.
+ *         above scrolling squares (instead of videotestsrc's pattern); read it with ./timecode.js.
  *       Rejects with a clear error after 15 s, or at once when python3/gi/GStreamer is missing.
  *     server.url       'rtsp://127.0.0.1:PORT/cam' (no credentials in it)
  *     server.port      PORT
