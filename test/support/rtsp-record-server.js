@@ -15,7 +15,9 @@
  *     server.url       'rtsp://127.0.0.1:PORT/ingest' (no credentials in it): publish here, e.g.
  *                      ffmpeg -re -i IN -c copy -f rtsp -rtsp_transport tcp rtsp://USER:PASS@127.0.0.1:PORT/ingest
  *     server.playUrl   'rtsp://127.0.0.1:PORT/live' (no credentials): what is being published. A PLAY client's
- *                      DESCRIBE waits for the published stream's first packets, so start the publisher first.
+ *                      DESCRIBE waits for the published stream's packets (without a time limit on the server side), so
+ *                      start the publisher first. A client that leaves while its DESCRIBE waits stays counted until the
+ *                      next publisher's packets arrive.
  *     server.port      PORT
  *     server.pid       pid of the current server process (changes after restart())
  *     server.publishers() -> Promise<number>   RECORD sessions active now (asked of the server); 0 while it is down
