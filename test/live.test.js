@@ -5,6 +5,7 @@ const { ViewerCount } = require('../dist/lib/live/viewers');
 const { relayArgs } = require('../dist/lib/live/relay');
 const { recordingArgs } = require('../dist/lib/recorder/args');
 const { parseRecorderConfig, liveSlug } = require('../dist/lib/recorder/config');
+const { parseFfmpegSettings } = require('../dist/lib/media/ffmpeg-input');
 
 const INIT_A = Buffer.from('init-a');
 const INIT_B = Buffer.from('init-b');
@@ -180,14 +181,15 @@ describe('live view: settings and ffmpeg commands', function () {
   });
 
   it('writes segments and the live stream from one ffmpeg through the tee muxer, with plain names only', function () {
-    const base = { source: { kind: 'rtsp', input: 'rtsp://cam/s', rtspTransport: 'tcp', timeoutMs: 5000, ffmpegPath: 'ffmpeg' }, segmentSeconds: 10, audio: 'none' };
+    /** @type {{ source: import('../dist/lib/media/ffmpeg-input').FfmpegSettings, segmentSeconds: number, audio: 'none' }} */
+    const base = { source: parseFfmpegSettings({ input: 'rtsp://cam/s' }), segmentSeconds: 10, audio: 'none' };
     const copy = recordingArgs({ ...base, video: 'copy', listFile: 'r1.csv', segmentPattern: 'r1-%06d.mp4', live: true });
     assert.strictEqual(copy.filter((a) => a === '-i').length, 1, 'the camera is read once');
     assert.strictEqual(copy[copy.indexOf('-f', copy.indexOf('-c:v')) + 1], 'tee');
     const tee = copy[copy.length - 1];
     assert.match(tee, /^\[f=segment:segment_time=10:segment_format=mp4:segment_format_options=movflags=\+frag_keyframe\+empty_moov\+default_base_moof\\\\:frag_duration=500000\\\\:flush_packets=1:reset_timestamps=1:segment_list=r1\.csv:segment_list_type=csv\]r1-%06d\.mp4\|\[f=mp4:movflags=\+frag_keyframe\+empty_moov\+default_base_moof:onfail=ignore\]pipe:1$/);
     assert.ok(!copy.includes('-flags:v'), 'copied video keeps the camera\'s headers');
-    const encoded = recordingArgs({ ...base, source: { ...base.source, kind: 'lavfi', input: 'lavfi:testsrc' }, segmentSeconds: 2.5, video: 'libx264', listFile: 'r1.csv', segmentPattern: 'r1-%06d.mp4', live: true });
+    const encoded = recordingArgs({ ...base, source: parseFfmpegSettings({ input: 'lavfi:testsrc' }), segmentSeconds: 2.5, video: 'libx264', listFile: 'r1.csv', segmentPattern: 'r1-%06d.mp4', live: true });
     assert.strictEqual(encoded[encoded.indexOf('-flags:v') + 1], '+global_header');
     assert.strictEqual(encoded[encoded.indexOf('-force_key_frames') + 1], 'expr:gte(t,n_forced*0.8333333333333334)', 'a keyframe at least every second');
     assert.throws(() => recordingArgs({ ...base, video: 'copy', listFile: '/data/my [cam]|x/r1.csv', segmentPattern: 'r1-%06d.mp4', live: true }), /not a plain file name/);
