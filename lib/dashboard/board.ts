@@ -211,11 +211,16 @@ export class StatusBoard {
     return true;
   }
 
+  /** Whether the queue can be shown, and why not (the node's status), without reading the rest. */
+  queueView(): StatusView['queue'] {
+    return { running: this.problem === null, problem: this.problem };
+  }
+
   view(): StatusView {
     const s = this.stats;
     return {
       at: this.now(),
-      queue: { running: this.problem === null, problem: this.problem },
+      queue: this.queueView(),
       link: this.linkView(),
       held: s?.held ?? null,
       budgets: this.budgetPanels(),

@@ -88,8 +88,8 @@ export = function (RED: NodeAPI) {
     let queueNode: QueueNode | null = null;
     let queueName = config.queue;
     const setStatus = () => {
-      const v = board.view();
-      if (!v.queue.running) node.status({ fill: 'yellow', shape: 'ring', text: (v.queue.problem ?? '').slice(0, 80) });
+      const q = board.queueView();
+      if (!q.running) node.status({ fill: 'yellow', shape: 'ring', text: (q.problem ?? '').slice(0, 80) });
       else node.status({ fill: 'green', shape: 'dot', text: `showing "${queueName}"` });
     };
 
