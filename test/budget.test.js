@@ -22,6 +22,8 @@ describe('byte budgets', function () {
     assert.strictEqual(new Date(nextReset(t, 'UTC', 'day')).toISOString(), '2026-03-29T00:00:00.000Z');
     assert.strictEqual(new Date(nextReset(t, 'Europe/Berlin', 'month')).toISOString(), '2026-03-31T22:00:00.000Z');
     assert.strictEqual(new Date(nextReset(Date.parse('2026-12-31T12:00:00Z'), 'UTC', 'month')).toISOString(), '2027-01-01T00:00:00.000Z');
+    // On the second, not the one after: from an instant whose halving does not land on a whole second.
+    assert.strictEqual(new Date(nextReset(Date.parse('2026-12-08T01:00:00Z'), 'Europe/Berlin', 'month')).toISOString(), '2026-12-31T23:00:00.000Z');
   });
 
   it('reads the settings in MB, and refuses a time zone the system does not know', function () {

@@ -13,7 +13,12 @@ const helper = require('node-red-node-test-helper');
 const { StatusBoard, errorLine, DEPTH_MAX_SAMPLES, DEPTH_WINDOW_MS, ERRORS_KEPT } = require('../dist/lib/dashboard/board');
 const { parseStatusAction, ActionError, MAX_ACTION_IDS } = require('../dist/lib/dashboard/actions');
 const { parseStatusWidgetConfig } = require('../dist/lib/dashboard/config');
+const { budgetPanel, heldText } = require('../dist/lib/dashboard/budget');
+const { targetsFedBy } = require('../dist/lib/dashboard/wiring');
+const { TargetBudget, NO_BUDGET } = require('../dist/lib/upload/budget');
 const { Watchers } = require('../dist/nodes/common/watch');
+const { S3Server } = require('./support/s3-server');
+const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 helper.init(require.resolve('node-red'));
 
@@ -150,6 +155,114 @@ describe('the Uplink status widget', function () {
     });
   });
 
+  describe('its budget bars', function () {
+    const KB = 1024;
+    // 01:00 UTC on 8 Dec 2026: the day resets in 23 h, the month on 1 Jan.
+    const NOW = Date.parse('2026-12-08T01:00:00Z');
+    /**
+     * A target's budget as the uploader's TargetBudget gives it, after `sent` bytes today.
+     * @param {Partial<import('../dist/lib/upload/budget').BudgetSettings>} settings
+     * @param {number} sent
+     */
+    const figures = (settings, sent) => {
+      const b = new TargetBudget('cfg', { ...NO_BUDGET, timeZone: 'UTC', ...settings }, () => NOW);
+      b.count(sent);
+      return b.snapshot();
+    };
+
+    it('draws a budget with room left as ok, with its percent, its figures and when it resets', function () {
+      const p = budgetPanel('bucket', figures({ dailyBytes: 100 * KB }, 45 * KB), NOW);
+      assert.deepStrictEqual(p, {
+        target: 'bucket',
+        state: 'ok',
+        bars: [{ period: 'day', label: 'today', used: 45 * KB, limit: 100 * KB, percent: 45, fill: 45, nearAt: 90, state: 'ok', figures: '45 KB of 100 KB', resets: 'resets 00:00 UTC' }],
+        held: null,
+        unmetered: null,
+      });
+    });
+
+    it('draws a budget as near from the share its settings say, and names the priorities held', function () {
+      const at89 = budgetPanel('bucket', figures({ dailyBytes: 100 * KB }, 89.9 * KB), NOW);
+      assert.deepStrictEqual([at89.bars[0].percent, at89.bars[0].state, at89.held], [89, 'ok', null], '89.9 % is not yet near');
+      const p = budgetPanel('bucket', figures({ dailyBytes: 100 * KB }, 90 * KB), NOW);
+      assert.deepStrictEqual([p.state, p.bars[0].percent, p.bars[0].state], ['near', 90, 'near']);
+      assert.strictEqual(p.held, 'priority 3 and higher held · priorities 1–2 still go');
+      const early = budgetPanel('bucket', figures({ dailyBytes: 100 * KB, nearShare: 0.5, holdAbovePriority: 1 }, 60 * KB), NOW);
+      assert.deepStrictEqual([early.state, early.bars[0].nearAt, early.held], ['near', 50, 'priority 2 and higher held · priority 1 still go']);
+    });
+
+    it('draws a spent budget full, with its percent past 100, and says only small urgent items go', function () {
+      const p = budgetPanel('bucket', figures({ dailyBytes: 100 * KB }, 112 * KB), NOW);
+      assert.deepStrictEqual([p.state, p.bars[0].state, p.bars[0].percent, p.bars[0].fill, p.bars[0].figures], ['spent', 'spent', 112, 100, '112 KB of 100 KB']);
+      assert.strictEqual(p.held, 'priority 3 and higher held · priorities 1–2 go up to 1.0 MB');
+      assert.strictEqual(heldText('spent', { holdAbovePriority: 2, urgentMaxBytes: 0 }), 'every item held');
+      assert.strictEqual(heldText('near', { holdAbovePriority: 0, urgentMaxBytes: 1024 * KB }), 'every item held');
+    });
+
+    it('draws a bar for each period, the fuller one deciding, each with its own reset in the budget\'s zone', function () {
+      const p = budgetPanel('lte', figures({ dailyBytes: 1000 * KB, monthlyBytes: 400 * KB, timeZone: 'Europe/Berlin' }, 380 * KB), NOW);
+      assert.deepStrictEqual(p.bars.map((b) => [b.period, b.label, b.percent, b.state, b.resets]), [
+        ['day', 'today', 38, 'ok', 'resets 00:00 CET'],
+        ['month', 'this month', 95, 'near', 'resets 1 Jan 00:00 CET'],
+      ]);
+      assert.strictEqual(p.state, 'near');
+      assert.match(p.held, /held/);
+      const machine = budgetPanel('lte', figures({ monthlyBytes: 400 * KB, timeZone: '' }, 0), NOW);
+      assert.match(machine.bars[0].resets, /^resets 1 Jan \d\d:\d\d$/, 'the machine\'s own zone is not named');
+    });
+
+    it('draws nothing for a target without a budget, and says the unmetered-only rule where there is one', function () {
+      assert.strictEqual(budgetPanel('bucket', figures({}, 10 * KB), NOW), null);
+      const only = budgetPanel('bucket', figures({ unmeteredOnlyFromBytes: 50 * 1024 * KB }, 0), NOW);
+      assert.deepStrictEqual([only.bars, only.unmetered, only.held], [[], 'items from 50.0 MB wait for an unmetered link', null]);
+      const f = figures({ dailyBytes: 100 * KB, unmeteredOnlyFromBytes: 50 * 1024 * KB }, 0);
+      assert.strictEqual(budgetPanel('bucket', { ...f, metered: false }, NOW).unmetered, 'link unmetered: items from 50.0 MB go now');
+
+      const { board: b } = board();
+      assert.deepStrictEqual(b.view().budgets, [], 'no source: nothing drawn');
+      b.setBudgetSource(() => [
+        { target: 'plain', figures: undefined },
+        { target: 'no limits', figures: figures({}, 0) },
+        { target: 'lte', figures: figures({ dailyBytes: 100 * KB }, 95 * KB) },
+      ]);
+      assert.deepStrictEqual(b.view().budgets.map((p) => [p.target, p.state, p.bars[0].percent]), [['lte', 'near', 95]]);
+      b.setBudgetSource(() => {
+        throw new Error('the target closed');
+      });
+      assert.deepStrictEqual(b.view().budgets, [], 'a source that fails draws nothing and breaks nothing');
+    });
+
+    it('finds the targets a queue feeds: through nodes between, through link nodes, each once, not past another queue', function () {
+      const flow = [
+        { id: 'q', type: 'uplink-offline-queue', wires: [['resize'], ['rejected-up'], ['stats-up']] },
+        { id: 'resize', type: 'function', wires: [['up-a'], ['to-b']] },
+        { id: 'up-a', type: 'uplink-uploader', backend: 's3', s3: 'cfg-s3', wires: [['q'], ['q']] },
+        { id: 'to-b', type: 'link out', mode: 'link', links: ['from-a'], wires: [] },
+        { id: 'from-a', type: 'link in', links: ['to-b'], wires: [['up-b', 'up-a2']] },
+        { id: 'up-b', type: 'uplink-uploader', backend: 'http', http: 'cfg-http', s3: 'stale-s3', wires: [[], []] },
+        { id: 'up-a2', type: 'uplink-uploader', s3: 'cfg-s3', wires: [[], []] },
+        { id: 'rejected-up', type: 'uplink-uploader', backend: 's3', s3: 'cfg-rejected', wires: [[], []] },
+        { id: 'stats-up', type: 'uplink-uploader', backend: 's3', s3: 'cfg-stats', wires: [[], []] },
+      ];
+      assert.deepStrictEqual(targetsFedBy('q', flow), [
+        { config: 'cfg-s3', uploaders: ['up-a', 'up-a2'] },
+        { config: 'cfg-http', uploaders: ['up-b'] },
+      ]);
+      const chained = [
+        { id: 'q1', type: 'uplink-offline-queue', wires: [['q2']] },
+        { id: 'q2', type: 'uplink-offline-queue', wires: [['far']] },
+        { id: 'far', type: 'uplink-uploader', backend: 's3', s3: 'cfg-far', wires: [] },
+        { id: 'off', type: 'uplink-uploader', backend: 's3', s3: 'cfg-off', d: true, wires: [] },
+        { id: 'q3', type: 'uplink-offline-queue', wires: [['off']] },
+      ];
+      assert.deepStrictEqual(targetsFedBy('q1', chained), [], 'the second queue feeds its own uploader');
+      assert.deepStrictEqual(targetsFedBy('q3', chained), [], 'a disabled uploader sends nothing');
+      assert.deepStrictEqual(targetsFedBy('nope', chained), []);
+      // A loop in the flow ends.
+      assert.deepStrictEqual(targetsFedBy('q', [{ id: 'q', type: 'uplink-offline-queue', wires: [['a']] }, { id: 'a', type: 'function', wires: [['b']] }, { id: 'b', type: 'function', wires: [['a']] }]), []);
+    });
+  });
+
   describe('its buttons\' requests', function () {
     it('are retry or purge, of all failed items or of listed ids', function () {
       assert.deepStrictEqual(parseStatusAction('retry', {}), { command: 'retry-failed' });
@@ -225,6 +338,94 @@ describe('the Uplink status widget', function () {
       assert.deepStrictEqual(statuses, [{ fill: 'red', shape: 'ring', text: 'needs Dashboard 2.0 and a ui-group' }]);
       const errors = helper.log().args.filter((a) => a[0].level === helper.log().ERROR).map((a) => a[0].msg);
       assert.deepStrictEqual(errors, ['this widget needs Node-RED Dashboard 2.0 (@flowfuse/node-red-dashboard) and a ui-group to show it in']);
+    });
+  });
+
+  describe('the node, with a budgeted target', function () {
+    const KB = 1024;
+    let s3;
+    let dir;
+    before(async function () {
+      s3 = await new S3Server({ buckets: ['metered'] }).start();
+    });
+    after(async function () {
+      if (s3) await s3.destroy();
+    });
+    beforeEach(function (done) {
+      dir = tmpDir('uplink-widget-budget-');
+      // The budget's ledger lives in the user folder.
+      helper.settings({ userDir: dir });
+      helper.startServer(done);
+    });
+    afterEach(async function () {
+      await helper.unload();
+      await new Promise((r) => helper.stopServer(r));
+      helper.settings({});
+      rmrf(dir);
+    });
+
+    /**
+     * A stand-in for Dashboard 2.0's ui-group: the widget API the node uses (register, getBase), recording what the
+     * node sends to the browsers.
+     * @param {any} RED
+     */
+    function dashboardGroup(RED) {
+      function UiGroup(def) {
+        RED.nodes.createNode(this, def);
+        const sent = [];
+        this.sent = sent;
+        this.register = () => undefined;
+        const base = { emit: (event, msg) => sent.push({ event, msg }), stores: { data: { save: () => undefined } }, ui: { widgets: new Map() } };
+        this.getBase = () => base;
+      }
+      RED.nodes.registerType('ui-group', UiGroup);
+    }
+
+    it('draws the budget of the target the queue\'s uploader sends to, through nodes between, and none for a queue without one', async function () {
+      this.timeout(30000);
+      const nodes = ['s3-config/s3-config', 'offline-queue/offline-queue', 'uploader/uploader', 'ui-uplink-status/ui-uplink-status'].map((n) => require(`../dist/nodes/${n}.js`));
+      const flow = [
+        { id: 'tab', type: 'tab', label: 'budget' },
+        {
+          id: 'cfg', type: 'uplink-s3-config', name: 'metered bucket', ...s3.config(), concurrency: 1, timeout: 5,
+          budgetDailyMB: String(100 / 1024), budgetMonthlyMB: '1', budgetTimeZone: 'UTC', budgetNearPercent: 90, budgetHoldAbove: 2, budgetUrgentMaxMB: 1,
+        },
+        { id: 'plain', type: 'uplink-s3-config', name: 'plain bucket', ...s3.config(), concurrency: 1, timeout: 5 },
+        { id: 'q', type: 'uplink-offline-queue', z: 'tab', db: path.join(dir, 'q.db'), concurrency: 1, statsInterval: 0.1, wires: [['between'], [], []] },
+        { id: 'between', type: 'function', z: 'tab', func: 'return msg;', outputs: 1, wires: [['up']] },
+        { id: 'up', type: 'uplink-uploader', z: 'tab', name: 'to bucket', backend: 's3', s3: 'cfg', keyTemplate: 'items/{id}.bin', wires: [['q'], ['q']] },
+        { id: 'q2', type: 'uplink-offline-queue', z: 'tab', db: path.join(dir, 'q2.db'), statsInterval: 0.1, wires: [['up2'], [], []] },
+        { id: 'up2', type: 'uplink-uploader', z: 'tab', backend: 's3', s3: 'plain', keyTemplate: 'plain/{id}.bin', wires: [['q2'], ['q2']] },
+        { id: 'g', type: 'ui-group', name: 'group' },
+        { id: 'w', type: 'ui-uplink-status', z: 'tab', group: 'g', queue: 'q', wires: [] },
+        { id: 'w2', type: 'ui-uplink-status', z: 'tab', group: 'g', queue: 'q2', wires: [] },
+      ];
+      await helper.load([dashboardGroup, ...nodes, require('@node-red/nodes/core/function/10-function.js')], flow, { cfg: s3.credentials, plain: s3.credentials });
+      await helper.getNode('q').ready;
+      await helper.getNode('q2').ready;
+      const group = helper.getNode('g');
+      /** @param {string} id @returns {any} the last view the widget sent */
+      const lastView = (id) => group.sent.filter((s) => s.event === `msg-input:${id}`).map((s) => s.msg.payload).pop();
+
+      await waitFor(() => lastView('w')?.budgets.length === 1, { what: 'the budget drawn before anything was sent', timeout: 5000 });
+      assert.deepStrictEqual(lastView('w').budgets[0].bars.map((b) => [b.period, b.percent, b.state]), [['day', 0, 'ok'], ['month', 0, 'ok']]);
+
+      helper.getNode('q').receive({ payload: Buffer.alloc(92 * KB, 7) });
+      await waitFor(() => lastView('w')?.counts?.uploaded === 1 && lastView('w').budgets[0].bars[0].used > 0, { what: 'the upload counted in the widget', timeout: 15000 });
+      const sent = helper.getNode('cfg').target.budget.snapshot();
+      assert.ok(sent.day.bytes >= 92 * KB, `the budget counted the body: ${sent.day.bytes}`);
+      const [panel] = lastView('w').budgets;
+      assert.strictEqual(panel.target, 'metered bucket');
+      assert.deepStrictEqual(panel.bars.map((b) => [b.period, b.used, b.limit, b.percent, b.state]), [
+        ['day', sent.day.bytes, 100 * KB, Math.floor((sent.day.bytes / (100 * KB)) * 100), 'near'],
+        ['month', sent.month.bytes, 1024 * KB, Math.floor((sent.month.bytes / (1024 * KB)) * 100), 'ok'],
+      ]);
+      assert.strictEqual(panel.state, 'near');
+      assert.strictEqual(panel.bars[0].resets, 'resets 00:00 UTC');
+      assert.strictEqual(panel.held, 'priority 3 and higher held · priorities 1–2 still go');
+
+      await waitFor(() => lastView('w2')?.queue.running, { what: 'the second widget showing its queue', timeout: 5000 });
+      assert.deepStrictEqual(lastView('w2').budgets, [], 'a target without a budget: nothing drawn');
     });
   });
 

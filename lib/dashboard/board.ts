@@ -4,6 +4,7 @@ import type { ItemRow } from '../queue/store';
 import { isRecord, Msg, readUplink, Uplink } from '../message/uplink';
 import type { ActionsMode } from './config';
 import type { LinkState } from '../connectivity/status';
+import { budgetPanel, BudgetFigures, BudgetPanel } from './budget';
 
 // What the Uplink status widget shows, made from what the nodes already publish: the queue's stats (output 3), its
 // failed items (the same list as GET /uplink/queue/<id>/failed), the connectivity node's state changes, the capture
@@ -19,6 +20,8 @@ export interface StatusView {
   link: { state: LinkWord; paused: boolean; since: number | null; reason: string; latencyMs: number | null; target: string | null };
   /** Why items wait untried (a byte budget), from the queue's stats; null when nothing is held. */
   held: string | null;
+  /** The byte budgets of the targets this queue's uploaders send to: one panel each, bars per period. */
+  budgets: BudgetPanel[];
   counts: { pending: number; inFlight: number; uploaded: number; failed: number; retrying: number; queuedBytes: number; oldestPendingAgeS: number | null } | null;
   /** Queue depth (pending + in flight) at each change: [time ms, depth], oldest first. */
   depth: [number, number][];
@@ -110,6 +113,7 @@ export class StatusBoard {
   private capture: CaptureView | null = null;
   private failedKey = '';
   private outages: OutagesView | null = null;
+  private budgetSource: () => { target: string; figures: BudgetFigures | undefined }[] = () => [];
 
   constructor(
     private readonly actions: ActionsMode,
@@ -165,6 +169,11 @@ export class StatusBoard {
     this.link = state;
   }
 
+  /** Where the budgets of the queue's targets are read, at each view (they change with every byte sent). */
+  setBudgetSource(source: () => { target: string; figures: BudgetFigures | undefined }[]): void {
+    this.budgetSource = source;
+  }
+
   /** The outage log's summary (see OutageLog.summary); null when the connectivity node keeps no log. */
   setOutages(days: number, s: { outages: { start: number; end: number | null; durationMs: number; reason: string }[]; totalOfflineS: number } | null): void {
     this.outages = s
@@ -202,13 +211,19 @@ export class StatusBoard {
     return true;
   }
 
+  /** Whether the queue can be shown, and why not (the node's status), without reading the rest. */
+  queueView(): StatusView['queue'] {
+    return { running: this.problem === null, problem: this.problem };
+  }
+
   view(): StatusView {
     const s = this.stats;
     return {
       at: this.now(),
-      queue: { running: this.problem === null, problem: this.problem },
+      queue: this.queueView(),
       link: this.linkView(),
       held: s?.held ?? null,
+      budgets: this.budgetPanels(),
       counts: s
         ? { pending: s.pending, inFlight: s.inFlight, uploaded: s.uploaded, failed: s.failed + s.expired, retrying: s.retrying, queuedBytes: s.queuedBytes, oldestPendingAgeS: s.oldestPendingAgeS }
         : null,
@@ -220,6 +235,21 @@ export class StatusBoard {
       outages: this.outages,
       actions: this.actions,
     };
+  }
+
+  private budgetPanels(): BudgetPanel[] {
+    const now = this.now();
+    let sources: { target: string; figures: BudgetFigures | undefined }[];
+    try {
+      sources = this.budgetSource();
+    } catch {
+      // A target going away mid-deploy: its budget is simply not drawn this time.
+      return [];
+    }
+    return sources.flatMap(({ target, figures }) => {
+      const panel = figures ? budgetPanel(target, figures, now) : null;
+      return panel ? [panel] : [];
+    });
   }
 
   private linkView(): StatusView['link'] {

@@ -1,4 +1,4 @@
-import { fmtBytes } from '../util/format';
+import { fmtBytes, fmtClockIn } from '../util/format';
 import { SettingsReader } from '../util/settings';
 
 // Byte budgets for metered links (LTE with a data cap): per target, a daily and a monthly allowance counted from the
@@ -64,9 +64,20 @@ function validZone(zone: string): boolean {
 
 /** The calendar day and month of an instant in a time zone ('' = the machine's): "2026-12-07", "2026-12". */
 export function periodsOf(at: number, timeZone: string): { day: string; month: string } {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone: timeZone || undefined, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(at);
+  const parts = dayFormat(timeZone).formatToParts(at);
   const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '00';
   return { day: `${get('year')}-${get('month')}-${get('day')}`, month: `${get('year')}-${get('month')}` };
+}
+
+// Making a DateTimeFormat costs far more than using one, and nextReset uses one some fifty times: one per zone.
+const dayFormats = new Map<string, Intl.DateTimeFormat>();
+function dayFormat(timeZone: string): Intl.DateTimeFormat {
+  let f = dayFormats.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', { timeZone: timeZone || undefined, year: 'numeric', month: '2-digit', day: '2-digit' });
+    if (dayFormats.size < 64) dayFormats.set(timeZone, f);
+  }
+  return f;
 }
 
 /** The first instant after `at` whose day (or month) in the zone differs: when a daily (monthly) budget starts again. */
@@ -83,7 +94,8 @@ export function nextReset(at: number, timeZone: string, which: 'day' | 'month'):
     if (key(mid) === start) lo = mid;
     else hi = mid;
   }
-  return Math.ceil(hi / 1000) * 1000;
+  // Periods change on a whole second: the first one after the last instant still in the old period.
+  return Math.floor(lo / 1000) * 1000 + 1000;
 }
 
 export interface BudgetUsage {
@@ -140,15 +152,8 @@ export function decide(
   const urgent = item.priority <= s.holdAbovePriority;
   if (urgent && (verdict.state === 'near' || item.bytes <= s.urgentMaxBytes)) return { go: true };
   const until = verdict.resetsAt;
-  const when = until === null ? '' : ` until ${clockIn(until, s.timeZone, now)}`;
+  const when = until === null ? '' : ` until ${fmtClockIn(until, s.timeZone, now)}`;
   return { go: false, reason: `${verdict.text}, ${urgent ? 'large items' : `priority ${item.priority} and below`} held${when}`, until };
-}
-
-/** "00:00", or "1 Jan 00:00" when it is not within a day. */
-function clockIn(at: number, timeZone: string, now: number): string {
-  const f = new Intl.DateTimeFormat('en-GB', { timeZone: timeZone || undefined, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-  const d = new Intl.DateTimeFormat('en-GB', { timeZone: timeZone || undefined, day: 'numeric', month: 'short' });
-  return at - now > 86_400_000 ? `${d.format(at)} ${f.format(at)}` : f.format(at);
 }
 
 /** What a target's budget shows in stats, health and metrics. */
@@ -159,6 +164,10 @@ export interface BudgetSnapshot {
   metered: boolean | null;
   day: { period: string; bytes: number; limit: number };
   month: { period: string; bytes: number; limit: number };
+  /** When each period starts again (ms): what a dashboard says beside its bar. */
+  resets: { day: number; month: number };
+  /** The settings that decide near, held and unmetered-only, for those who draw the budget. */
+  rules: Pick<BudgetSettings, 'timeZone' | 'nearShare' | 'holdAbovePriority' | 'urgentMaxBytes' | 'unmeteredOnlyFromBytes'>;
 }
 
 /** Where a budget's bytes are kept (BudgetLedger, or a test's stand-in). */
@@ -200,19 +209,31 @@ export class TargetBudget {
 
   snapshot(): BudgetSnapshot {
     const now = this.now();
-    const p = periodsOf(now, this.settings.timeZone);
-    const u = this.book?.usage(this.target, now) ?? { day: { period: p.day, bytes: this.early }, month: { period: p.month, bytes: this.early } };
+    const u = this.usage(now);
     const v = judgeBudget(this.settings, u, now);
     return {
       ...v,
       metered: this.metered,
       day: { ...u.day, limit: this.settings.dailyBytes },
       month: { ...u.month, limit: this.settings.monthlyBytes },
+      resets: { day: nextReset(now, this.settings.timeZone, 'day'), month: nextReset(now, this.settings.timeZone, 'month') },
+      rules: {
+        timeZone: this.settings.timeZone,
+        nearShare: this.settings.nearShare,
+        holdAbovePriority: this.settings.holdAbovePriority,
+        urgentMaxBytes: this.settings.urgentMaxBytes,
+        unmeteredOnlyFromBytes: this.settings.unmeteredOnlyFromBytes,
+      },
     };
   }
 
   decide(item: { priority: number; bytes: number }): BudgetDecision {
-    const s = this.snapshot();
-    return decide(this.settings, s, item, this.metered, this.now());
+    const now = this.now();
+    return decide(this.settings, judgeBudget(this.settings, this.usage(now), now), item, this.metered, now);
+  }
+
+  private usage(now: number): BudgetUsage {
+    const p = periodsOf(now, this.settings.timeZone);
+    return this.book?.usage(this.target, now) ?? { day: { period: p.day, bytes: this.early }, month: { period: p.month, bytes: this.early } };
   }
 }

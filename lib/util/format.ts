@@ -42,3 +42,13 @@ export function fmtAge(ms: number): string {
 export function fmtSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
+
+/**
+ * A clock time in a time zone ('' = the machine's): "00:00", or "1 Jan 00:00" when it is more than a day after `now`.
+ * What a budget's hold and reset say ("held until 00:00").
+ */
+export function fmtClockIn(at: number, timeZone: string, now: number): string {
+  const f = new Intl.DateTimeFormat('en-GB', { timeZone: timeZone || undefined, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const d = new Intl.DateTimeFormat('en-GB', { timeZone: timeZone || undefined, day: 'numeric', month: 'short' });
+  return at - now > 86_400_000 ? `${d.format(at)} ${f.format(at)}` : f.format(at);
+}

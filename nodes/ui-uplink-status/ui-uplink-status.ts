@@ -8,10 +8,12 @@ import type { Msg, Uplink } from '../../lib/message/uplink';
 import { StatusBoard } from '../../lib/dashboard/board';
 import { parseStatusWidgetConfig, StatusWidgetConfig } from '../../lib/dashboard/config';
 import { ActionError, parseStatusAction } from '../../lib/dashboard/actions';
+import { FlowNodeDef, targetsFedBy } from '../../lib/dashboard/wiring';
 import { describeDbError } from '../../lib/queue/status';
 import { EditorConfig, registerNode } from '../common/node';
 import type { QueueNode } from '../common/queue-node';
 import type { CapturePublisher, LinkPublisher } from '../common/watch';
+import type { TargetConfigNode } from '../common/target-config';
 
 // The Uplink status widget for Node-RED Dashboard 2.0: this adapter watches the queue, connectivity and capture nodes
 // picked in its editor (what they already publish, in-process), keeps the view in a StatusBoard and sends it to the
@@ -23,6 +25,8 @@ const QUEUE_TYPE = 'uplink-offline-queue';
 /** The Vue component, as package.json's "node-red-dashboard-2" section names it. */
 /** Days of outages the widget lists. */
 const OUTAGE_DAYS = 7;
+/** Without changes in the queue, the budgets are drawn again this often (a new day starts, another queue sends). */
+const BUDGET_REFRESH_MS = 60_000;
 const COMPONENT = { name: TYPE, src: `${TYPE}.umd.js`, component: 'UIUplinkStatus' };
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 const PACKAGE_NAME = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { name: string }).name;
@@ -84,8 +88,8 @@ export = function (RED: NodeAPI) {
     let queueNode: QueueNode | null = null;
     let queueName = config.queue;
     const setStatus = () => {
-      const v = board.view();
-      if (!v.queue.running) node.status({ fill: 'yellow', shape: 'ring', text: (v.queue.problem ?? '').slice(0, 80) });
+      const q = board.queueView();
+      if (!q.running) node.status({ fill: 'yellow', shape: 'ring', text: (q.problem ?? '').slice(0, 80) });
       else node.status({ fill: 'green', shape: 'dot', text: `showing "${queueName}"` });
     };
 
@@ -121,6 +125,7 @@ export = function (RED: NodeAPI) {
 
     // Picks up the nodes again after every deploy: a redeployed queue is a new node with a new queue.
     let unwatch: (() => void)[] = [];
+    let budgeted = false;
     const attach = () => {
       for (const u of unwatch) u();
       unwatch = [];
@@ -145,6 +150,18 @@ export = function (RED: NodeAPI) {
           void readFailed(queue, s.failed + s.expired);
         }).catch((e: unknown) => node.warn(`reading the queue's stats: ${describeDbError(e)}`));
       }
+      // The byte budgets drawn are those of the targets this queue's uploaders send to, as wired in the deployed flow.
+      const defs: FlowNodeDef[] = [];
+      RED.nodes.eachNode((d) => void defs.push(d as unknown as FlowNodeDef));
+      const targets = targetsFedBy(config.queue, defs);
+      budgeted = targets.length > 0;
+      board.setBudgetSource(() =>
+        targets.flatMap(({ config: id }) => {
+          const target = RED.nodes.getNode(id) as TargetConfigNode | null;
+          const budget = target?.target?.budget;
+          return budget ? [{ target: target.name || target.id, figures: budget.snapshot() }] : [];
+        }),
+      );
       const link = config.connectivity ? (RED.nodes.getNode(config.connectivity) as (Node & LinkPublisher) | null) : null;
       if (link?.linkStates) {
         // Each change of the link is also a new row in its outage log: read the list again then.
@@ -178,6 +195,10 @@ export = function (RED: NodeAPI) {
       push();
     };
     RED.events.on('flows:started', attach);
+    const budgetTimer = setInterval(() => {
+      if (budgeted) push();
+    }, BUDGET_REFRESH_MS);
+    budgetTimer.unref();
 
     node.act = async (action, body) => {
       if (config.actions !== 'permission') throw new ActionError('retry and purge are turned off on this widget', 403);
@@ -214,6 +235,7 @@ export = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
       clearTimeout(pushTimer);
+      clearInterval(budgetTimer);
       RED.events.removeListener('flows:started', attach);
       for (const u of unwatch) u();
       unwatch = [];
