@@ -196,7 +196,9 @@ describe('the live camera widget', function () {
     });
 
     it('npm run build:widget builds both widgets', function () {
-      const script = require('../package.json').scripts['build:widget'];
+      /** @type {{ scripts: Record<string, string> }} */
+      const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+      const script = pkg.scripts['build:widget'];
       assert.match(script, /--config ui\/vite\.config\.mjs/);
       assert.match(script, /--config ui\/vite\.live\.config\.mjs/);
     });
