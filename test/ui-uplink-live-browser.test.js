@@ -14,6 +14,7 @@ const path = require('path');
 const { startNodeRed } = require('./support/node-red-process');
 const rtsp = require('./support/rtsp-server');
 const { call, until, deploy } = require('./support/http-client');
+const { bodyOf } = require('./support/flow-geometry');
 
 const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
 const ROOT = path.join(__dirname, '..');
@@ -214,6 +215,18 @@ describe('the live camera widget in a browser (Chromium, Dashboard 2.0, a real R
     assert.match(await img.getAttribute('src'), new RegExp(`^/uplink-live/${WIDGET}/still\\?v=`));
     assert.strictEqual(await widget().locator('.uplink-live-badge').count(), 0, 'no LIVE badge on the still');
     assert.strictEqual((await call(`${liveBase()}/index.m3u8`)).status, 503, 'the playlist says the camera is not streaming');
+    // While it is down the page tries again, on a backoff: 2 s, 4 s, 8 s… (one playlist request each), not in a loop.
+    const tries = [];
+    const onRequest = (req) => {
+      if (/\/uplink\/live\/gate\/index\.m3u8\?viewer=/.test(req.url())) tries.push(Date.now());
+    };
+    page.on('request', onRequest);
+    await page.waitForTimeout(12000);
+    page.off('request', onRequest);
+    assert.ok(tries.length >= 1 && tries.length <= 4, `tries of the stream in 12 s while the camera was down: ${tries.length}`);
+    const gaps = tries.slice(1).map((t, i) => t - tries[i]);
+    assert.ok(gaps.every((g, i) => i === 0 || g >= gaps[i - 1]), `each wait as long as the one before, or longer: ${gaps.join(', ')} ms`);
+    assert.strictEqual(await widget().getAttribute('data-mode'), 'still', 'still the still');
     await page.screenshot({ path: path.join(ARTIFACTS, 'live-phone-offline.png') });
     console.log(`      caption: ${text}`);
 
@@ -224,5 +237,42 @@ describe('the live camera widget in a browser (Chromium, Dashboard 2.0, a real R
     assert.strictEqual(await widget().locator('[data-part="caption"]').count(), 0);
     const after = await cameraReaders(camera);
     assert.strictEqual(after.count, 1, `one reader of the camera after its return: ${JSON.stringify(after)}`);
+  });
+
+  it('the editor draws the shipped flow with no node on another, each as wide as the flows test assumes', async function () {
+    const flow = JSON.parse(fs.readFileSync(FLOW, 'utf8'));
+    const editor = await context.newPage();
+    const errors = [];
+    editor.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await editor.setViewportSize({ width: 1920, height: 1000 });
+      await editor.goto(red.url, { waitUntil: 'domcontentloaded' });
+      await editor.waitForFunction(() => window.RED && RED.nodes && RED.nodes.node && RED.nodes.node('live-ui-live'), null, { timeout: 30000 });
+      await editor.waitForTimeout(500);
+      const boxes = await editor.evaluate(() =>
+        [...document.querySelectorAll('#red-ui-workspace-chart g.red-ui-flow-node-group')]
+          .filter((g) => g.getBoundingClientRect().width > 0)
+          .map((g) => {
+            const r = g.querySelector('rect.red-ui-flow-node').getBoundingClientRect();
+            return { id: g.id, x0: r.left, y0: r.top, x1: r.right, y1: r.bottom, w: r.width };
+          }),
+      );
+      const drawn = flow.filter((n) => typeof n.x === 'number' && n.type !== 'group').length;
+      assert.strictEqual(boxes.length, drawn, `every node is drawn (${boxes.length} of ${drawn})`);
+      const overlaps = [];
+      for (let i = 0; i < boxes.length; i++) {
+        for (let j = i + 1; j < boxes.length; j++) {
+          const [a, b] = [boxes[i], boxes[j]];
+          if (a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1) overlaps.push(`${a.id} / ${b.id}`);
+        }
+      }
+      assert.deepStrictEqual(overlaps, [], 'no node on another');
+      const byId = new Map(flow.map((n) => [n.id, n]));
+      const wider = boxes.filter((b) => byId.has(b.id) && b.w > bodyOf(byId.get(b.id)).w + 0.5).map((b) => `${b.id}: ${b.w} > ${bodyOf(byId.get(b.id)).w}`);
+      assert.deepStrictEqual(wider, [], 'no node drawn wider than the flows test assumes');
+      assert.deepStrictEqual(errors, [], 'no error on the editor\'s page');
+    } finally {
+      await editor.close();
+    }
   });
 });
