@@ -3,7 +3,8 @@
 // running the shipped live-camera-dashboard flow with Dashboard 2.0, its camera moved to a real RTSP camera stand-in
 // (GStreamer's RTSP server, digest login) on 127.0.0.1. The video must play (its time advancing), the camera's death
 // must bring the still with its caption, its return the video again; ten HLS clients at once must leave the camera
-// with one RTSP client (the recorder's ffmpeg). Every wait is a bounded poll.
+// with one RTSP client (the recorder's ffmpeg). The recorder also relays (to a port where nobody listens), for the
+// overlay's relay state. Every wait is a bounded poll.
 // Screenshot: test-artifacts/live-phone.png; with UPLINK_UPDATE_SCREENSHOTS=1 also docs/live-phone.png, which the
 // README shows.
 // Without /usr/bin/chromium, playwright-core or the RTSP stand-in (python3-gi, GStreamer), the tests say why and skip.
@@ -11,7 +12,7 @@ const assert = require('assert');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { startNodeRed } = require('./support/node-red-process');
+const { startNodeRed, freePort } = require('./support/node-red-process');
 const rtsp = require('./support/rtsp-server');
 const { call, until, deploy } = require('./support/http-client');
 const { bodyOf } = require('./support/flow-geometry');
@@ -98,8 +99,12 @@ describe('the live camera widget in a browser (Chromium, Dashboard 2.0, a real R
     // The shipped flow with its camera set, as a user would set it: the URL in the recorder and the still's capture
     // node, the login in their credentials. The still is taken once at deploy (not every minute), so that the count
     // of readers below sees the recorder alone.
+    // The recorder also relays, to a port where no RTSP server listens: the overlay shows the relay's state, and a
+    // relay that cannot connect costs the live view nothing.
+    const relayPort = await freePort();
     const flows = JSON.parse(fs.readFileSync(FLOW, 'utf8')).map((n) => {
-      if (n.id === 'live-rec' || n.id === 'live-still') return { ...n, input: camera.url, credentials: { username: USER, password: PASSWORD } };
+      if (n.id === 'live-rec') return { ...n, input: camera.url, relayUrl: `rtsp://127.0.0.1:${relayPort}/gate`, credentials: { username: USER, password: PASSWORD } };
+      if (n.id === 'live-still') return { ...n, input: camera.url, credentials: { username: USER, password: PASSWORD } };
       if (n.id === 'live-tick') return { ...n, repeat: '' };
       return n;
     });
@@ -162,6 +167,11 @@ describe('the live camera widget in a browser (Chromium, Dashboard 2.0, a real R
     assert.strictEqual(await widget().locator('[data-part="caption"]').count(), 0, 'no offline caption while live');
     // The player named itself: the live view counts it.
     await widget().locator('.uplink-live-viewers', { hasText: /^[1-9]\d* watching$/ }).waitFor({ state: 'visible', timeout: 10000 });
+    // The relay's state, as the live view's status gives it.
+    const relay = widget().locator('.uplink-live-relay');
+    await relay.waitFor({ state: 'visible', timeout: 10000 });
+    assert.match(await relay.innerText(), /^relay (waiting|connecting|reconnecting)$/);
+    assert.match((await liveStatus()).value.relay.state, /^(waiting|connecting|reconnecting)$/);
 
     assert.strictEqual(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), 0, 'no sideways scrolling at 390 x 844');
     const box = await video().boundingBox();
