@@ -89,6 +89,30 @@ describe('RTSP test server', function () {
     assert.strictEqual(again.code, 0, again.stderr);
   });
 
+  it('counts the RTSP clients connected to it as they come and go (TCP and UDP transport alike)', async () => {
+    server = await startRtspServer({ user: 'cam', password: 's3cret' });
+    const url = server.url.replace('rtsp://', 'rtsp://cam:s3cret@');
+    assert.strictEqual(await server.clients(), 0);
+    const viewers = ['tcp', 'udp'].map((transport) =>
+      childProcess.spawn('ffmpeg', ['-nostdin', '-v', 'error', '-rtsp_transport', transport, '-timeout', '5000000', '-i', url, '-t', '30', '-f', 'null', '-'], { stdio: 'ignore' }),
+    );
+    const exits = viewers.map((p) => new Promise((resolve) => p.on('exit', resolve)));
+    try {
+      await waitFor(async () => (await server.clients()) === 2, { what: 'two clients', timeout: 15000, interval: 200 });
+      assert.strictEqual(server.clientCount, 2);
+      viewers[0].kill('SIGKILL'); // gone without a TEARDOWN
+      await waitFor(async () => (await server.clients()) === 1, { what: 'one client left', timeout: 10000, interval: 200 });
+      viewers[1].kill('SIGTERM');
+      await waitFor(async () => (await server.clients()) === 0, { what: 'no client left', timeout: 10000, interval: 200 });
+      assert.strictEqual(server.clientCount, 0);
+    } finally {
+      for (const p of viewers) p.kill('SIGKILL');
+      await Promise.all(exits);
+    }
+    await server.kill();
+    assert.strictEqual(await server.clients(), 0, 'a dead camera has no clients');
+  });
+
   it('exits when the stdin of its process closes', async () => {
     const child = childProcess.spawn('/usr/bin/python3', [path.join(__dirname, 'fixtures', 'rtsp_server.py'), '0'], { stdio: ['pipe', 'pipe', 'ignore'] });
     try {

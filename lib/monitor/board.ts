@@ -33,6 +33,14 @@ export interface RecorderView {
   segments: number;
   gaps: { count: number };
   lastSegmentAt?: string;
+  /** The live view and relay, when the recorder has them. */
+  live?: {
+    state: string;
+    viewers: number;
+    bitrate: number;
+    path: string;
+    relay?: { state: string; reconnects: number; since: number };
+  };
 }
 
 export interface RecorderWatch {

@@ -220,6 +220,12 @@ export function healthAnswer(
       segments: r.view?.segments ?? 0,
       gaps: r.view?.gaps.count ?? 0,
       lastSegmentAt: r.view?.lastSegmentAt ?? null,
+      ...(r.view?.live
+        ? {
+            live: { state: r.view.live.state, viewers: r.view.live.viewers, bitrate: r.view.live.bitrate, path: `/uplink/live/${r.view.live.path}/index.m3u8` },
+            ...(r.view.live.relay ? { relay: { state: r.view.live.relay.state, since: iso(r.view.live.relay.since), reconnects: r.view.live.relay.reconnects } } : {}),
+          }
+        : {}),
     })),
     alerts: ctx.alerts,
   };

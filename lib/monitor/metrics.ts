@@ -150,6 +150,21 @@ export class BoardMetrics {
     kept('uplink_recorder_segments_total', 'Segments closed and handed on since the node started.', ['node', 'camera'], (s, add) => {
       for (const r of s.recorders) if (r.view) add({ node: r.name, camera: r.view.camera }, r.view.segments);
     });
+    gauge('uplink_live_viewers', 'Players that fetched the live playlist in the last few target durations.', ['node', 'camera'], (s, set) => {
+      for (const r of s.recorders) if (r.view?.live) set({ node: r.name, camera: r.view.camera }, r.view.live.viewers);
+    });
+    gauge('uplink_live_up', '1 while the live view is streaming (0 while the camera is down or stalled).', ['node', 'camera'], (s, set) => {
+      for (const r of s.recorders) if (r.view?.live) set({ node: r.name, camera: r.view.camera }, r.view.live.state === 'live' ? 1 : 0);
+    });
+    gauge('uplink_live_bitrate_bits_per_second', 'Bitrate of the live stream, over the fragments held in memory.', ['node', 'camera'], (s, set) => {
+      for (const r of s.recorders) if (r.view?.live) set({ node: r.name, camera: r.view.camera }, r.view.live.bitrate);
+    });
+    gauge('uplink_relay_up', '1 while the RTSP relay is sending to its server.', ['node', 'camera'], (s, set) => {
+      for (const r of s.recorders) if (r.view?.live?.relay) set({ node: r.name, camera: r.view.camera }, r.view.live.relay.state === 'relaying' ? 1 : 0);
+    });
+    kept('uplink_relay_reconnects_total', 'Times the RTSP relay had to reconnect since the node started.', ['node', 'camera'], (s, add) => {
+      for (const r of s.recorders) if (r.view?.live?.relay) add({ node: r.name, camera: r.view.camera }, r.view.live.relay.reconnects);
+    });
     kept('uplink_recorder_gaps_total', 'Gaps in the recording (the camera dropped, ffmpeg restarted) since the node started.', ['node', 'camera'], (s, add) => {
       for (const r of s.recorders) if (r.view) add({ node: r.name, camera: r.view.camera }, r.view.gaps.count);
     });
