@@ -39,12 +39,11 @@ function missing() {
 }
 
 /**
- * The processes reading the camera at `port`: what the camera stand-in counts itself where it can (server.clients()),
- * else every process on this machine whose command line names the camera's address (ffmpeg takes the URL as an
- * argument), from /proc.
+ * Who reads the camera: the RTSP clients the camera stand-in counts itself, where it can (server.clients()), and the
+ * processes on this machine whose command line names the camera's address (ffmpeg takes the URL as an argument),
+ * from /proc. `count` is the stand-in's figure where it has one, else the processes'.
  */
 async function cameraReaders(server) {
-  if (typeof server.clients === 'function') return { how: 'the camera\'s own count', count: await server.clients() };
   const pids = [];
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     let argv;
@@ -55,7 +54,8 @@ async function cameraReaders(server) {
     }
     if (/ffmpeg$/.test(argv[0] ?? '') && argv.some((a) => a.includes(`127.0.0.1:${server.port}/`))) pids.push(Number(pid));
   }
-  return { how: 'ffmpeg processes naming the camera (/proc)', count: pids.length, pids };
+  const clients = typeof server.clients === 'function' ? await server.clients() : null;
+  return { how: clients === null ? 'ffmpeg processes naming the camera (/proc)' : 'the camera\'s own count of RTSP clients', count: clients ?? pids.length, clients, ffmpeg: pids };
 }
 
 /** One HLS client, as a player fetches: the playlist (with its viewer id), the init segment and the media segments. */
@@ -201,6 +201,7 @@ describe('the live camera widget in a browser (Chromium, Dashboard 2.0, a real R
     const bytes = await Promise.all(clients);
     assert.ok(bytes.every((b) => b > 0), `every client got video: ${bytes.join(', ')} bytes`);
     assert.strictEqual(during.count, 1, `one reader of the camera with ten HLS clients (${during.how}): ${JSON.stringify(during)}`);
+    assert.strictEqual(during.ffmpeg.length, 1, `one ffmpeg reading the camera: ${JSON.stringify(during)}`);
     const s = (await liveStatus()).value;
     assert.ok(s.viewers >= 11, `the ten clients and the page are counted as viewers: ${s.viewers}`);
     console.log(`      readers of the camera counted as: ${during.how}`);
