@@ -30,6 +30,7 @@ const CORE = {
   'http in': 'network/21-httpin.js',
   'http response': 'network/21-httpin.js',
   'file in': 'storage/10-file.js',
+  file: 'storage/10-file.js',
   switch: 'function/10-switch.js',
   'mqtt out': 'network/10-mqtt.js',
   'mqtt-broker': 'network/10-mqtt.js',
@@ -49,7 +50,7 @@ const EXTRA = {
   ),
 };
 /** The only flows that may need another package, and which. The pipelines themselves need none. */
-const NEEDS = { 'capture-to-cloud-dashboard.json': [DASHBOARD], 'capture-on-button.json': [GPIO] };
+const NEEDS = { 'capture-to-cloud-dashboard.json': [DASHBOARD], 'live-camera-dashboard.json': [DASHBOARD], 'capture-on-button.json': [GPIO] };
 
 const ours = Object.fromEntries(Object.entries(pkg['node-red'].nodes).map(([type, file]) => [type, require(path.join('..', file))]));
 const EXAMPLES = path.join(__dirname, '..', 'examples');

@@ -20,6 +20,7 @@ const { startScript } = require('./support/start-script');
 const { startCamera } = require('./support/camera-server');
 const { SupabaseServer } = require('./support/supabase-server');
 const { startTarget } = require('./support/http-target');
+const rtsp = require('./support/rtsp-server');
 const SHIPPED_FLOW = JSON.parse(fs.readFileSync(path.join(PACKAGE_DIR, 'examples', 'capture-to-cloud.json'), 'utf8'));
 
 /** The addresses (hex, as the kernel lists them) of the sockets listening on `port`, IPv4 and IPv6. */
@@ -247,6 +248,42 @@ describe('npm start with the variables of each flow', function () {
     assert.match(logs, /Storage: +HTTP to http:\/\/127\.0\.0\.1:\d+\/captures with a bearer token \(UPLINK_HTTP_TOKEN\)\n/);
     assert.doesNotMatch(logs, /S3|embedded|Supabase|not-this-one|api-token-51d0/);
     assert.ok(!logs.includes(CAMERA_PASSWORD));
+  });
+
+  it('live-camera-dashboard: the RTSP camera and its login from UPLINK_CAMERA_*, live at /uplink/live/gate/ with a still', async function () {
+    if (!rtsp.available()) {
+      console.log(`      skipped: ${rtsp.unavailableReason()}`);
+      this.skip();
+    }
+    const cam = await rtsp.startRtspServer({ user: 'live', password: CAMERA_PASSWORD });
+    try {
+      run = await startScript(dataDir, await freePort(), {
+        UPLINK_FLOW: 'live-camera-dashboard',
+        UPLINK_CAMERA_URL: cam.url,
+        UPLINK_CAMERA_USER: 'live',
+        UPLINK_CAMERA_PASSWORD: CAMERA_PASSWORD,
+      });
+      const status = await until('the live view streaming', async () => {
+        const r = await call(`${run.url}/uplink/live/gate/status`);
+        return { ok: r.status === 200 && r.body.state === 'live', value: r.body };
+      }, 60000);
+      assert.strictEqual(status.camera, 'gate');
+      assert.strictEqual((await call(`${run.url}/uplink/live/gate/index.m3u8`)).status, 200, 'the playlist');
+      // The still, taken once at deploy from the same camera, served by the widget.
+      await until('the still', async () => {
+        const r = await fetch(`${run.url}/uplink-live/live-ui-live/still`);
+        const body = Buffer.from(await r.arrayBuffer());
+        return { ok: r.status === 200 && body[0] === 0xff && body[1] === 0xd8, value: r.status };
+      }, 30000);
+      const logs = run.logs();
+      assert.match(logs, /Dashboard: http:\/\/127\.0\.0\.1:\d+\/dashboard\n/);
+      assert.match(logs, /Camera: +rtsp:\/\/127\.0\.0\.1:\d+\/cam \(login: UPLINK_CAMERA_USER live\)\n/);
+      assert.doesNotMatch(logs, /S3|embedded|Supabase/);
+      const flowText = fs.readFileSync(path.join(dataDir, 'node-red', 'flows.json'), 'utf8');
+      for (const text of [logs, flowText]) assert.ok(!text.includes(CAMERA_PASSWORD), 'no camera password in the log or flows.json');
+    } finally {
+      await cam.close();
+    }
   });
 
   it('encrypts flows_cred.json with a random key of its own, which no string in the repository decrypts', async function () {

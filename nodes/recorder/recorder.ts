@@ -14,6 +14,12 @@ const RECORDER_CREDENTIALS: Credentials<RecorderCredentials> = { ...CAMERA_LOGIN
 interface RecorderNode extends Node<RecorderCredentials> {
   recorder?: Recorder;
   ready?: Promise<Recorder | undefined>;
+  /** Where this recorder's live view is served (/uplink/live/<slug>/), for the live widget; undefined with it off. */
+  liveSlug?: string;
+  /** The camera's name, as the live view's status names it. */
+  liveCamera?: string;
+  /** Why this recorder has no live view to show, for the live widget (not configured, live view off). */
+  liveProblem?: string;
 }
 
 const TYPE = 'uplink-recorder';
@@ -26,10 +32,14 @@ export = function (RED: NodeAPI) {
     try {
       config = parseRecorderConfig(def, node.credentials ?? {}, userDirOf(RED));
     } catch (e) {
+      node.liveProblem = `the recorder is ${e instanceof NotConfiguredError ? 'waiting' : 'not recording'} (${(e as Error).message})`;
       if (e instanceof NotConfiguredError) waitForConfiguration(node, e.message, { log: true });
       else refuseMisconfigured(node, (e as Error).message, 'not recording');
       return;
     }
+    node.liveCamera = config.camera;
+    if (config.live?.view) node.liveSlug = liveSlug(config.camera);
+    else node.liveProblem = 'the recorder\'s live view is off (tick "Live view" in the recorder)';
 
     const events: RecorderEvents = {
       segment: (m) => node.send([toNodeMessage(m), null]),
