@@ -82,7 +82,7 @@ export function recordingArgs(o: RecordingArgsOptions): string[] {
       `segment_list=${plainName(o.listFile)}`,
       'segment_list_type=csv',
     ].join(':');
-    const live = ['f=mp4', LIVE_MP4, 'onfail=ignore'].join(':');
+    const live = ['f=mp4', LIVE_MP4, 'flush_packets=1', 'onfail=ignore'].join(':');
     args.push('-f', 'tee', `[${recording}]${plainName(o.segmentPattern)}|[${live}]pipe:1`);
     return args;
   }
