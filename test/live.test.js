@@ -99,6 +99,16 @@ describe('live view: the playlist in memory', function () {
     assert.strictEqual(p.match(/#EXT-X-DISCONTINUITY\n/g).length, 1);
   });
 
+  it('keeps the target duration at the rounded longest fragment, as the HLS spec asks (not rounded up)', function () {
+    const w = new LiveWindow({ size: 4 });
+    w.setInit(INIT_A, 'video/mp4');
+    w.push(Buffer.from('x'), 1.04, true);
+    w.push(Buffer.from('y'), 0.7, true);
+    assert.strictEqual(tag(w.playlist(), 'EXT-X-TARGETDURATION'), '1', 'a keyframe interval a little over 1 s keeps a 1 s target');
+    w.push(Buffer.from('z'), 1.6, true);
+    assert.strictEqual(tag(w.playlist(), 'EXT-X-TARGETDURATION'), '2');
+  });
+
   it('does not say segments are independent when one does not start with a keyframe', function () {
     const w = new LiveWindow({ size: 4 });
     w.setInit(INIT_A, 'video/mp4');

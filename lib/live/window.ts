@@ -1,3 +1,5 @@
+import { randomBytes } from 'crypto';
+
 /** One media fragment of the live stream: a moof+mdat pair starting at a keyframe, as ffmpeg's frag_keyframe cuts it. */
 export interface LiveFragment {
   /** Counts up for as long as the node runs, across camera restarts: a player never sees it go back. */
@@ -39,6 +41,8 @@ export interface LiveWindowStats {
  * EXT-X-DISCONTINUITY with its own EXT-X-MAP, so a player that keeps polling the same URL goes on playing.
  */
 export class LiveWindow {
+  /** Tells this window's numbers from another's (a redeploy starts them over): part of every ETag. */
+  readonly id = randomBytes(4).toString('hex');
   private readonly size: number;
   private readonly extra: number;
   private readonly now: () => number;
@@ -99,7 +103,9 @@ export class LiveWindow {
     if (f.discontinuity) this.discontinuities++;
     this.fragments.push(f);
     this.bytes += data.length;
-    this.targetDuration = Math.max(this.targetDuration, Math.ceil(f.duration));
+    // The spec's rule: each duration, rounded to the nearest second, at most the target. Rounding up instead would
+    // make a 1.04 s keyframe interval a 2 s target, and players keep a multiple of it behind the live edge.
+    this.targetDuration = Math.max(this.targetDuration, Math.round(f.duration));
     while (this.fragments.length > this.size + this.extra) {
       const gone = this.fragments.shift()!;
       this.bytes -= gone.data.length;

@@ -61,6 +61,8 @@ function registerRoutes(RED: NodeAPI): void {
       res.status(503).set('Retry-After', '2').type('text/plain').send(`camera "${e.camera}" is not streaming now\n`);
       return;
     }
+    // An ETag of our own: express would otherwise hash every answer's body to make one.
+    res.set('ETag', `"${e.stream.window.id}-p${e.stream.window.stats().sequence}"`);
     res.type('application/vnd.apple.mpegurl').send(playlist);
   });
   app.get('/uplink/live/:camera/init-:id.mp4', (req, res, next) => {
@@ -68,6 +70,7 @@ function registerRoutes(RED: NodeAPI): void {
     if (!e) return;
     const init = e.stream.window.init(Number(req.params.id));
     if (!init) return void res.status(404).type('text/plain').send('no such initialization segment\n');
+    res.set('ETag', `"${e.stream.window.id}-i${Number(req.params.id)}"`);
     res.type('video/mp4').send(init.data);
   });
   app.get('/uplink/live/:camera/seg-:seq.m4s', (req, res, next) => {
@@ -75,6 +78,7 @@ function registerRoutes(RED: NodeAPI): void {
     if (!e) return;
     const f = /^\d{1,15}$/.test(String(req.params.seq)) ? e.stream.window.fragment(Number(req.params.seq)) : undefined;
     if (!f) return void res.status(404).type('text/plain').send('no such segment (it may have left the live window)\n');
+    res.set('ETag', `"${e.stream.window.id}-s${f.seq}"`);
     res.type('video/iso.segment').send(f.data);
   });
   app.get('/uplink/live/:camera/status', (req, res, next) => {
