@@ -197,7 +197,7 @@ describe('live view: settings and ffmpeg commands', function () {
     assert.strictEqual(copy.filter((a) => a === '-i').length, 1, 'the camera is read once');
     assert.strictEqual(copy[copy.indexOf('-f', copy.indexOf('-c:v')) + 1], 'tee');
     const tee = copy[copy.length - 1];
-    assert.match(tee, /^\[f=segment:segment_time=10:segment_format=mp4:segment_format_options=movflags=\+frag_keyframe\+empty_moov\+default_base_moof\\\\:frag_duration=500000\\\\:flush_packets=1:reset_timestamps=1:segment_list=r1\.csv:segment_list_type=csv\]r1-%06d\.mp4\|\[f=mp4:movflags=\+frag_keyframe\+empty_moov\+default_base_moof:onfail=ignore\]pipe:1$/);
+    assert.match(tee, /^\[f=segment:segment_time=10:segment_format=mp4:segment_format_options=movflags=\+frag_keyframe\+empty_moov\+default_base_moof\\\\:frag_duration=500000\\\\:flush_packets=1:reset_timestamps=1:segment_list=r1\.csv:segment_list_type=csv\]r1-%06d\.mp4\|\[f=mp4:movflags=\+frag_keyframe\+empty_moov\+default_base_moof:flush_packets=1:onfail=ignore\]pipe:1$/);
     assert.ok(!copy.includes('-flags:v'), 'copied video keeps the camera\'s headers');
     const encoded = recordingArgs({ ...base, source: parseFfmpegSettings({ input: 'lavfi:testsrc' }), segmentSeconds: 2.5, video: 'libx264', listFile: 'r1.csv', segmentPattern: 'r1-%06d.mp4', live: true });
     assert.strictEqual(encoded[encoded.indexOf('-flags:v') + 1], '+global_header');
