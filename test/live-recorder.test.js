@@ -214,6 +214,17 @@ describe('recorder: live view and relay in node-red', function () {
       const r = await playlist();
       return { ok: r.status === 503, value: r.text };
     });
+    // While it is down, the last picture it sent, from memory.
+    const down = await status();
+    assert.ok(down.lastFrameAt && down.still, JSON.stringify(down));
+    const still = await fetch(`${red.url}/${down.still}`, { headers: auth, signal: AbortSignal.timeout(10_000) });
+    assert.strictEqual(still.status, 200);
+    assert.strictEqual(still.headers.get('content-type'), 'image/jpeg');
+    const jpegFile = path.join(dir, 'still.jpg');
+    fs.writeFileSync(jpegFile, Buffer.from(await still.arrayBuffer()));
+    const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', jpegFile]);
+    assert.strictEqual(probe.stdout.trim(), 'mjpeg,640,360', probe.stderr);
+    assert.strictEqual((await call(`${base}/still.jpg`)).status, 401, 'httpNodeAuth applies');
     await camera.restart();
     const back = await until('live again, past a discontinuity', async () => {
       const r = await playlist();

@@ -3,6 +3,7 @@ import type { Readable } from 'stream';
 import { LiveWindow } from './window';
 import { RelayEvents, RelayStats, RelayTarget, RtspRelay } from './relay';
 import { ViewerCount } from './viewers';
+import { LastFrame } from './still';
 
 export interface LiveSettings {
   /** Keep the live view (HLS in memory). */
@@ -21,6 +22,8 @@ export interface LiveStats {
   bitrate: number;
   /** The newest fragment's number, -1 before the first. */
   sequence: number;
+  /** When the newest fragment came (ms since the epoch): the time of the last frame a still shows. */
+  lastFrameAt?: number;
   mime?: string;
   relay?: RelayStats;
 }
@@ -43,8 +46,10 @@ export class LiveStream {
   private state: LiveState = 'waiting';
   private closed = false;
   private source: Readable | undefined;
+  private readonly frame: LastFrame;
 
   constructor(readonly settings: LiveSettings, ffmpegPath: string, private readonly events: LiveEvents, now: () => number = Date.now) {
+    this.frame = new LastFrame(ffmpegPath);
     this.window = new LiveWindow({ size: settings.playlistSize, now });
     this.viewers = new ViewerCount(() => Math.max(10_000, 3000 * this.window.targetDurationS), now);
     this.relay = settings.relay ? new RtspRelay(settings.relay, { ffmpegPath }, events) : undefined;
@@ -100,9 +105,22 @@ export class LiveStream {
       viewers: this.viewers.count(),
       bitrate: w.bitrate,
       sequence: w.sequence,
+      ...(w.lastFragmentAt !== undefined ? { lastFrameAt: w.lastFragmentAt } : {}),
       ...(w.mime ? { mime: w.mime } : {}),
       ...(this.relay ? { relay: this.relay.stats() } : {}),
     };
+  }
+
+  /**
+   * The last picture the camera sent, as a JPEG made from the newest keyframe in memory (so also while the camera is
+   * down), with the time its fragment came; undefined before the first.
+   */
+  async lastFrame(): Promise<{ jpeg: Buffer; at: number; key: string } | undefined> {
+    const k = this.window.lastKeyframe();
+    if (!k) return undefined;
+    const key = `${this.window.id}-${k.fragment.seq}`;
+    const jpeg = await this.frame.get(key, () => ({ init: k.init, fragment: k.fragment.data }));
+    return jpeg ? { jpeg, at: k.fragment.at, key } : undefined;
   }
 
   /** The relay's ffmpeg, while it runs. */

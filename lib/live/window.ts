@@ -155,6 +155,16 @@ export class LiveWindow {
     return i ? { id: this.initId, ...i } : undefined;
   }
 
+  /** The newest fragment that starts with a keyframe, with its initialization segment: one picture decodes from it. */
+  lastKeyframe(): { fragment: LiveFragment; init: Buffer } | undefined {
+    for (let i = this.fragments.length - 1; i >= 0; i--) {
+      const f = this.fragments[i];
+      const init = this.inits.get(f.init);
+      if (f.keyframe && init) return { fragment: f, init: init.data };
+    }
+    return undefined;
+  }
+
   stats(): LiveWindowStats {
     const last = this.fragments[this.fragments.length - 1];
     const seconds = this.fragments.reduce((s, f) => s + f.duration, 0);

@@ -3,7 +3,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { LiveStream } from '../../lib/live/stream';
 
 // Live views are served on Node-RED's HTTP node server, so httpNodeAuth and httpNodeMiddleware apply as they do to an
-// http in node: /uplink/live/<camera>/index.m3u8, its init-<n>.mp4 and seg-<n>.m4s, and status (JSON for players).
+// http in node: /uplink/live/<camera>/index.m3u8, its init-<n>.mp4 and seg-<n>.m4s, still.jpg (the last picture) and
+// status (JSON for players).
 // Everything comes from memory; nothing a browser asks for touches the disk.
 
 interface Entry {
@@ -81,6 +82,20 @@ function registerRoutes(RED: NodeAPI): void {
     res.set('ETag', `"${e.stream.window.id}-s${f.seq}"`);
     res.type('video/iso.segment').send(f.data);
   });
+  // The last picture the camera sent, from memory: what a dashboard shows while the camera is down.
+  app.get('/uplink/live/:camera/still.jpg', (req, res, next) => {
+    const e = find(req, res, next);
+    if (!e) return;
+    e.stream.lastFrame().then(
+      (f) => {
+        if (!f) return void res.status(404).type('text/plain').send('no picture from this camera yet\n');
+        res.set('ETag', `"${f.key}"`);
+        res.set('Last-Modified', new Date(f.at).toUTCString());
+        res.type('image/jpeg').send(f.jpeg);
+      },
+      (err: Error) => res.status(500).type('text/plain').send(`${err.message}\n`),
+    );
+  });
   app.get('/uplink/live/:camera/status', (req, res, next) => {
     const e = find(req, res, next);
     if (!e) return;
@@ -91,6 +106,7 @@ function registerRoutes(RED: NodeAPI): void {
       viewers: s.viewers,
       bitrate: s.bitrate,
       sequence: s.sequence,
+      ...(s.lastFrameAt !== undefined ? { lastFrameAt: new Date(s.lastFrameAt).toISOString(), still: `uplink/live/${String(req.params.camera)}/still.jpg?v=${s.sequence}` } : {}),
       ...(s.mime ? { mime: s.mime } : {}),
       ...(s.relay ? { relay: { state: s.relay.state, since: new Date(s.relay.since).toISOString(), reconnects: s.relay.reconnects } } : {}),
     });
