@@ -12,7 +12,7 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 const helper = require('node-red-node-test-helper');
 const request = require('supertest');
-const { liveView, livePaths, parseLiveWidgetConfig } = require('../dist/lib/dashboard/live');
+const { liveView, livePaths, parseLiveWidgetConfig, stillToShow, stillCaption } = require('../dist/lib/dashboard/live');
 const { liveSlug } = require('../dist/lib/recorder/config');
 
 helper.init(require.resolve('node-red'));
@@ -61,6 +61,52 @@ describe('the live camera widget', function () {
       assert.deepStrictEqual(v.still, { name: 'still_1.jpg', capturedAt: '2026-03-04T05:06:07Z', width: 640, height: 360 });
       assert.doesNotMatch(JSON.stringify(v), /\/home\/pi/);
       assert.strictEqual(liveView({ slug: 'gate' }, { file: '/x/clip.mp4', contentType: 'video/mp4' }).still, null, 'a clip is no still');
+    });
+
+    describe('the still it shows while the stream is not up', function () {
+      const status = (at) => ({ state: 'waiting', lastFrameAt: at, still: `uplink/live/gate/still.jpg?v=${Date.parse(at)}` });
+      const capture = (at) => ({ name: 'still_2.jpg', capturedAt: at, width: 1280, height: 720 });
+      const clock = (t) => new Date(t).toISOString().slice(11, 19);
+
+      it('the live view\'s last frame when it is newer than the capture', function () {
+        const c = stillToShow(status('2026-03-04T05:06:09Z'), capture('2026-03-04T05:06:07Z'), 'w1');
+        assert.deepStrictEqual(c, { kind: 'frame', path: `uplink/live/gate/still.jpg?v=${Date.parse('2026-03-04T05:06:09Z')}`, at: Date.parse('2026-03-04T05:06:09Z'), label: 'last frame', name: null, width: null, height: null });
+        assert.strictEqual(stillCaption(c, clock), 'last frame 05:06:09');
+      });
+
+      it('the capture node\'s image when it is newer, served by the widget node by its id', function () {
+        const c = stillToShow(status('2026-03-04T05:06:07Z'), capture('2026-03-04T05:06:09Z'), 'w 1');
+        assert.deepStrictEqual(c, { kind: 'capture', path: 'uplink-live/w%201/still?v=2026-03-04T05%3A06%3A09Z', at: Date.parse('2026-03-04T05:06:09Z'), label: 'last capture', name: 'still_2.jpg', width: 1280, height: 720 });
+        assert.strictEqual(stillCaption(c, clock), 'last capture 05:06:09');
+      });
+
+      it('the frame on a tie, and over a capture whose time is not known', function () {
+        assert.strictEqual(stillToShow(status('2026-03-04T05:06:07Z'), capture('2026-03-04T05:06:07Z'), 'w1').kind, 'frame');
+        assert.strictEqual(stillToShow(status('2026-03-04T05:06:07Z'), { ...capture(null), capturedAt: null }, 'w1').kind, 'frame');
+      });
+
+      it('the only one there is', function () {
+        assert.strictEqual(stillToShow(status('2026-03-04T05:06:07Z'), null, 'w1').kind, 'frame');
+        assert.strictEqual(stillToShow(null, capture('2026-03-04T05:06:07Z'), 'w1').kind, 'capture');
+        // A live view with no fragment yet (no lastFrameAt, no still) leaves the capture.
+        assert.strictEqual(stillToShow({ state: 'waiting', viewers: 0 }, capture('2026-03-04T05:06:07Z'), 'w1').kind, 'capture');
+        // A capture with no time: named by its file.
+        const unknown = stillToShow(undefined, { name: 'still_3.jpg', capturedAt: null, width: null, height: null }, 'w1');
+        assert.strictEqual(stillCaption(unknown, clock), 'last capture still_3.jpg');
+        assert.strictEqual(unknown.path, 'uplink-live/w1/still?v=still_3.jpg');
+      });
+
+      it('none when there is neither, and a caption that says so', function () {
+        assert.strictEqual(stillToShow(null, null, 'w1'), null);
+        assert.strictEqual(stillToShow({ state: 'waiting' }, undefined, 'w1'), null);
+        assert.strictEqual(stillToShow({ lastFrameAt: 'not a time', still: 'uplink/live/gate/still.jpg?v=1' }, null, 'w1'), null, 'a frame whose time cannot be read');
+        assert.strictEqual(stillToShow({ lastFrameAt: '2026-03-04T05:06:07Z' }, null, 'w1'), null, 'a time with no picture');
+        assert.strictEqual(stillCaption(null, clock), 'no picture yet');
+      });
+
+      it('keeps the frame\'s path below httpNodeRoot (no leading slash), as the status gives it', function () {
+        assert.strictEqual(stillToShow({ lastFrameAt: '2026-03-04T05:06:07Z', still: '/uplink/live/gate/still.jpg?v=3' }, null, 'w1').path, 'uplink/live/gate/still.jpg?v=3');
+      });
     });
 
     it('needs a recorder picked', function () {

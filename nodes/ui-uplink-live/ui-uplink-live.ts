@@ -8,9 +8,10 @@ import { EditorConfig, registerNode } from '../common/node';
 import type { CapturePublisher } from '../common/watch';
 
 // The live camera widget for Node-RED Dashboard 2.0: this adapter finds the recorder picked in its editor (where its
-// live view is served, /uplink/live/<camera>/) and the capture node whose latest image is the still, and sends the
-// browsers where to play from; the Vue component (ui/, built into resources/ with HLS.js) plays the stream, and shows
-// the still while the camera is not streaming. The video itself never passes through this node: the recorder's ffmpeg
+// live view is served, /uplink/live/<camera>/) and, optionally, a capture node whose latest image may be the still,
+// and sends the browsers where to play from; the Vue component (ui/, built into resources/ with HLS.js) plays the
+// stream, and while the camera is not streaming shows the newer of the live view's last frame (its still.jpg) and
+// that image (lib/dashboard/live.ts picks). The video itself never passes through this node: the recorder's ffmpeg
 // reads the camera once, whatever the number of viewers. The dashboard is optional: this file loads without it.
 
 const TYPE = 'ui-uplink-live';
@@ -39,7 +40,7 @@ interface RecorderNode extends Node {
 }
 
 interface LiveNode extends Node {
-  /** The still's file and type, for the image endpoint (never sent to a browser). */
+  /** The capture node's latest image, its file and type, for the image endpoint (never sent to a browser). */
   latestCapture?: Uplink;
 }
 
@@ -117,7 +118,7 @@ export = function (RED: NodeAPI) {
 
   registerNode(RED, TYPE, UplinkLiveNode);
 
-  // The still, by widget id (the file is the one the capture node reported, never a path from the browser), behind the
+  // The capture node's image, by widget id (the file is the one the capture node reported, never a path from the browser), behind the
   // dashboard's own middleware where settings.js gives one (httpNodeAuth applies anyway).
   const settings = RED.settings as unknown as { dashboard?: { middleware?: unknown }; ui?: { middleware?: unknown } };
   const extra = settings.dashboard?.middleware ?? settings.ui?.middleware;
