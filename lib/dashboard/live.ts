@@ -90,6 +90,8 @@ export interface LiveFrameStatus {
   lastFrameAt?: unknown;
   /** The last frame as a JPEG, below httpNodeRoot (changes as new fragments come). */
   still?: unknown;
+  /** The rest of the status (state, viewers, relay), not read here. */
+  [field: string]: unknown;
 }
 
 /** The picture the widget shows while the stream is not up, and what its caption calls it. */
