@@ -29,8 +29,8 @@ const EXPECT = {
   'capture-on-button': { delivers: 'btn-now', needs: [GPIO] },
   'capture-to-cloud': { refuses: true, waits: ['not configured: set the bucket'] },
   'capture-to-cloud-dashboard': { refuses: true, waits: ['not configured: set the bucket'], needs: [DASHBOARD] },
-  // The recorder and the still's capture node both wait for the camera: the line once from each.
-  'live-camera-dashboard': { waits: ['not configured: set the camera input', 'not configured: set the camera input'], needs: [DASHBOARD] },
+  // The recorder waits for the camera (the widget's still comes from its live view: no capture node asks the camera).
+  'live-camera-dashboard': { waits: ['not configured: set the camera input'], needs: [DASHBOARD] },
   'capture-to-http': { refuses: true, waits: ['not configured: set the URL and token'] },
   'capture-to-supabase': { refuses: true, waits: ['not configured: set the project URL and API key'] },
   'clip-to-supabase': { waits: ['not configured: set the camera input', 'not configured: set the project URL and API key'] },
@@ -200,8 +200,9 @@ describe('every shipped flow, imported from Import > Examples into a stock Node-
             const umd = await call(`${red.url}/resources/${MODULE}/ui-uplink-live.umd.js`);
             assert.strictEqual(umd.status, 200, 'the live widget\'s build is served');
             assert.match(umd.text, /UIUplinkLive/);
-            // No camera yet: no live view is served, and the widget has no still to show.
+            // No camera yet: no live view is served, so no last picture either, and the widget picks no capture node.
             assert.strictEqual((await call(`${red.url}/uplink/live/gate/status`)).status, 404);
+            assert.strictEqual((await call(`${red.url}/uplink/live/gate/still.jpg`)).status, 404);
             assert.strictEqual((await call(`${red.url}/uplink-live/live-ui-live/still`)).status, 404);
           }
           if (/^capture-to-cloud/.test(name)) {

@@ -215,8 +215,12 @@ describe('recorder: live view and relay in node-red', function () {
       return { ok: r.status === 503, value: r.text };
     });
     // While it is down, the last picture it sent, from memory.
+    const asked = Date.now();
     const down = await status();
     assert.ok(down.lastFrameAt && down.still, JSON.stringify(down));
+    // The server's clock beside it, by which a browser shows that time corrected for its own clock.
+    assert.ok(Date.parse(down.now) >= asked - 1000 && Date.parse(down.now) <= Date.now() + 1000, `now is this server's time: ${down.now}`);
+    assert.ok(Date.parse(down.lastFrameAt) <= Date.parse(down.now), 'the last frame came before now');
     const still = await fetch(`${red.url}/${down.still}`, { headers: auth, signal: AbortSignal.timeout(10_000) });
     assert.strictEqual(still.status, 200);
     assert.strictEqual(still.headers.get('content-type'), 'image/jpeg');

@@ -250,7 +250,7 @@ describe('npm start with the variables of each flow', function () {
     assert.ok(!logs.includes(CAMERA_PASSWORD));
   });
 
-  it('live-camera-dashboard: the RTSP camera and its login from UPLINK_CAMERA_*, live at /uplink/live/gate/ with a still', async function () {
+  it('live-camera-dashboard: the RTSP camera and its login from UPLINK_CAMERA_*, live at /uplink/live/gate/ with its last picture', async function () {
     if (!rtsp.available()) {
       console.log(`      skipped: ${rtsp.unavailableReason()}`);
       this.skip();
@@ -269,12 +269,18 @@ describe('npm start with the variables of each flow', function () {
       }, 60000);
       assert.strictEqual(status.camera, 'gate');
       assert.strictEqual((await call(`${run.url}/uplink/live/gate/index.m3u8`)).status, 200, 'the playlist');
-      // The still, taken once at deploy from the same camera, served by the widget.
-      await until('the still', async () => {
-        const r = await fetch(`${run.url}/uplink-live/live-ui-live/still`);
-        const body = Buffer.from(await r.arrayBuffer());
-        return { ok: r.status === 200 && body[0] === 0xff && body[1] === 0xd8, value: r.status };
+      // The last picture the camera sent, from the live view's memory, where its status says (no capture node asks
+      // the camera for one: the widget picks none).
+      const framed = await until('the status to name the last picture', async () => {
+        const r = await call(`${run.url}/uplink/live/gate/status`);
+        return { ok: r.status === 200 && typeof r.body.still === 'string', value: r.body };
       }, 30000);
+      assert.ok(!Number.isNaN(Date.parse(framed.lastFrameAt)), `lastFrameAt is a time: ${framed.lastFrameAt}`);
+      assert.match(framed.still, /^uplink\/live\/gate\/still\.jpg\?v=\d+$/);
+      const still = await fetch(`${run.url}/${framed.still}`);
+      const body = Buffer.from(await still.arrayBuffer());
+      assert.deepStrictEqual([still.status, still.headers.get('content-type'), body[0], body[1]], [200, 'image/jpeg', 0xff, 0xd8], 'a JPEG');
+      assert.strictEqual((await call(`${run.url}/uplink-live/live-ui-live/still`)).status, 404, 'no capture node picked in the widget');
       const logs = run.logs();
       assert.match(logs, /Dashboard: http:\/\/127\.0\.0\.1:\d+\/dashboard\n/);
       assert.match(logs, /Camera: +rtsp:\/\/127\.0\.0\.1:\d+\/cam \(login: UPLINK_CAMERA_USER live\)\n/);

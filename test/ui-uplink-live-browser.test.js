@@ -2,8 +2,9 @@
 // The live camera widget (ui-uplink-live) in Debian's Chromium (playwright-core), against a real node-red process
 // running the shipped live-camera-dashboard flow with Dashboard 2.0, its camera moved to a real RTSP camera stand-in
 // (GStreamer's RTSP server, digest login) on 127.0.0.1. The video must play (its time advancing), the camera's death
-// must bring the still with its caption, its return the video again; ten HLS clients at once must leave the camera
-// with one RTSP client (the recorder's ffmpeg). The recorder also relays (to a port where nobody listens), for the
+// must bring the last picture the camera sent (the live view's still.jpg: the flow has no capture node) with its
+// caption, its return the video again; ten HLS clients at once must leave the camera with one RTSP client (the
+// recorder's ffmpeg). The recorder also relays (to a port where nobody listens), for the
 // overlay's relay state. Every wait is a bounded poll.
 // Screenshot: test-artifacts/live-phone.png; with UPLINK_UPDATE_SCREENSHOTS=1 also docs/live-phone.png, which the
 // README shows.
@@ -96,19 +97,17 @@ describe('the live camera widget in a browser (Chromium, Dashboard 2.0, a real R
     this.timeout(120000);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     camera = await rtsp.startRtspServer({ user: USER, password: PASSWORD });
-    // The shipped flow with its camera set, as a user would set it: the URL in the recorder and the still's capture
-    // node, the login in their credentials. The still is taken once at deploy (not every minute), so that the count
-    // of readers below sees the recorder alone.
+    // The shipped flow with its camera set, as a user would set it: the URL in the recorder, the login in its
+    // credentials. Nothing else is changed: the recorder is the camera's only reader.
     // The recorder also relays, to a port where no RTSP server listens: the overlay shows the relay's state, and a
     // relay that cannot connect costs the live view nothing.
     const relayPort = await freePort();
     const flows = JSON.parse(fs.readFileSync(FLOW, 'utf8')).map((n) => {
       if (n.id === 'live-rec') return { ...n, input: camera.url, relayUrl: `rtsp://127.0.0.1:${relayPort}/gate`, credentials: { username: USER, password: PASSWORD } };
-      if (n.id === 'live-still') return { ...n, input: camera.url, credentials: { username: USER, password: PASSWORD } };
-      if (n.id === 'live-tick') return { ...n, repeat: '' };
       return n;
     });
-    assert.ok(flows.some((n) => n.id === WIDGET && n.type === 'ui-uplink-live'), 'the shipped flow has the widget');
+    assert.ok(flows.some((n) => n.id === WIDGET && n.type === 'ui-uplink-live' && !n.capture), 'the shipped flow has the widget, with no capture node picked');
+    assert.deepStrictEqual(flows.filter((n) => n.type === 'uplink-capture').map((n) => n.id), [], 'no capture node in the shipped flow');
     // Deployed as the editor deploys: the credentials travel inside their nodes.
     red = await startNodeRed({ flows: [], startTimeoutMs: 40000 });
     await deploy(red, flows);
@@ -207,23 +206,33 @@ describe('the live camera widget in a browser (Chromium, Dashboard 2.0, a real R
     console.log(`      readers of the camera counted as: ${during.how}`);
   });
 
-  it('shows the still with its caption while the camera is down, and the video again once it is back', async function () {
+  it('shows the last picture the camera sent with its caption while the camera is down, and the video again once it is back', async function () {
     await playsFor(1, 30000);
     await camera.kill();
     const caption = widget().locator('[data-part="caption"]');
     await caption.waitFor({ state: 'visible', timeout: 60000 });
     const text = await until('the offline caption', async () => {
       const c = await caption.innerText();
-      return { ok: /^camera offline · last capture \d\d:\d\d:\d\d$/.test(c), value: c };
+      return { ok: /^camera offline · last frame \d\d:\d\d:\d\d$/.test(c), value: c };
     }, 30000);
     assert.strictEqual(await widget().getAttribute('data-mode'), 'still');
     const img = widget().locator('[data-part="still"] img');
     await img.waitFor({ state: 'visible' });
-    await until('the still decoded', async () => {
+    await until('the last frame decoded', async () => {
       const ok = await img.evaluate((el) => el.complete && el.naturalWidth === 640);
       return { ok, value: await img.getAttribute('src') };
     }, 10000);
-    assert.match(await img.getAttribute('src'), new RegExp(`^/uplink-live/${WIDGET}/still\\?v=`));
+    const src = await img.getAttribute('src');
+    assert.match(src, /^\/uplink\/live\/gate\/still\.jpg\?v=\d+$/, 'the live view\'s last frame');
+    assert.strictEqual(await img.getAttribute('data-kind'), 'frame');
+    // The picture is the one the status names, taken when it says: the caption's time is lastFrameAt's.
+    const status = (await liveStatus()).value;
+    assert.strictEqual(src, `/${status.still}`);
+    const shown = await page.evaluate((iso) => new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }), status.lastFrameAt);
+    // Within the page's correction for its clock (a few ms here), midnight aside.
+    const diff = Math.abs(Date.parse(`1970-01-01T${text.slice(-8)}Z`) - Date.parse(`1970-01-01T${shown}Z`));
+    const apart = Math.min(diff, 86_400_000 - diff);
+    assert.ok(apart <= 2000, `the caption (${text}) gives the last frame's time (${shown})`);
     assert.strictEqual(await widget().locator('.uplink-live-badge').count(), 0, 'no LIVE badge on the still');
     assert.strictEqual((await call(`${liveBase()}/index.m3u8`)).status, 503, 'the playlist says the camera is not streaming');
     // While it is down the page tries again, on a backoff: 2 s, 4 s, 8 s… (one playlist request each), not in a loop.

@@ -106,6 +106,8 @@ function registerRoutes(RED: NodeAPI): void {
       viewers: s.viewers,
       bitrate: s.bitrate,
       sequence: s.sequence,
+      // This server's clock, so a browser shows the times above in its own zone, corrected for its own clock.
+      now: new Date().toISOString(),
       ...(s.lastFrameAt !== undefined ? { lastFrameAt: new Date(s.lastFrameAt).toISOString(), still: `uplink/live/${String(req.params.camera)}/still.jpg?v=${s.sequence}` } : {}),
       ...(s.mime ? { mime: s.mime } : {}),
       ...(s.relay ? { relay: { state: s.relay.state, since: new Date(s.relay.since).toISOString(), reconnects: s.relay.reconnects } } : {}),
