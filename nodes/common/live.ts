@@ -58,7 +58,7 @@ function registerRoutes(RED: NodeAPI): void {
     e.stream.viewers.saw(viewer);
     const playlist = e.stream.stats().state === 'live' ? e.stream.window.playlist() : undefined;
     if (!playlist) {
-      // A player retries; the dashboard's shows the last capture meanwhile.
+      // A player retries; the dashboard's shows the last picture (still.jpg) meanwhile.
       res.status(503).set('Retry-After', '2').type('text/plain').send(`camera "${e.camera}" is not streaming now\n`);
       return;
     }
