@@ -241,6 +241,20 @@ describe('the live camera widget', function () {
       }
     });
 
+    it('bundles the still\'s choice from lib/dashboard/live.ts, which imports nothing a browser lacks', function () {
+      const { builtinModules } = require('module');
+      const source = fs.readFileSync(path.join(ROOT, 'lib', 'dashboard', 'live.ts'), 'utf8');
+      const imports = [...source.matchAll(/^import\s+(type\s+)?[^'"]*from\s+'([^']+)'/gm)].filter((m) => !m[1]).map((m) => m[2]);
+      assert.ok(imports.length > 0, 'the imports were read');
+      for (const spec of imports) {
+        assert.ok(spec.startsWith('.') && !builtinModules.includes(spec.replace(/^node:/, '')), `lib/dashboard/live.ts imports ${spec}`);
+        const file = path.join(ROOT, 'lib', 'dashboard', `${spec}.ts`);
+        assert.doesNotMatch(fs.readFileSync(file, 'utf8'), /^import\s+(?!type\s)/m, `${spec} imports at run time`);
+      }
+      assert.match(fs.readFileSync(path.join(ROOT, 'ui', 'components', 'UIUplinkLive.vue'), 'utf8'), /from '\.\.\/\.\.\/lib\/dashboard\/live'/);
+      assert.match(fs.readFileSync(UMD, 'utf8'), /label:`last frame`/, 'the choice is in the build');
+    });
+
     it('npm run build:widget builds both widgets', function () {
       /** @type {{ scripts: Record<string, string> }} */
       const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
