@@ -182,8 +182,9 @@ describe('recorder: pieces', function () {
         // The count now says the budget is exceeded: a check counts anew before it pauses (or deletes) for that.
         fs.rmSync(left);
         assert.deepStrictEqual(await guard.check(false), { pause: false, resumed: true });
+        guard.prepare();
         fs.writeFileSync(left, Buffer.alloc(1_200_000));
-        assert.strictEqual(await pause(true), true, 'a check asked to count anew does');
+        assert.strictEqual(await pause(true), true, 'a check asked to count anew does, even just after prepare()');
       } finally {
         await store.close();
       }
