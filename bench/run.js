@@ -50,7 +50,7 @@ function killChildren() {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const h = require('./helpers');
-  const FIGURES = [...require('./queue').FIGURES, ...require('./connectivity').FIGURES, ...require('./uploader').FIGURES, ...require('./capture').FIGURES, ...require('./video').FIGURES];
+  const FIGURES = [...require('./queue').FIGURES, ...require('./connectivity').FIGURES, ...require('./uploader').FIGURES, ...require('./capture').FIGURES, ...require('./video').FIGURES, ...require('./monitor').FIGURES];
   const cleanup = () => {
     killChildren();
     h.removeTempDirs();

@@ -38,6 +38,7 @@ const EXPECT = {
   'uploader-s3': { refuses: true, waits: ['not configured: set the bucket'] },
   'uploader-http': { refuses: true, waits: ['not configured: set the URL and token'] },
   'uploader-supabase': { refuses: true, waits: ['not configured: set the project URL and API key'] },
+  'device-monitoring': { waits: [] },
 };
 
 function walk(dir) {

@@ -174,6 +174,86 @@ describe('offline-queue node', function () {
     assert.ok(batches.some((b) => b > 2), `acks that arrived during a write went together (${batches.join(', ')})`);
   });
 
+  it('hands the next item out as soon as an ack frees its slot, before that ack is written', async function () {
+    const n = await load({ concurrency: 1 });
+    for (let i = 0; i < 4; i++) n.q.receive({ payload: i });
+    await waitFor(() => n.out.length === 1 && lastStats(n) && lastStats(n).pending === 3, { what: 'one delivery' });
+    const store = n.q.queue.store;
+    const ackMany = store.ackMany.bind(store);
+    /** @type {() => void} */
+    let release = () => undefined;
+    const gate = new Promise((r) => (release = () => r(undefined)));
+    let written = 0;
+    store.ackMany = async (ids, leaseUpTo) => {
+      await gate;
+      const r = await ackMany(ids, leaseUpTo);
+      written += ids.length;
+      return r;
+    };
+    n.q.receive({ ...n.out[0], uplink: { ...n.out[0].uplink, ack: true } });
+    await waitFor(() => n.out.length === 2, { what: 'the next item' });
+    assert.strictEqual(written, 0, 'the next item went out while the ack was still unwritten');
+    assert.strictEqual(n.out[1].payload, 1);
+    assert.strictEqual(n.out.length, 2, 'one slot, one item');
+    release();
+    await waitFor(() => lastStats(n) && lastStats(n).uploaded === 1, { what: 'the ack written' });
+    assert.strictEqual(written, 1);
+    assert.strictEqual(lastStats(n).inFlight, 1);
+    assert.strictEqual(lastStats(n).pending, 2, 'items taken ahead still count as pending');
+  });
+
+  it('gives back the items it took ahead when it goes offline or pauses: none loses an attempt', async function () {
+    const n = await load({ concurrency: 1 });
+    for (let i = 0; i < 4; i++) n.q.receive({ payload: i });
+    await waitFor(() => n.out.length === 1 && lastStats(n) && lastStats(n).pending === 3, { what: 'one delivery' });
+    const leased = async () => (await n.q.queue.store.list({ states: ['leased'] })).map((r) => r.id);
+    assert.ok((await leased()).length > 1, 'items were taken ahead');
+    n.q.receive({ topic: 'connectivity', payload: { online: false } });
+    await waitFor(async () => (await leased()).length === 1, { what: 'the items ahead given back' });
+    assert.deepStrictEqual(await leased(), [n.out[0].uplink.item.id], 'the item in flight keeps its lease');
+    n.q.receive({ ...n.out[0], uplink: { ...n.out[0].uplink, ack: true } });
+    await waitFor(() => lastStats(n) && lastStats(n).uploaded === 1, { what: 'the ack' });
+    n.q.receive({ topic: 'connectivity', payload: { online: true } });
+    await waitFor(() => n.out.length === 2, { what: 'delivery when online again' });
+    n.q.receive({ topic: 'pause' });
+    await waitFor(async () => (await leased()).length === 1, { what: 'the items ahead given back on pause' });
+    n.q.receive({ ...n.out[1], uplink: { ...n.out[1].uplink, ack: true } });
+    n.q.receive({ topic: 'resume' });
+    await waitFor(() => n.out.length === 3, { what: 'delivery after resume' });
+    n.q.receive({ ...n.out[2], uplink: { ...n.out[2].uplink, ack: true } });
+    await waitFor(() => n.out.length === 4, { what: 'the last item' });
+    assert.deepStrictEqual(n.out.map((m) => m.payload), [0, 1, 2, 3]);
+    assert.deepStrictEqual(n.out.map((m) => m.uplink.item.attempt), [1, 1, 1, 1]);
+    assert.strictEqual(n.caught.length, 0);
+  });
+
+  it('notices, every time, that another process made failed items ready again', async function () {
+    const n = await load({ concurrency: 1 });
+    n.q.receive({ payload: 'a' });
+    const sqlite3 = require('sqlite3');
+    const other = await new Promise((resolve, reject) => {
+      const db = new sqlite3.Database(path.join(dir, 'queue.db'), (err) => (err ? reject(err) : resolve(db)));
+    });
+    try {
+      const retryFailed = () =>
+        new Promise((resolve, reject) =>
+          other.run("UPDATE items SET state = 'pending', attempts = 0 WHERE state = 'dead'", (err) => (err ? reject(err) : resolve(undefined))),
+        );
+      for (let round = 1; round <= 3; round++) {
+        await waitFor(() => n.out.length === round, { what: `delivery ${round}` });
+        const msg = n.out[round - 1];
+        n.q.receive({ topic: 'nack', uplink: { item: msg.uplink.item, error: { message: 'bad', permanent: true } } });
+        await waitFor(() => lastStats(n) && lastStats(n).failed === 1, { what: `failed ${round}` });
+        // The queue's own commits (many while it works) must not stop it from seeing this one.
+        await retryFailed();
+      }
+      await waitFor(() => n.out.length === 4, { what: 'the last delivery' });
+      assert.ok(n.out.every((m) => m.payload === 'a'));
+    } finally {
+      await new Promise((resolve) => other.close(() => resolve(undefined)));
+    }
+  });
+
   it('retries a nacked item after its backoff and sends a permanent failure to the failed items', async function () {
     const n = await load({ concurrency: 1 });
     n.q.receive({ payload: 'a' });

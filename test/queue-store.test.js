@@ -4,7 +4,7 @@ const fs = require('fs');
 const path = require('path');
 const sqlite3 = require('sqlite3');
 const { QueueStore, QueueFullError, HOT_SQL } = require('../dist/lib/queue/store');
-const { tmpDir, rmrf } = require('./support/tmp');
+const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 
 function clock(start = 1_700_000_000_000) {
   const c = { t: start, now: () => c.t, advance: (ms) => (c.t += ms) };
@@ -151,6 +151,41 @@ describe('QueueStore', function () {
     assert.strictEqual(second.attempts, 2);
     assert.strictEqual((await store.nack(id, 1, { message: 'late answer to attempt 1' })).status, 'stale');
     assert.strictEqual((await store.list({ states: ['leased'] }))[0].id, id);
+  });
+
+  it('gives back leases of items never delivered without using an attempt, but not a lease taken again since', async function () {
+    store = await open({ leaseMs: 1000 });
+    const a = await store.enqueue(item());
+    const b = await store.enqueue(item());
+    const [la, lb] = await store.lease(2);
+    assert.deepStrictEqual([la.id, lb.id], [a.id, b.id]);
+    c.advance(1001);
+    await store.expireLeases();
+    const [again] = await store.lease(1);
+    assert.deepStrictEqual([again.id, again.attempts], [a.id, 2]);
+    // b's lease is given back; a's is not: attempt 1 of a is over, attempt 2 is someone else's.
+    assert.strictEqual(await store.releaseLeases([[a.id, 1], [b.id, 1]]), 0, 'b is no longer leased either (its lease ran out)');
+    const [lb2] = await store.lease(2);
+    assert.deepStrictEqual([lb2.id, lb2.attempts], [b.id, 2]);
+    assert.strictEqual(await store.releaseLeases([[a.id, 1], [b.id, 2]]), 1);
+    const rows = Object.fromEntries((await store.list()).map((r) => [r.id, r]));
+    assert.deepStrictEqual([rows[a.id].state, rows[a.id].attempts], ['leased', 2]);
+    assert.deepStrictEqual([rows[b.id].state, rows[b.id].attempts, rows[b.id].leaseUntil], ['pending', 1, null]);
+    assert.deepStrictEqual(
+      (await store.leasedItems()).map((r) => [r.id, r.attempts]),
+      [[a.id, 2]],
+    );
+  });
+
+  it('copies the WAL into the database file from a connection of its own, long before SQLite would by itself', async function () {
+    const file = path.join(dir, 'q.db');
+    store = await open();
+    const before = fs.statSync(file).size;
+    // About 4 WAL pages each: 200 enqueues stay below the 1000 pages at which a connection checkpoints by itself.
+    for (let i = 0; i < 200; i++) await store.enqueue(item());
+    await waitFor(() => fs.statSync(file).size > before, { what: 'the database file to receive the WAL' });
+    const rows = await countRows(file);
+    assert.strictEqual(rows.pending.n, 200);
   });
 
   it('redelivers an item whose lease expired', async function () {

@@ -30,7 +30,7 @@ function stats(over = {}) {
   return {
     online: true, paused: false, notConfigured: null, notQueued: 0, pending: 0, ready: 0, retrying: 0, inFlight: 0, failed: 0, expired: 0, dropped: 0,
     uploaded: 0, queuedBytes: 0, oldestPendingAgeS: null, throughput: { itemsPerMin: 0, bytesPerSec: 0 },
-    concurrency: 4, db: '/data/uplink/queue.db', lastError: null, uploading: [],
+    concurrency: 4, db: '/data/uplink/queue.db', lastError: null, held: null, uploading: [],
     ...over,
     totals,
   };

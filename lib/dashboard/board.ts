@@ -17,6 +17,8 @@ export interface StatusView {
   at: number;
   queue: { running: boolean; problem: string | null };
   link: { state: LinkWord; paused: boolean; since: number | null; reason: string; latencyMs: number | null; target: string | null };
+  /** Why items wait untried (a byte budget), from the queue's stats; null when nothing is held. */
+  held: string | null;
   counts: { pending: number; inFlight: number; uploaded: number; failed: number; retrying: number; queuedBytes: number; oldestPendingAgeS: number | null } | null;
   /** Queue depth (pending + in flight) at each change: [time ms, depth], oldest first. */
   depth: [number, number][];
@@ -206,6 +208,7 @@ export class StatusBoard {
       at: this.now(),
       queue: { running: this.problem === null, problem: this.problem },
       link: this.linkView(),
+      held: s?.held ?? null,
       counts: s
         ? { pending: s.pending, inFlight: s.inFlight, uploaded: s.uploaded, failed: s.failed + s.expired, retrying: s.retrying, queuedBytes: s.queuedBytes, oldestPendingAgeS: s.oldestPendingAgeS }
         : null,

@@ -80,6 +80,8 @@ export class UploadTally {
   uploads = 0;
   bytes = 0;
   lastUploadAt: number | null = null;
+  /** The byte budget of the target it uploads to, when it has one. */
+  budget?: () => BudgetView | undefined;
   readonly retries: Record<UploadFailureKind, number> = Object.fromEntries(UPLOAD_FAILURE_KINDS.map((k) => [k, 0])) as Record<UploadFailureKind, number>;
 
   constructor(
@@ -102,6 +104,16 @@ export class UploadTally {
     this.retries[kind]++;
     this.metrics.uploadRetries.inc({ node: this.name, backend: this.backend, class: kind });
   }
+}
+
+/** A target's byte budget as the board shows it (see lib/upload/budget's BudgetSnapshot). */
+export interface BudgetView {
+  state: 'ok' | 'near' | 'spent';
+  text: string;
+  resetsAt: number | null;
+  metered: boolean | null;
+  day: { bytes: number; limit: number };
+  month: { bytes: number; limit: number };
 }
 
 export interface QueueView {

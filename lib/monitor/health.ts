@@ -130,6 +130,11 @@ export function conditionsOf(snap: Snapshot, t: Thresholds, clock?: ClockJump | 
       message: `only ${mb(d.freeBytes)} free on the disk of ${d.node === 'userDir' ? "Node-RED's folder" : `"${d.node}"`} (under ${mb(t.minDiskFreeBytes)})`, value: d.freeBytes, threshold: t.minDiskFreeBytes,
     });
   }
+  for (const u of snap.uploaders) {
+    const b = u.budget?.();
+    if (!b || b.state === 'ok') continue;
+    out.push({ alert: null, subject: u.name, severity: 'warning', active: true, message: `"${u.name}": ${b.text}${b.state === 'spent' ? ', spent' : ', nearly spent'}`, value: null, threshold: null });
+  }
   for (const p of snap.problems) {
     out.push({ alert: null, subject: p.name, severity: 'critical', active: true, message: `${p.type.replace(/^uplink-/, '')} "${p.name}" is not working: ${p.message}`, value: null, threshold: null });
   }
@@ -202,6 +207,10 @@ export function healthAnswer(
       failuresInARow: c.failuresInARow,
       lastCaptureAt: iso(c.lastCaptureAt),
     })),
+    budgets: snap.uploaders.flatMap((u) => {
+      const b = u.budget?.();
+      return b ? [{ name: u.name, state: b.state, text: b.text, resetsAt: iso(b.resetsAt), metered: b.metered, day: b.day, month: b.month }] : [];
+    }),
     recorders: snap.recorders.map((r) => ({
       name: r.name,
       camera: r.view?.camera ?? null,

@@ -130,8 +130,22 @@ export class BoardMetrics {
     });
     this.uploadRetries = new Counter({ name: 'uplink_upload_retries_total', help: 'Uploads that failed and will be tried again, by why.', labelNames: ['node', 'backend', 'class'], registers });
 
+    /** A budget figure of each uploader whose target has one, per period with a limit. */
+    const budgetGauge = (name: string, help: string, pick: (p: { bytes: number; limit: number }) => number) =>
+      gauge(name, help, ['node', 'period'], (s, set) => {
+        for (const u of s.uploaders) {
+          const b = u.budget?.();
+          if (!b) continue;
+          for (const period of ['day', 'month'] as const) if (b[period].limit > 0) set({ node: u.name, period }, pick(b[period]));
+        }
+      });
+    budgetGauge('uplink_budget_used_bytes', 'Bytes sent to the target this period, for the uploaders whose target has a byte budget.', (p) => p.bytes);
+    budgetGauge('uplink_budget_limit_bytes', 'The byte budget of the target, per period.', (p) => p.limit);
     gauge('uplink_recorder_recording', '1 while the recorder is recording.', ['node', 'camera'], (s, set) => {
       for (const r of s.recorders) set({ node: r.name, camera: r.view?.camera ?? '' }, r.view?.state === 'recording' ? 1 : 0);
+    });
+    gauge('uplink_recorder_state', 'The recorder\'s state (1 for the one it is in): starting, recording, reconnecting, paused, stopped (on purpose), closed.', ['node', 'camera', 'state'], (s, set) => {
+      for (const r of s.recorders) if (r.view) set({ node: r.name, camera: r.view.camera, state: r.view.state }, 1);
     });
     kept('uplink_recorder_segments_total', 'Segments closed and handed on since the node started.', ['node', 'camera'], (s, add) => {
       for (const r of s.recorders) if (r.view) add({ node: r.name, camera: r.view.camera }, r.view.segments);

@@ -17,6 +17,13 @@ export interface Tx {
 
 /** Prepared statements kept per connection: every statement text the queue runs, with room for the ack's variants. */
 const MAX_PREPARED = 64;
+/**
+ * With checkpoints taken aside (see checkpointAside): one after this many commits, about SQLite's own 1000 pages at
+ * the few pages a queue commit writes. The connection's own automatic checkpoint stays, at this many pages, only
+ * for a WAL the other connection could not keep small (a burst of large inline items).
+ */
+const CHECKPOINT_EVERY_COMMITS = 128;
+const FALLBACK_AUTOCHECKPOINT_PAGES = 8000;
 
 
 /** What the connection has done since it was opened: for benchmarks and tests, which count round trips per item. */
@@ -56,6 +63,10 @@ export class Database {
   private readonly counts: DbCounters = { statements: 0, commits: 0 };
   /** By SQL text, least recently used first. */
   private readonly prepared = new Map<string, sqlite3.Statement>();
+  /** The second connection that copies the WAL into the database file (see checkpointAside). */
+  private checkpointer?: sqlite3.Database;
+  private checkpointing?: Promise<void>;
+  private commitsSinceCheckpoint = 0;
 
   private constructor(private readonly db: sqlite3.Database, readonly file: string) {}
 
@@ -89,6 +100,42 @@ export class Database {
     this.mode = mode;
   }
 
+  /**
+   * Moves WAL checkpoints off this connection, onto a second one of their own. A checkpoint copies the WAL into the
+   * database file and fsyncs both: on an SD card that can take a second, and every write queued behind it (a
+   * capture's enqueue, the acks) would wait that long. From a connection of their own they run beside the writes
+   * (SQLite lets one checkpoint run while a writer appends to the WAL), on another thread of the pool. A checkpoint
+   * is as crash-safe from one connection as from another; a failed one is tried again after the next commits.
+   */
+  async checkpointAside(): Promise<void> {
+    if (this.checkpointer) return;
+    const other = await new Promise<sqlite3.Database>((resolve, reject) => {
+      const db = new sqlite3.Database(this.file, sqlite3.OPEN_READWRITE, (err) => (err ? reject(err) : resolve(db)));
+    });
+    try {
+      await new Promise<void>((resolve, reject) =>
+        other.exec(`PRAGMA busy_timeout = 5000; PRAGMA synchronous = ${this.durableMode}`, (err) => (err ? reject(err) : resolve())),
+      );
+    } catch (e) {
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+      throw e;
+    }
+    this.checkpointer = other;
+    await this.exec(`PRAGMA wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+  }
+
+  private committed(): void {
+    if (!this.checkpointer || this.checkpointing || ++this.commitsSinceCheckpoint < CHECKPOINT_EVERY_COMMITS) return;
+    this.commitsSinceCheckpoint = 0;
+    const other = this.checkpointer;
+    this.checkpointing = new Promise<void>((resolve) => {
+      // PASSIVE: copies what no reader still needs, never waits for anyone, never blocks a writer.
+      other.get('PRAGMA wal_checkpoint(PASSIVE)', () => resolve());
+    }).then(() => {
+      this.checkpointing = undefined;
+    });
+  }
+
   /** Runs fn alone on the connection, outside any write transaction of its own. */
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.submit(fn, false, false, false);
@@ -107,6 +154,12 @@ export class Database {
     if (this.closed) return Promise.resolve();
     return this.read(async () => undefined).then(async () => {
       this.closed = true;
+      const other = this.checkpointer;
+      this.checkpointer = undefined;
+      if (other) {
+        await this.checkpointing;
+        await new Promise<void>((resolve) => other.close(() => resolve()));
+      }
       // SQLite refuses to close a connection that still has prepared statements.
       const statements = [...this.prepared.values()];
       this.prepared.clear();
@@ -202,6 +255,7 @@ export class Database {
         await this.useMode(this.tx, w.durable ? this.durableMode : 'NORMAL');
         const value = await w.fn(this.tx);
         this.counts.commits++;
+        this.committed();
         w.resolve(value);
       } catch (e) {
         w.reject(e);
@@ -229,6 +283,7 @@ export class Database {
     try {
       await this.tx.run('COMMIT');
       this.counts.commits++;
+      this.committed();
     } catch (e) {
       // Disk full, I/O error: nothing of this group is stored.
       await this.tx.run('ROLLBACK').catch(() => undefined);

@@ -1,4 +1,5 @@
 import fs from 'fs';
+import { performance } from 'perf_hooks';
 import path from 'path';
 import { QueueConfig } from './config';
 import { classifyInput, Command } from './input';
@@ -30,6 +31,16 @@ export type HandleResult =
 
 const THROUGHPUT_WINDOW_MS = 60_000;
 const MAX_TIMER_MS = 3600_000;
+/** A change of wall time against the monotonic clock this large is a jump (NTP setting the clock), not a drift. */
+const CLOCK_JUMP_MS = 60_000;
+/**
+ * Items leased ahead of their turn: as many as the concurrency, at least MIN_AHEAD (so that even one upload at a
+ * time has acks to write together), at most MAX_AHEAD.
+ */
+const MIN_AHEAD = 4;
+const MAX_AHEAD = 8;
+/** The longest an ack waits for others to share its commit, while items leased ahead keep the slots full. */
+const ACK_GROUP_MS = 15;
 
 /**
  * The offline queue's behaviour over its store: turns messages into items, delivers them while online and not
@@ -52,6 +63,10 @@ export class OfflineQueue {
   private watchTimer?: NodeJS.Timeout;
   private dataVersion = 0;
   private lastError: string | null = null;
+  /** Items the uploader held back (a byte budget), and until when. */
+  private held: { reason: string; until: number } | null = null;
+  /** The monotonic clock, wall time minus it when last looked at, and the first wall time this run wrote. */
+  private clock?: { mono: () => number; offset: number; from: number };
   /** Set while the connectivity node says the target is not configured: new items are not queued. */
   private notConfigured: string | null = null;
   private notQueued = 0;
@@ -60,6 +75,17 @@ export class OfflineQueue {
   private pendingAcks: { id: number; resolve: (r: HandleResult) => void; reject: (e: unknown) => void }[] = [];
   private flushingAcks = false;
   private ackFlushScheduled = false;
+  private ackGroupTimer?: NodeJS.Timeout;
+  /**
+   * Items leased ahead of their turn (in priority order), handed out the moment an answer frees a slot: the next
+   * upload never waits for the commit of the last one's ack. Leased in the file like the items in flight; given back
+   * when delivery stops (offline, paused, closed). A crash leaves them leased, and the next start makes them ready.
+   */
+  private ahead: LeasedItem[] = [];
+  /** Items delivered by this queue and not answered yet, with their lanes: the slots in use. */
+  private inFlight = new Map<number, number>();
+  /** How many items may be leased ahead (see MIN_AHEAD). */
+  private readonly aheadLimit: number;
   /** Uploads reporting progress: bytes sent, size, and when the lease was last extended. */
   private progressOf = new Map<number, { sent: number; bytes: number; attempt: number; touchedAt: number; at: number }>();
   /** When each item in flight was delivered (its lease started), so progress can tell when the lease needs extending. */
@@ -74,9 +100,16 @@ export class OfflineQueue {
     private readonly now: () => number,
   ) {
     this.online = config.startOnline;
+    this.aheadLimit = Math.min(Math.max(config.concurrency, MIN_AHEAD), MAX_AHEAD);
   }
 
-  static async start(config: QueueConfig, events: QueueEvents, owner: string, now: () => number = Date.now): Promise<OfflineQueue> {
+  static async start(
+    config: QueueConfig,
+    events: QueueEvents,
+    owner: string,
+    now: () => number = Date.now,
+    mono: () => number = () => performance.now(),
+  ): Promise<OfflineQueue> {
     const store = await QueueStore.open(config.dbFile, config.policy, {
       synchronous: config.synchronous,
       createFolder: config.createFolder,
@@ -85,10 +118,13 @@ export class OfflineQueue {
       now,
     });
     const q = new OfflineQueue(store, config, events, now);
+    q.clock = { mono, offset: now() - mono(), from: now() };
     if (store.movedAside) {
       q.lastError = `the queue database was corrupt: moved to ${store.movedAside}, ${store.salvaged} items recovered into a fresh one`;
     }
     q.paused = (await store.getMeta('paused')) === 'true';
+    // Items still in flight from before a redeploy (their nodes may answer yet) hold their slots.
+    for (const it of await store.leasedItems()) q.inFlight.set(it.id, it.lane);
     q.dataVersion = await store.dataVersion();
     q.watchForOtherWriters();
     await q.housekeeping();
@@ -99,6 +135,7 @@ export class OfflineQueue {
 
   /** Interprets one message. Throws InputError (with the message, when it was an item not queued) for bad input. */
   async handle(msg: Msg): Promise<HandleResult> {
+    await this.watchClock();
     const input = classifyInput(msg);
     switch (input.type) {
       case 'invalid':
@@ -114,6 +151,13 @@ export class OfflineQueue {
       case 'nack': {
         const info = { ...input.info, offline: input.info.offline || !this.online };
         const r = await this.store.nack(input.id, input.attempt, info);
+        // Held by a byte budget: said in the stats and the status until the hold ends.
+        if (info.held && r.status === 'retry') this.held = { reason: info.message, until: this.now() + r.delayMs };
+        // A stale nack answers an attempt that is over: the item's slot now belongs to the attempt after it.
+        if (r.status !== 'stale') {
+          this.ahead = this.ahead.filter((it) => it.id !== input.id);
+          if (this.inFlight.delete(input.id)) this.deliverAhead();
+        }
         if (r.status === 'unknown') throw new InputError(`nack for item ${input.id}, which is not in the queue (purged, or from another queue)`);
         this.afterChange();
         if (r.status === 'dead') this.events.warn(`item ${input.id} moved to failed: ${r.item.lastError}`);
@@ -176,19 +220,34 @@ export class OfflineQueue {
   }
 
   /**
-   * Acks are written together (see QueueStore.ackMany): those that arrive in the same turn of the event loop, and
-   * those that arrive while the previous batch is being written, which go as the next batch as soon as it is done. A
-   * lone ack waits for no timer; under load, one statement answers many.
+   * The slot an ack frees goes at once to an item leased ahead; the ack itself is answered once it is written.
+   * Acks are written together (see QueueStore.ackMany): those that arrive in the same turn of the event loop, those
+   * that arrive while the previous batch is being written, and, while enough items leased ahead keep the slots full,
+   * those that arrive within a few milliseconds. When the items ahead run low, an ack waits for no timer: its
+   * statement also leases the next ones.
    */
   private ack(id: number): Promise<HandleResult> {
     return new Promise((resolve, reject) => {
+      if (this.inFlight.delete(id)) this.deliverAhead();
+      // Only a message forged with its id answers an item not delivered yet: it is not delivered after that answer.
+      else if (this.ahead.some((it) => it.id === id)) this.ahead = this.ahead.filter((it) => it.id !== id);
       this.pendingAcks.push({ id, resolve, reject });
       this.scheduleAckFlush();
     });
   }
 
-  private scheduleAckFlush(): void {
+  private scheduleAckFlush(grouped = false): void {
     if (this.ackFlushScheduled || this.flushingAcks) return;
+    // Enough leased ahead for the next answers: let a few more acks join this commit, for a few milliseconds at most.
+    if (!grouped && this.ahead.length > 0 && this.ahead.length * 2 >= this.aheadLimit && this.pendingAcks.length < this.aheadLimit && this.deliverable()) {
+      this.ackGroupTimer ??= setTimeout(() => {
+        this.ackGroupTimer = undefined;
+        this.scheduleAckFlush(true);
+      }, ACK_GROUP_MS);
+      return;
+    }
+    if (this.ackGroupTimer) clearTimeout(this.ackGroupTimer);
+    this.ackGroupTimer = undefined;
     this.ackFlushScheduled = true;
     setImmediate(() => {
       this.ackFlushScheduled = false;
@@ -213,7 +272,7 @@ export class OfflineQueue {
 
   private async writeAcks(batch: OfflineQueue['pendingAcks']): Promise<void> {
     // While no other delivery round is running, the acks also take the next items.
-    const leaseUpTo = this.deliverable() && !this.pumping ? this.config.concurrency : 0;
+    const leaseUpTo = this.deliverable() && !this.pumping ? this.leaseLimit : 0;
     let r: Awaited<ReturnType<QueueStore['ackMany']>>;
     try {
       r = await this.store.ackMany(batch.map((b) => b.id), leaseUpTo);
@@ -221,7 +280,7 @@ export class OfflineQueue {
       for (const b of batch) b.reject(e);
       return;
     }
-    for (const item of r.leased) this.deliver(item);
+    this.take(r.leased);
     const t = this.now();
     const files: string[] = [];
     batch.forEach((b, i) => {
@@ -271,7 +330,14 @@ export class OfflineQueue {
   async setPaused(paused: boolean): Promise<void> {
     this.paused = paused;
     await this.store.setMeta('paused', String(paused));
+    if (paused) await this.releaseAhead();
     this.afterChange();
+  }
+
+  /** Items backing off go out now (a Retry-After or a byte budget's hold still holds): the link got better. */
+  async wakeWaiting(): Promise<void> {
+    if (this.closed) return;
+    if ((await this.store.wakeWaiting()) > 0) this.afterChange();
   }
 
   async setOnline(online: boolean, reason?: string): Promise<void> {
@@ -283,6 +349,7 @@ export class OfflineQueue {
       this.events.log(`online${reason ? ` (${reason})` : ''}: delivering`);
     } else if (!online && was) {
       this.events.log(`offline${reason ? ` (${reason})` : ''}: holding items`);
+      await this.releaseAhead();
     }
     this.afterChange();
   }
@@ -292,15 +359,17 @@ export class OfflineQueue {
     const t = this.now();
     this.acks = this.acks.filter((a) => a.at > t - THROUGHPUT_WINDOW_MS);
     const c = s.counts;
+    // Items leased ahead are still waiting for their turn, whatever the file says.
+    const ahead = Math.min(this.ahead.length, c.leased.n);
     return {
       online: this.online,
       paused: this.paused,
       notConfigured: this.notConfigured,
       notQueued: this.notQueued,
-      pending: c.pending.n + c.waiting.n,
-      ready: c.pending.n,
+      pending: c.pending.n + c.waiting.n + ahead,
+      ready: c.pending.n + ahead,
       retrying: c.waiting.n,
-      inFlight: c.leased.n,
+      inFlight: c.leased.n - ahead,
       failed: c.dead.n,
       expired: c.expired.n,
       dropped: s.totals.dropped,
@@ -315,6 +384,7 @@ export class OfflineQueue {
       concurrency: this.config.concurrency,
       db: this.store.file,
       lastError: this.lastError,
+      held: this.held && this.held.until > t ? this.held.reason : null,
       uploading: this.uploading(),
     };
   }
@@ -394,8 +464,11 @@ export class OfflineQueue {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.wakeTimer, this.houseTimer, this.refreshTimer, this.retryTimer, this.watchTimer]) if (t) clearTimeout(t);
+    for (const t of [this.wakeTimer, this.houseTimer, this.refreshTimer, this.retryTimer, this.watchTimer, this.ackGroupTimer]) if (t) clearTimeout(t);
     this.watcher?.close();
+    // Acks waiting for company are written now, and items leased ahead go back: nobody got them.
+    if (this.pendingAcks.length > 0 && !this.flushingAcks) void this.flushAcks();
+    await this.releaseAhead();
     // Items in flight keep their lease in the file: the next start releases them, so none is lost or doubled.
     await this.store.close();
   }
@@ -426,8 +499,8 @@ export class OfflineQueue {
       do {
         this.pumpAgain = false;
         if (!this.deliverable()) break;
-        const leased = await this.store.lease(this.config.concurrency);
-        for (const item of leased) this.deliver(item);
+        const leased = await this.store.lease(this.leaseLimit);
+        this.take(leased);
         if (leased.length > 0) this.changed();
       } while (this.pumpAgain && !this.closed);
       if (this.lastError?.startsWith('database error')) this.lastError = null;
@@ -442,6 +515,64 @@ export class OfflineQueue {
       this.pumping = false;
       if (this.pumpAgain && !this.closed) this.schedulePump();
     }
+  }
+
+  /** Items in flight plus those leased ahead: what a lease may fill the small items' lane up to. */
+  private get leaseLimit(): number {
+    return this.config.concurrency + this.aheadLimit;
+  }
+
+  /** Newly leased items join those leased ahead; as many as there are free slots go out. */
+  private take(leased: LeasedItem[]): void {
+    if (leased.length === 0) return;
+    const fresh = new Set(leased.map((it) => it.id));
+    this.ahead = [...this.ahead.filter((it) => !fresh.has(it.id)), ...leased].sort((a, b) => a.priority - b.priority || a.id - b.id);
+    if (this.deliverable()) this.deliverAhead();
+    else void this.releaseAhead();
+  }
+
+  /**
+   * Delivers items leased ahead into the free slots of their lanes, in priority order. One whose lease has run half
+   * its time while it waited goes back instead (its slot is not taken): the uploader must have most of a lease.
+   */
+  private deliverAhead(): void {
+    if (this.ahead.length === 0 || !this.deliverable()) return;
+    const used = [0, 0];
+    for (const lane of this.inFlight.values()) used[lane === 1 ? 1 : 0]++;
+    const room = [this.config.concurrency - used[0], this.config.policy.largeConcurrency - used[1]];
+    const t = this.now();
+    const stale: LeasedItem[] = [];
+    const kept: LeasedItem[] = [];
+    const out: LeasedItem[] = [];
+    for (const item of this.ahead) {
+      const lane = item.lane === 1 ? 1 : 0;
+      if ((item.leaseUntil ?? 0) - t < this.config.policy.leaseMs / 2) stale.push(item);
+      else if (room[lane] > 0) {
+        room[lane]--;
+        out.push(item);
+      } else kept.push(item);
+    }
+    this.ahead = kept;
+    for (const item of out) this.deliver(item);
+    if (stale.length > 0) void this.giveBack(stale);
+  }
+
+  /** Gives back every item leased ahead (delivery stopped). */
+  private async releaseAhead(): Promise<void> {
+    const items = this.ahead;
+    this.ahead = [];
+    await this.giveBack(items);
+  }
+
+  private async giveBack(items: LeasedItem[]): Promise<void> {
+    if (items.length === 0) return;
+    try {
+      await this.store.releaseLeases(items.map((i) => [i.id, i.attempts]));
+    } catch (e) {
+      // Their leases run out in the end and they go out again: late, never lost.
+      if (!this.closed) this.events.warn(`could not give back ${items.length} items taken ahead: ${describeDbError(e)}`);
+    }
+    if (!this.closed) this.schedulePump();
   }
 
   private deliver(item: LeasedItem): void {
@@ -461,7 +592,9 @@ export class OfflineQueue {
     delete uplink.ack;
     delete uplink.error;
     msg.uplink = uplink;
-    this.deliveredAt.set(item.id, this.now());
+    this.inFlight.set(item.id, item.lane);
+    // The lease started when the item was taken, which may have been ahead of its delivery.
+    this.deliveredAt.set(item.id, item.leaseUntil !== null ? Math.min(this.now(), item.leaseUntil - this.config.policy.leaseMs) : this.now());
     this.events.deliver(msg);
   }
 
@@ -492,14 +625,49 @@ export class OfflineQueue {
       const r = await this.store.expireLeases();
       if (r.redelivered > 0) this.events.warn(`${r.redelivered} items got no ack or nack within the lease: delivering again`);
       if (r.dead > 0) this.events.warn(`${r.dead} items moved to failed: out of attempts without an answer`);
+      if (r.redelivered + r.dead > 0) await this.forgetExpired();
     } catch (e) {
       this.events.warn(`lease check failed: ${describeDbError(e)}`);
     }
     this.afterChange();
   }
 
+  /**
+   * A Pi without a clock of its own boots at the time it last shut down (or 1970) and jumps when NTP sets it. Times
+   * this queue wrote before the jump are moved by it, before anything is written with the new clock, so that expiry,
+   * the oldest pending age and backoffs count from when an item really came. Times written by an earlier run (before a
+   * restart) cannot be told apart and stay as they are.
+   */
+  private async watchClock(): Promise<void> {
+    const c = this.clock;
+    if (!c || this.closed) return;
+    const now = this.now();
+    const jump = now - c.mono() - c.offset;
+    c.offset += jump;
+    // A slow drift (NTP slewing) is followed, so a later jump is measured from where the clock really was.
+    if (Math.abs(jump) < CLOCK_JUMP_MS) return;
+    const from = c.from;
+    c.from += jump;
+    try {
+      const moved = await this.store.shiftClock(from, now - jump, jump);
+      const s = Math.round(jump / 1000);
+      this.events.log(`the clock jumped by ${s > 0 ? '+' : ''}${s} s: the times of ${moved} items queued before were moved with it`);
+      this.afterChange();
+    } catch (e) {
+      this.events.warn(`the clock jumped, but the queued items' times could not be moved: ${describeDbError(e)}`);
+    }
+  }
+
+  /** Items whose lease ran out no longer hold a slot, and are not handed out from those leased ahead. */
+  private async forgetExpired(): Promise<void> {
+    const leased = new Map((await this.store.leasedItems()).map((it) => [it.id, it]));
+    for (const id of this.inFlight.keys()) if (!leased.has(id)) this.inFlight.delete(id);
+    this.ahead = this.ahead.filter((it) => leased.get(it.id)?.attempts === it.attempts);
+  }
+
   private async housekeeping(): Promise<void> {
     if (this.closed) return;
+    await this.watchClock();
     try {
       const expired = await this.store.expireOld();
       if (expired.length > 0) this.events.warn(`${expired.length} items expired (older than the TTL) and were set aside with the failed items`);
@@ -534,17 +702,27 @@ export class OfflineQueue {
 
   // ---- other writers (the CLI) ----------------------------------------------------------------------------
 
-  /** The WAL file changes on every commit; a change our own connection did not make means someone else wrote. */
+  /**
+   * The WAL file changes on every commit; a change our own connection did not make means someone else wrote. Our own
+   * commits change it too, many times a second while a backlog drains, and each change would wake the process: after
+   * one, the watch stops until the check 250 ms later, which watches again before it reads (a commit in between is
+   * seen by that read, one after it by the watch).
+   */
   private watchForOtherWriters(): void {
     try {
-      this.watcher = fs.watch(this.store.file + '-wal', { persistent: false }, () => {
+      const watcher = fs.watch(this.store.file + '-wal', { persistent: false }, () => {
+        watcher.close();
+        if (this.watcher === watcher) this.watcher = undefined;
         if (this.watchTimer || this.closed) return;
         this.watchTimer = setTimeout(() => {
           this.watchTimer = undefined;
+          if (this.closed) return;
+          this.watchForOtherWriters();
           void this.checkOtherWriters();
         }, 250);
       });
-      this.watcher.on('error', () => this.watcher?.close());
+      watcher.on('error', () => watcher.close());
+      this.watcher = watcher;
     } catch {
       /* no inotify here: changes made by the CLI show up at the next message or timer */
     }

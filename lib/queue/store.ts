@@ -91,6 +91,8 @@ export interface ItemRow {
 
 export interface LeasedItem extends ItemRow {
   msg: string;
+  /** 0: the lane of small items, 1: of large ones (see QueuePolicy.largeItemBytes). */
+  lane: number;
 }
 
 export interface DroppedItem {
@@ -119,6 +121,8 @@ export interface NackInfo {
   retryAfterMs?: number;
   /** The failure happened while the link was known to be down: it does not use up an attempt. */
   offline?: boolean;
+  /** Not tried at all (a byte budget holds it): it waits `retryAfterMs` and uses up no attempt. */
+  held?: boolean;
 }
 
 export type AckResult = { status: 'acked'; item: ItemRow } | { status: 'already-done' } | { status: 'unknown' };
@@ -161,7 +165,7 @@ export const HOT_SQL = {
   lease: `WITH acked(id) AS (SELECT NULL WHERE 0), ${BUSY}
     UPDATE items SET state = 'leased', attempts = attempts + 1, lease_until = ?2
     WHERE id IN (${NEXT_IN_LANES})
-    RETURNING ${ROW_COLUMNS}, msg`,
+    RETURNING ${ROW_COLUMNS}, lane, msg`,
   /** Marks the items of the JSON array ?5 uploaded (?1 now). */
   ack: `WITH acked(id) AS (SELECT value FROM json_each(?5))
     UPDATE items SET state = 'done', done_at = ?1, lease_until = NULL WHERE id IN acked AND state <> 'done' RETURNING ${ROW_COLUMNS}`,
@@ -176,7 +180,7 @@ export const HOT_SQL = {
       lease_until = CASE WHEN id IN acked THEN NULL ELSE ?2 END,
       attempts = CASE WHEN id IN acked THEN attempts ELSE attempts + 1 END
     WHERE state <> 'done' AND id IN (SELECT id FROM acked UNION ALL ${NEXT_IN_LANES})
-    RETURNING ${ROW_COLUMNS}, CASE WHEN state = 'leased' THEN msg END AS msg`,
+    RETURNING ${ROW_COLUMNS}, lane, CASE WHEN state = 'leased' THEN msg END AS msg`,
   known: 'SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?))',
   nackRead: `SELECT ${ROW_COLUMNS} FROM items WHERE id = ?`,
   nackRetry: "UPDATE items SET state = 'waiting', due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
@@ -236,6 +240,7 @@ export class QueueStore {
       store.ownerKey = key;
       await store.placeInLanes(options.recoverLeases === true);
       if (options.recoverLeases) {
+        await db.checkpointAside();
         await applyPolicyIndexes(db, merged.whenFull);
         // After a crash or a restart nobody is working on the leased items; after a redeploy in this process the
         // nodes downstream may still be, and will answer (or the lease runs out).
@@ -384,6 +389,33 @@ export class QueueStore {
   }
 
   /**
+   * Gives back leases of items that were never delivered (taken ahead of their turn, see OfflineQueue): ready again,
+   * and the lease took no attempt from them. Each item is given as [id, attempt]; one whose lease ran out and was
+   * taken again since is left alone.
+   */
+  async releaseLeases(items: [id: number, attempt: number][]): Promise<number> {
+    if (items.length === 0) return 0;
+    return this.db.write(
+      async (tx) =>
+        (
+          await tx.run(
+            `UPDATE items SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_until = NULL
+             WHERE state = 'leased' AND id IN (SELECT value ->> 0 FROM json_each(?1))
+               AND attempts = (SELECT value ->> 1 FROM json_each(?1) WHERE value ->> 0 = items.id)`,
+            [JSON.stringify(items)],
+          )
+        ).changes,
+      false,
+      true,
+    );
+  }
+
+  /** The items in flight (leased), with their lanes and attempts: what a queue starting on this file must count as taken. */
+  async leasedItems(): Promise<{ id: number; lane: number; attempts: number }[]> {
+    return this.db.read((tx) => tx.all<{ id: number; lane: number; attempts: number }>("SELECT id, lane, attempts FROM items WHERE state = 'leased'"));
+  }
+
+  /**
    * Keeps a long upload's lease alive while it makes progress, so the item is not delivered a second time beside it.
    * Only the attempt in flight may do so; false when that attempt is no longer the item's (its lease ran out).
    */
@@ -463,7 +495,7 @@ export class QueueStore {
       if (r.state === 'leased') {
         leased.push(r);
       } else {
-        const { msg: _unused, ...row } = r;
+        const { msg: _msg, lane: _lane, ...row } = r;
         byId.set(r.id, row);
       }
     }
@@ -501,6 +533,17 @@ export class QueueStore {
           [error, now, id],
         );
         return { status: 'requeued' as const, item: { ...item, state: 'pending' as const, attempts: Math.max(item.attempts - 1, 0), lastError: error } };
+      }
+      if (info.held) {
+        const wait = Math.max(1000, info.retryAfterMs ?? 60_000);
+        // A budget's hold lasts to its end (not_before); one for an unmetered link may end early (wakeWaiting).
+        const firm = info.code !== 'UNMETERED_WAIT';
+        await tx.run(
+          "UPDATE items SET state = 'waiting', attempts = MAX(attempts - 1, 0), due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
+          [now + wait, firm ? now + wait : now, error, now, id],
+        );
+        this.nextDueAt = Math.min(this.nextDueAt, now + wait);
+        return { status: 'retry' as const, delayMs: wait, item: { ...item, state: 'waiting' as const, attempts: Math.max(item.attempts - 1, 0), dueAt: now + wait, lastError: error } };
       }
       const max = this.policy.maxAttempts;
       if (info.permanent || (max > 0 && item.attempts >= max)) {
@@ -686,6 +729,22 @@ export class QueueStore {
 
   async setMeta(key: string, value: string): Promise<void> {
     await this.db.write((tx) => tx.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', [key, value]));
+  }
+
+  /**
+   * Moves by `deltaMs` the times this run wrote with a clock that has since jumped: those in [from, to] (creation,
+   * acknowledgement), and every due time, earliest next attempt and lease end from `from` on. Returns the items moved.
+   */
+  async shiftClock(from: number, to: number, deltaMs: number): Promise<number> {
+    return this.db.write(async (tx) => {
+      const r = await tx.run('UPDATE items SET created_at = created_at + ?3 WHERE created_at BETWEEN ?1 AND ?2', [from, to, deltaMs]);
+      await tx.run("UPDATE items SET done_at = done_at + ?3 WHERE state = 'done' AND done_at BETWEEN ?1 AND ?2", [from, to, deltaMs]);
+      await tx.run("UPDATE items SET due_at = due_at + ?2 WHERE state <> 'done' AND due_at >= ?1", [from, deltaMs]);
+      await tx.run("UPDATE items SET not_before = not_before + ?2 WHERE state <> 'done' AND not_before >= ?1", [from, deltaMs]);
+      await tx.run("UPDATE items SET lease_until = lease_until + ?2 WHERE state = 'leased' AND lease_until >= ?1", [from, deltaMs]);
+      this.nextDueAt = -Infinity;
+      return r.changes;
+    });
   }
 
   /** Statements and commits this store's connection has run so far (round trips per item, for benchmarks and tests). */

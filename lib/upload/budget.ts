@@ -150,3 +150,69 @@ function clockIn(at: number, timeZone: string, now: number): string {
   const d = new Intl.DateTimeFormat('en-GB', { timeZone: timeZone || undefined, day: 'numeric', month: 'short' });
   return at - now > 86_400_000 ? `${d.format(at)} ${f.format(at)}` : f.format(at);
 }
+
+/** What a target's budget shows in stats, health and metrics. */
+export interface BudgetSnapshot {
+  state: BudgetState;
+  text: string;
+  resetsAt: number | null;
+  metered: boolean | null;
+  day: { period: string; bytes: number; limit: number };
+  month: { period: string; bytes: number; limit: number };
+}
+
+/** Where a budget's bytes are kept (BudgetLedger, or a test's stand-in). */
+export interface UsageBook {
+  add(target: string, bytes: number, at?: number): void;
+  usage(target: string, at?: number): BudgetUsage;
+  setTimeZone(target: string, timeZone: string): void;
+}
+
+/**
+ * One target's budget: counts what goes out to it, says how full it is and whether an item may go. `metered` is what
+ * the flow last said of the link (msg.topic "metered"), null until it says.
+ */
+export class TargetBudget {
+  metered: boolean | null = null;
+  private book?: UsageBook;
+  /** Counted before the ledger was open. */
+  private early = 0;
+
+  constructor(
+    readonly target: string,
+    readonly settings: BudgetSettings,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The ledger, once open; what was counted before goes into it. */
+  attach(book: UsageBook): void {
+    this.book = book;
+    book.setTimeZone(this.target, this.settings.timeZone);
+    if (this.early > 0) book.add(this.target, this.early, this.now());
+    this.early = 0;
+  }
+
+  count(bytes: number): void {
+    if (bytes <= 0) return;
+    if (this.book) this.book.add(this.target, bytes, this.now());
+    else this.early += bytes;
+  }
+
+  snapshot(): BudgetSnapshot {
+    const now = this.now();
+    const p = periodsOf(now, this.settings.timeZone);
+    const u = this.book?.usage(this.target, now) ?? { day: { period: p.day, bytes: this.early }, month: { period: p.month, bytes: this.early } };
+    const v = judgeBudget(this.settings, u, now);
+    return {
+      ...v,
+      metered: this.metered,
+      day: { ...u.day, limit: this.settings.dailyBytes },
+      month: { ...u.month, limit: this.settings.monthlyBytes },
+    };
+  }
+
+  decide(item: { priority: number; bytes: number }): BudgetDecision {
+    const s = this.snapshot();
+    return decide(this.settings, s, item, this.metered, this.now());
+  }
+}

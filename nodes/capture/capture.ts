@@ -7,6 +7,9 @@ import { createSource } from '../../lib/capture/sources/index';
 import { TriggerGate } from '../../lib/capture/trigger';
 import { CaptureError, CaptureSource } from '../../lib/capture/types';
 import { CaptureJournal, carriedOf } from '../../lib/capture/journal';
+import { systemClock } from '../../lib/capture/system-clock';
+import { loadSharp } from '../../lib/capture/transform';
+import { correctCapture } from '../../lib/message/clock';
 import { fmtBytes } from '../../lib/util/format';
 import { Msg, readUplink, Uplink } from '../../lib/message/uplink';
 import { CAMERA_LOGIN, CameraLogin, Done, EditorConfig, refuseMisconfigured, registerNode, userDirOf, waitForConfiguration } from '../common/node';
@@ -31,6 +34,8 @@ export = function (RED: NodeAPI) {
     try {
       config = parseCaptureConfig(def, userDirOf(RED));
       source = createSource(config.source, def, node.credentials ?? {}, config.camera);
+      // At deploy, not at the first capture: a transform that cannot run here is a setting to change.
+      if (config.transform) loadSharp();
       if (config.mode === 'clip') clips = createClipRecorder(source, config);
       else capturer = new Capturer(source, config);
     } catch (e) {
@@ -41,6 +46,9 @@ export = function (RED: NodeAPI) {
     node.capturer = capturer;
     node.clipRecorder = clips;
     const taker = clips ?? capturer!;
+    // Captures taken before the clock is right keep what corrects their time later (lib/message/clock.ts).
+    const clock = systemClock();
+    taker.clock = clock;
     const { tally, remove } = boardOf(RED).capture(node.id, labelOf(node, def), config.camera, config.imagesFolder);
     offBoardOnClose(node, remove);
     taker.onWarning = (text) => node.warn(text);
@@ -94,7 +102,8 @@ export = function (RED: NodeAPI) {
         await journalReady;
         const r = await c.capture(signal, given, carriedOf(msg, metadata));
         const t = new Date(r.capturedAt);
-        node.status({ fill: 'green', shape: 'dot', text: `${t.toTimeString().slice(0, 8)} · ${fmtBytes(r.bytes)}` });
+        const unsynced = r.clockSynced === false;
+        node.status({ fill: unsynced ? 'yellow' : 'green', shape: 'dot', text: `${t.toTimeString().slice(0, 8)} · ${fmtBytes(r.bytes)}${unsynced ? ' · clock not synchronized' : ''}` });
         tally.succeeded(Date.parse(r.capturedAt) || Date.now());
         send(output(msg, r, metadata, config.includeBuffer ? (given ?? undefined) : undefined));
         done();
@@ -156,7 +165,14 @@ export = function (RED: NodeAPI) {
         if (!journal || closing.signal.aborted) return;
         const recovered = journal.takeRecovered();
         if (recovered.length === 0) return;
-        for (const { result, carry } of recovered) node.send(output(carry?.msg ?? {}, result, carry?.metadata ?? {}));
+        const now = await clock.read();
+        for (const { result, carry } of recovered) {
+          const msg = output(carry?.msg ?? {}, result, carry?.metadata ?? {});
+          // Taken before the clock was right: corrected now when it is (same boot), flagged when it cannot be (rebooted).
+          const c = correctCapture(msg, now);
+          if (c.kind === 'settled') node.log(c.text);
+          node.send(c.kind === 'settled' ? c.msg : msg);
+        }
         node.log(`sent again ${recovered.length} capture(s) the last run wrote but no queue had committed`);
         await journal.resent(recovered.map((r) => r.result.journal));
       }).catch((e: Error) => node.warn(`capture journal: ${e.message}`));

@@ -122,7 +122,7 @@ export = function (RED: NodeAPI) {
         // fault (a network error, a timeout, a 5xx) is worth checking at once.
         const error = uplink.error ?? {};
         if (uplink.ack) monitor.report(true, 'upload succeeded');
-        else if (error.class !== 'permanent' && error.permanent !== true) monitor.report(false, String(error.message ?? 'upload failed'));
+        else if (error.class !== 'permanent' && error.class !== 'held' && error.permanent !== true) monitor.report(false, String(error.message ?? 'upload failed'));
       } else if (gate) {
         const online = monitor.current().online === true;
         send(online ? [msg, null, null] : [null, msg, null]);

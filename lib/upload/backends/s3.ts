@@ -10,6 +10,7 @@ import {
   ListPartsCommand,
   PutObjectCommand,
   S3Client,
+  S3ClientConfig,
   S3ServiceException,
   StorageClass,
   ServerSideEncryption,
@@ -128,8 +129,10 @@ export class S3Backend implements StorageBackend {
       responseChecksumValidation: 'WHEN_REQUIRED',
       // The queue owns retries (with backoff, and without losing the item); one quick repeat covers a dropped socket.
       maxAttempts: 2,
-      // Failures come back to the queue classified; the SDK's own console lines would only repeat them.
-      logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} },
+      // Failures come back to the queue classified; the SDK's own console lines would only repeat them. No info():
+      // the SDK's logging middleware calls logger.info?.(…) with a copy of every request and answer, filtered for
+      // secrets, which it builds only when there is an info to give it to (a silent info would still cost that copy).
+      logger: { trace() {}, debug() {}, warn() {}, error() {} } as unknown as S3ClientConfig['logger'],
       // Options for the SDK's own Node HTTP handler (it builds the handler from them).
       requestHandler: {
         httpAgent: secure ? undefined : (this.agent as http.Agent),
@@ -213,12 +216,12 @@ export class S3Backend implements StorageBackend {
 
   /** One PutObject with Content-MD5, so the server rejects a body damaged on the way. */
   private async put(item: UploadItem): Promise<{ etag?: string; md5Verified: boolean }> {
-    const data = item.file !== undefined ? await fs.promises.readFile(item.file) : item.body;
+    const data = item.file !== undefined ? await readWhole(item.file, item.bytes) : item.body;
     if (data.length !== item.bytes) {
       throw new UploadError(`the file changed size since it was queued (${item.bytes} → ${data.length} bytes)`, 'permanent', 'FILE_CHANGED');
     }
     const md5 = crypto.createHash('md5').update(data).digest();
-    const limited = this.bandwidth && this.bandwidth.bytesPerSecond > 0;
+    const limited = this.bandwidth && this.bandwidth.shaping;
     let sent = 0;
     const out = await this.client.send(
       new PutObjectCommand({
@@ -513,6 +516,27 @@ export class S3Backend implements StorageBackend {
   async close(): Promise<void> {
     this.client.destroy();
     this.agent.destroy();
+  }
+}
+
+/**
+ * A small file read whole, when its size is known (the uploader stat()ed it): open, one read for one byte more than
+ * expected (which shows a file that grew), close. readFile would fstat it too; and the upload need not wait for the
+ * close of a file opened only to read it. Returns what was read: shorter or longer than `bytes` when the file changed.
+ */
+async function readWhole(file: string, bytes: number): Promise<Buffer> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(bytes + 1);
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    fh.close().catch(() => undefined);
   }
 }
 
