@@ -182,8 +182,9 @@ describe('recorder: pieces', function () {
         // The count now says the budget is exceeded: a check counts anew before it pauses (or deletes) for that.
         fs.rmSync(left);
         assert.deepStrictEqual(await guard.check(false), { pause: false, resumed: true });
+        guard.prepare();
         fs.writeFileSync(left, Buffer.alloc(1_200_000));
-        assert.strictEqual(await pause(true), true, 'a check asked to count anew does');
+        assert.strictEqual(await pause(true), true, 'a check asked to count anew does, even just after prepare()');
       } finally {
         await store.close();
       }
@@ -452,6 +453,42 @@ describe('recorder: recording with ffmpeg', function () {
     const rec3 = await start({ ...config, autoStart: false }, recorderEvents());
     assert.strictEqual(rec3.snapshot().segments, 0, 'nothing more to send');
     await rec3.close();
+  });
+
+  it('removes at start a working name a power cut brought back, of a segment sent, deleted or set aside, and sends nothing again', async function () {
+    const config = lavfiConfig(dir);
+    const got = recorderEvents();
+    const rec = await start(config, got);
+    await waitFor(() => got.segments.length >= 3, { timeout: 20000, what: 'three segments' });
+    await rec.close();
+    const state = path.join(config.folder, STATE_DIR);
+    const junk = path.join(state, `r${Date.now().toString(36).padStart(9, '0')}beef-000000.mp4`);
+    fs.writeFileSync(junk, Buffer.from('not a video at all'));
+    const first = recorderEvents();
+    await (await start({ ...config, autoStart: false }, first)).close();
+    assert.match(first.warnings.join('\n'), /holds no readable video/);
+    const setAside = path.join(state, 'unreadable', path.basename(junk));
+    assert.ok(fs.existsSync(setAside));
+
+    // What a power cut can undo, as the state folder is not synced after each segment: the removal of a working name
+    // (a second link to the segment's file), and the move of a file set aside.
+    const closed = journalRecords(config.folder).filter((r) => r.t === 'closed');
+    const [kept, deleted] = closed.map((r) => ({ final: path.join(config.folder, r.file), working: path.join(state, `${r.id}.mp4`) }));
+    fs.linkSync(kept.final, kept.working);
+    fs.linkSync(deleted.final, deleted.working);
+    fs.rmSync(deleted.final); // the queue deletes a file once uploaded
+    fs.renameSync(setAside, junk);
+    const keptBytes = fs.readFileSync(kept.final);
+
+    const again = recorderEvents();
+    const rec2 = await start({ ...config, autoStart: false }, again);
+    assert.deepStrictEqual(again.segments, [], 'nothing sent again');
+    assert.deepStrictEqual(again.warnings, []);
+    assert.deepStrictEqual(workingFiles(config.folder), [], 'no working name left');
+    assert.ok(fs.readFileSync(kept.final).equals(keptBytes), 'the segment itself untouched');
+    assert.strictEqual(fs.existsSync(deleted.final), false);
+    assert.strictEqual(fs.readFileSync(setAside, 'utf8'), 'not a video at all', 'the file set aside is back where the journal says');
+    await rec2.close();
   });
 
   it('sets aside a leftover file without readable video, with a warning, and never deletes it', async function () {

@@ -97,28 +97,39 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * read that reaches it, without one more read to learn that the end is there (a file system may read short before its
  * end, so a short read alone does not say so).
  */
-async function hashAndSync(file: string, size: number, buf: Buffer): Promise<{ sha256: string; bytes: number; track: Mp4VideoTrack | undefined }> {
+async function hashAndSync(fh: fs.promises.FileHandle, size: number, buf: Buffer): Promise<{ sha256: string; bytes: number; track: Mp4VideoTrack | undefined }> {
   const hash = crypto.createHash('sha256');
   let track: Mp4VideoTrack | undefined;
   let pos = 0;
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) break;
-      if (pos === 0) track = headerTrack(buf.subarray(0, bytesRead));
-      for (let at = 0; at < bytesRead; at += HASH_STEP_BYTES) {
-        if (at > 0) await nextTurn();
-        hash.update(buf.subarray(at, Math.min(bytesRead, at + HASH_STEP_BYTES)));
-      }
-      pos += bytesRead;
-      if (bytesRead < buf.length && pos >= size) break;
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) break;
+    if (pos === 0) track = headerTrack(buf.subarray(0, bytesRead));
+    for (let at = 0; at < bytesRead; at += HASH_STEP_BYTES) {
+      if (at > 0) await nextTurn();
+      hash.update(buf.subarray(at, Math.min(bytesRead, at + HASH_STEP_BYTES)));
     }
-    await fh.datasync();
-  } finally {
-    await fh.close();
+    pos += bytesRead;
+    if (bytesRead < buf.length && pos >= size) break;
   }
+  await fh.datasync();
   return { sha256: hash.digest('hex'), bytes: pos, track };
+}
+
+async function unlinkIfThere(file: string): Promise<void> {
+  await fs.promises.unlink(file).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+}
+
+/** Opens a file to read, or undefined when it is not there. */
+async function openIfThere(file: string): Promise<fs.promises.FileHandle | undefined> {
+  try {
+    return await fs.promises.open(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
 }
 
 /** The header's video track, or undefined (ffprobe is asked then) whatever the bytes hold. */
@@ -175,8 +186,8 @@ export class SegmentStore {
    */
   private hashBuffer: Buffer | undefined;
   /**
-   * The recordings folder and the state folder, held open to be synced after every segment (an open and a close
-   * each time cost as much CPU as the sync): both are the recorder's, under its lock, for as long as it runs.
+   * The recordings folder, held open to be synced after every segment (an open and a close each time cost as much
+   * CPU as the sync): it is the recorder's, under its lock, for as long as it runs.
    */
   private readonly heldFolders = new Map<string, fs.promises.FileHandle>();
 
@@ -222,11 +233,10 @@ export class SegmentStore {
   }
 
   private async holdFolders(): Promise<void> {
-    for (const dir of [this.options.folder, this.stateDir]) {
-      const handle = await fs.promises.open(dir, 'r').catch(() => undefined);
-      // Where a folder cannot be opened, syncFolder tries (and says) each time.
-      if (handle) this.heldFolders.set(path.resolve(dir), handle);
-    }
+    const dir = this.options.folder;
+    const handle = await fs.promises.open(dir, 'r').catch(() => undefined);
+    // Where the folder cannot be opened, syncFolder tries (and says) each time.
+    if (handle) this.heldFolders.set(path.resolve(dir), handle);
   }
 
   /** Makes a folder's entry list durable, through the handle held for it if there is one. */
@@ -361,10 +371,16 @@ export class SegmentStore {
       if (seg) out.push(seg);
       lastEnd = entry.end;
     }
-    const leftovers = (await fs.promises.readdir(this.stateDir))
-      .map((name) => WORKING_RE.exec(name))
-      .filter((m): m is RegExpExecArray => m !== null && m[1] === run && !listed.has(m[0]) && !this.known.has(m[0].slice(0, -4)))
-      .sort((a, b) => Number(a[2]) - Number(b[2]));
+    const ofRun = (await fs.promises.readdir(this.stateDir)).map((name) => WORKING_RE.exec(name)).filter((m): m is RegExpExecArray => m !== null && m[1] === run);
+    for (const m of ofRun) {
+      const id = m[0].slice(0, -4);
+      if (!this.known.has(id)) continue;
+      await this.dropStale(id).catch((e: Error) => {
+        complete = false;
+        this.options.warn(`${m[0]}: ${e.message}`);
+      });
+    }
+    const leftovers = ofRun.filter((m) => !listed.has(m[0]) && !this.known.has(m[0].slice(0, -4))).sort((a, b) => Number(a[2]) - Number(b[2]));
     for (const m of leftovers) {
       const seg = await this.finalize(run, m[0].slice(0, -4), { start: lastEnd ?? 0, partial: true }).catch((e: Error) => {
         complete = false;
@@ -409,8 +425,10 @@ export class SegmentStore {
 
   private async finalize(run: string, id: string, where: { start: number; end?: number; partial?: boolean }): Promise<Segment | undefined> {
     const working = this.working(id);
-    const st = await exists(working);
-    if (!st) {
+    // Looked at and opened at once: each wait for the thread pool costs Node-RED more than the work it waits for.
+    const [st, fh] = await Promise.all([exists(working), openIfThere(working)]);
+    if (!st || !fh) {
+      await fh?.close();
       if (!where.partial) this.options.warn(`segment ${id}.mp4 is in the segment list but its file is gone`);
       return undefined;
     }
@@ -421,21 +439,24 @@ export class SegmentStore {
         // ffprobe costs more CPU than ffmpeg spends copying a minute of video, and a segment ffmpeg listed as closed
         // needs none: its length is in the list, its codec and size in its MP4 header, read while it is hashed. Only
         // a header that does not say (a codec mp4-header.ts does not name) is probed, once per run.
-        const read = await this.hashAndSync(working, st.size);
+        const read = await this.hashAndSync(fh, st.size);
         content = read;
         const stream = read.track ?? this.runStream.get(run) ?? (await this.probeStream(run, working));
         info = { ...stream, durationS: Math.round((where.end - where.start) * 1000) / 1000 };
       } else {
         // Cut short by a crash: no list entry, so ffprobe reads how long it is, and whether any video is in it.
         info = await probeVideo(this.options.ffprobePath, working);
-        content = await this.hashAndSync(working, st.size);
+        content = await this.hashAndSync(fh, st.size);
       }
     } catch (e) {
+      await fh.close().catch(() => undefined);
       // ffprobe missing or too slow says nothing about the file: it stays where it is, to be tried again.
       if (!(e instanceof NoVideoError)) throw e;
       await this.quarantine(id, working, st.size, e.message);
       return undefined;
     }
+    // Closed while the segment is named and journalled; waited for before its names change.
+    const closed = fh.close().catch(() => undefined);
     const anchor = this.anchorOf(run, st.mtimeMs - (where.end ?? where.start + info.durationS) * 1000);
     const startMs = anchor + where.start * 1000;
     const capturedAt = new Date(Math.round(startMs));
@@ -472,11 +493,12 @@ export class SegmentStore {
     this.segments.set(id, seg);
     this.byPath.set(seg.path, id);
     this.known.add(id);
+    await closed;
     if (!(await this.place(seg, true))) throw new Error(`the file of segment ${id} vanished while it was being named`);
     return seg;
   }
 
-  private async hashAndSync(file: string, size: number): Promise<{ sha256: string; bytes: number; track: Mp4VideoTrack | undefined }> {
+  private async hashAndSync(fh: fs.promises.FileHandle, size: number): Promise<{ sha256: string; bytes: number; track: Mp4VideoTrack | undefined }> {
     // Room for the whole segment and one byte more (so that its read is short, and the last), within the limit.
     const wanted = Math.min(HASH_READ_MAX_BYTES, Math.ceil((size + 1) / MB) * MB);
     const kept = this.hashBuffer;
@@ -484,7 +506,7 @@ export class SegmentStore {
     // Taken while in use: should two hashes ever overlap, the second gets a buffer of its own.
     this.hashBuffer = undefined;
     try {
-      return await hashAndSync(file, size, buf);
+      return await hashAndSync(fh, size, buf);
     } finally {
       this.hashBuffer = buf;
     }
@@ -573,18 +595,38 @@ export class SegmentStore {
     return true;
   }
 
-  /** Once the final name is there: the working name goes, and both folders are synced. */
+  /**
+   * Once the final name is there: its folder is synced, and only then does the working name go, so that no power cut
+   * can leave the segment with neither name. The state folder is not synced for the removal (one wait on the disk
+   * fewer per segment): a working name a power cut brings back is removed at the next start (see dropStale).
+   */
   private async dropWorkingName(working: string, dir: string): Promise<void> {
-    // The two folders at once: each sync waits on the disk, and one wait costs less than two.
-    await Promise.all([
-      this.syncDir(dir),
-      fs.promises
-        .unlink(working)
-        .catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'ENOENT') throw e;
-        })
-        .then(() => this.syncDir(this.stateDir)),
-    ]);
+    await this.syncDir(dir);
+    await unlinkIfThere(working);
+  }
+
+  /**
+   * A working name whose segment was handled already: a power cut undid its removal (the state folder is not synced
+   * for it), or a crash came between the journal's record of a file set aside and its move. A segment's own file is
+   * its final name (or was, until it was deleted): the working name goes. One set aside goes where the journal says.
+   */
+  private async dropStale(id: string): Promise<void> {
+    const working = this.working(id);
+    const seg = this.segments.get(id);
+    if (seg?.state === 'closed') return; // not handed on yet: unsent() places it at the next start
+    const q = this.quarantined.get(id);
+    if (q) {
+      if (!(await exists(this.abs(q.file)))) await fs.promises.rename(working, this.abs(q.file));
+      return;
+    }
+    if (seg) {
+      const [w, f] = await Promise.all([exists(working), exists(seg.path)]);
+      if (w && f && (w.ino !== f.ino || w.dev !== f.dev)) {
+        this.options.warn(`${working} is not the file of segment ${seg.file}, whose working name it has: left where it is`);
+        return;
+      }
+    }
+    await unlinkIfThere(working);
   }
 
   private async quarantine(id: string, working: string, bytes: number, why: string): Promise<void> {

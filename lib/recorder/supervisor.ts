@@ -425,6 +425,8 @@ export class Recorder {
         });
         if (!seg || this.closed) continue;
         if (this.state === 'starting') this.enterRecording();
+        // The budget's look at the disk goes out now, and comes back while the journal says the segment was sent.
+        this.budget.prepare();
         await this.handOn(seg, false);
         await this.afterSegment(false);
       }
