@@ -18,11 +18,12 @@ export interface Tx {
 /** Prepared statements kept per connection: every statement text the queue runs, with room for the ack's variants. */
 const MAX_PREPARED = 64;
 /**
- * With checkpoints taken aside (see checkpointAside): one after this many commits, about SQLite's own 1000 pages at
- * the few pages a queue commit writes. The connection's own automatic checkpoint stays, at this many pages, only
- * for a WAL the other connection could not keep small (a burst of large inline items).
+ * With checkpoints taken aside (see checkpointAside): one each time the WAL has grown by about SQLite's own 1000
+ * pages, counted as commits times the pages a commit wrote on average since the last checkpoint (which tells how
+ * many pages it found). The connection's own automatic checkpoint stays, at 8000 pages, only for a WAL the other
+ * connection could not keep small (a burst of large inline items).
  */
-const CHECKPOINT_EVERY_COMMITS = 128;
+const CHECKPOINT_PAGES = 1000;
 const FALLBACK_AUTOCHECKPOINT_PAGES = 8000;
 
 
@@ -68,6 +69,8 @@ export class Database {
   private checkpointer?: sqlite3.Database;
   private checkpointing?: Promise<void>;
   private commitsSinceCheckpoint = 0;
+  /** WAL pages a commit writes, on average (a queue's commits write a few: an enqueue 4, an ack and lease 6 to 9). */
+  private pagesPerCommit = 4;
 
   private constructor(private readonly db: sqlite3.Database, readonly file: string) {}
 
@@ -117,14 +120,15 @@ export class Database {
   }
 
   private committed(): void {
-    if (!this.aside || this.checkpointing || ++this.commitsSinceCheckpoint < CHECKPOINT_EVERY_COMMITS) return;
+    if (!this.aside || this.checkpointing || ++this.commitsSinceCheckpoint * this.pagesPerCommit < CHECKPOINT_PAGES) return;
+    const commits = this.commitsSinceCheckpoint;
     this.commitsSinceCheckpoint = 0;
-    this.checkpointing = this.checkpoint().finally(() => {
+    this.checkpointing = this.checkpoint(commits).finally(() => {
       this.checkpointing = undefined;
     });
   }
 
-  private async checkpoint(): Promise<void> {
+  private async checkpoint(commits: number): Promise<void> {
     if (this.closed) return;
     if (!this.checkpointer) {
       try {
@@ -136,8 +140,12 @@ export class Database {
       }
     }
     const other = this.checkpointer;
-    // PASSIVE: copies what no reader still needs, never waits for anyone, never blocks a writer.
-    await new Promise<void>((resolve) => other.get('PRAGMA wal_checkpoint(PASSIVE)', () => resolve()));
+    // PASSIVE: copies what no reader still needs, never waits for anyone, never blocks a writer. It answers how many
+    // pages the WAL holds: those written since the last checkpoint, which emptied it.
+    const log = await new Promise<number>((resolve) =>
+      other.get('PRAGMA wal_checkpoint(PASSIVE)', (err: Error | null, row?: { log?: number }) => resolve(err ? 0 : Number(row?.log ?? 0))),
+    );
+    if (log > 0) this.pagesPerCommit = Math.max(1, Math.min(CHECKPOINT_PAGES, log / commits));
   }
 
   private async openCheckpointer(): Promise<sqlite3.Database> {
