@@ -259,20 +259,164 @@ async function captureLatency(ctx) {
   }
 }
 
+
+// ---- figure 12: bytes and CPU per capture, by transform setting ---------------------------------------------------
+//
+// What each "Size for the link" setting costs and saves: the real Capturer (with its journal, as the node runs it)
+// over the test pattern and over the fake camera of the tests (test/support/camera-server.js) serving its own 16x16
+// frame, a 1280x720 JPEG and a 12 MP (4000x3000) photo-like JPEG. Per capture: the bytes the queue will upload
+// (r.bytes, checked against the file) and the CPU time of this process (process.cpuUsage over the capture: fetch,
+// checks, transform on libvips' threads, checksum, write and fsync). Baseline: the same source with no transform.
+// Captures alternate between settings in rounds, so a slow patch of the machine hits all of them.
+
+/** @type {Array<[string, import('../lib/capture/transform').TransformSettings | undefined]>} */
+const TRANSFORMS = [
+  ['as sent', undefined],
+  ['JPEG q80', { maxWidth: 0, maxHeight: 0, format: 'jpeg', quality: 80, keepOriginal: false }],
+  ['<=1280 JPEG q80', { maxWidth: 1280, maxHeight: 1280, format: 'jpeg', quality: 80, keepOriginal: false }],
+  ['<=1280 WebP q75', { maxWidth: 1280, maxHeight: 1280, format: 'webp', quality: 75, keepOriginal: false }],
+  ['<=640 JPEG q70', { maxWidth: 640, maxHeight: 640, format: 'jpeg', quality: 70, keepOriginal: false }],
+];
+
+/** A photo-like JPEG made by ffmpeg: its test card with noise (noise is what makes real photos large). */
+function makePhoto(ffmpeg, dir, width, height, name) {
+  const file = path.join(dir, name);
+  execFileSync(
+    ffmpeg,
+    ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}`, '-vf', 'noise=alls=12:all_seed=3', '-frames:v', '1', '-q:v', '3', file],
+    { timeout: 60_000, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  return fs.readFileSync(file);
+}
+
+async function transformCost(ctx) {
+  const t0 = Date.now();
+  const deadline = Math.min(ctx.deadline, t0 + (Number(process.env.BENCH_TRANSFORM_BUDGET_S) || 120) * 1000);
+  const ffmpeg = findFfmpeg();
+  const row = (id, figure, extra) => ({ id, figure, unit: 'KB', baseline: 'the same source, no transform', target: '', spread: null, ...extra });
+  let sharpOk = true;
+  try {
+    require('sharp');
+  } catch (e) {
+    sharpOk = false;
+    ctx.rows.push(row('13', 'capture: bytes and CPU per capture by transform', { value: NaN, display: 'skipped', baseValue: NaN, ratio: NaN, note: `skipped: sharp cannot be loaded (${e.message})` }));
+  }
+  const why = missing(ffmpeg);
+  if (why || !sharpOk) {
+    if (why) ctx.rows.push(row('13', 'capture: bytes and CPU per capture by transform', { value: NaN, display: 'skipped', baseValue: NaN, ratio: NaN, note: `skipped: ${why}` }));
+    return;
+  }
+  const { Capturer } = require('../dist/lib/capture/still.js');
+  const { CaptureJournal } = require('../dist/lib/capture/journal.js');
+  const { HttpCameraSource } = require('../dist/lib/capture/sources/http/index.js');
+  const { TestPatternSource } = require('../dist/lib/capture/sources/test-pattern.js');
+  const { startCamera: startFakeCamera } = require('../test/support/camera-server');
+  const dir = h.tempDir('transform');
+  const perRound = ctx.quick ? 2 : 4;
+  const rounds = ctx.quick ? 2 : 3;
+  const cams = [];
+  /** @type {Array<[string, () => import('../lib/capture/types').CaptureSource]>} */
+  const sources = [
+    ['test pattern 640x360 PNG', () => new TestPatternSource({ camera: 'bench', width: 640, height: 360 })],
+    ['test pattern 1920x1080 PNG', () => new TestPatternSource({ camera: 'bench', width: 1920, height: 1080 })],
+  ];
+  /** @type {Array<[string, Buffer | undefined]>} */
+  const cameras = [
+    ['fake camera 16x16 JPEG', undefined],
+    ['fake camera 1280x720 JPEG', makePhoto(ffmpeg, dir, 1280, 720, 'hd.jpg')],
+    ['fake camera 4000x3000 JPEG', makePhoto(ffmpeg, dir, 4000, 3000, '12mp.jpg')],
+  ];
+  for (const [label, image] of cameras) {
+    const cam = await startFakeCamera({ image });
+    cams.push(cam);
+    sources.push([`${label}${image ? ` (${(image.length / 1024).toFixed(0)} KB)` : ''}`, () => new HttpCameraSource({ url: cam.url('/snap.jpg'), auth: 'none', allowSelfSigned: false, timeoutMs: 15000 })]);
+  }
+  const table = [];
+  const problems = [];
+  let sourceIndex = 0;
+  try {
+    for (const [label, makeSource] of sources) {
+      sourceIndex++;
+      if (sourceIndex > 2 && Date.now() > deadline) {
+        ctx.log(`  ${label}: out of time, not measured`);
+        continue;
+      }
+      const imagesFolder = path.join(dir, `images-${sourceIndex}`);
+      const journal = await CaptureJournal.open(imagesFolder, 'bench', { warn: (t) => ctx.log(`  journal: ${t}`), log: () => undefined });
+      const source = makeSource();
+      const capturers = TRANSFORMS.map(([, transform]) => {
+        const c = new Capturer(source, { imagesFolder, nameTemplate: NAME_TEMPLATE, camera: 'bench', minFreeBytes: 0, maxBytes: 50 * 1024 * 1024, ...(transform ? { transform } : {}) });
+        c.journal = journal;
+        return c;
+      });
+      const samples = TRANSFORMS.map(() => ({ bytes: [], cpu: [], size: '' }));
+      const one = async (i) => {
+        const c0 = process.cpuUsage();
+        const r = await capturers[i].capture(new AbortController().signal);
+        const c = process.cpuUsage(c0);
+        if (fs.statSync(r.file).size !== r.bytes) problems.push(`${label} ${TRANSFORMS[i][0]}: file size differs from msg.uplink.bytes`);
+        samples[i].bytes.push(r.bytes);
+        samples[i].cpu.push((c.user + c.system) / 1000);
+        samples[i].size = `${r.width}x${r.height} ${r.contentType.split('/')[1]}`;
+        fs.unlinkSync(r.file);
+        await journal.queued(r.journal.entry);
+      };
+      for (let i = 0; i < TRANSFORMS.length; i++) await one(i); // warm-up: loads sharp, fills the connection pool
+      for (const s of samples) {
+        s.bytes.length = 0;
+        s.cpu.length = 0;
+      }
+      for (let r = 0; r < rounds; r++) {
+        for (let k = 0; k < TRANSFORMS.length; k++) {
+          const i = (k + r) % TRANSFORMS.length;
+          for (let n = 0; n < perRound; n++) await one(i);
+        }
+      }
+      await journal.close();
+      await source.close();
+      const base = h.median(samples[0].bytes);
+      for (let i = 0; i < TRANSFORMS.length; i++) {
+        const s = samples[i];
+        const kb = h.median(s.bytes) / 1024;
+        const cpu = h.median(s.cpu);
+        table.push([label, TRANSFORMS[i][0], s.size, `${kb.toFixed(1)} KB`, `${(h.median(s.bytes) / base).toFixed(3)}x`, `${cpu.toFixed(1)} ms`, `${Math.min(...s.cpu).toFixed(1)}-${Math.max(...s.cpu).toFixed(1)}`]);
+        ctx.rows.push(row(`13.${sourceIndex}.${i}`, i === 0 ? `capture bytes/CPU per capture: ${label}` : `  ${TRANSFORMS[i][0]}`, {
+          value: kb,
+          display: `${kb.toFixed(1)} KB · ${cpu.toFixed(1)} ms CPU`,
+          baseValue: base / 1024,
+          ratio: h.median(s.bytes) / base,
+          note: `${s.size}; ${s.bytes.length} captures; CPU per capture median ${cpu.toFixed(1)} ms (range ${Math.min(...s.cpu).toFixed(1)}-${Math.max(...s.cpu).toFixed(1)})`,
+        }));
+      }
+      ctx.log(`  ${label}: done`);
+    }
+  } finally {
+    for (const c of cams) await c.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const rss = process.resourceUsage().maxRSS / 1024;
+  ctx.log('');
+  ctx.log(h.table(['source', 'setting', 'uploaded image', 'bytes/capture', 'vs as sent', 'CPU/capture', 'CPU range'], table));
+  ctx.log(`  peak RSS of the bench process so far: ${rss.toFixed(0)} MB${problems.length ? `; PROBLEMS: ${problems.slice(0, 3).join('; ')}` : '; every file checked against its size'}`);
+}
+
 /** @type {import('./helpers').Figure[]} */
-const FIGURES = [['8', 'capture: trigger to file on disk (HTTP camera)', captureLatency]];
+const FIGURES = [
+  ['8', 'capture: trigger to file on disk (HTTP camera)', captureLatency],
+  ['13', 'capture: bytes and CPU per capture by transform setting', transformCost],
+];
 
 module.exports = { FIGURES };
 
-// Run alone: node bench/capture.js [--quick]
+// Run alone: node bench/capture.js [--quick] [--transform]
 if (require.main === module) {
   const quick = process.argv.includes('--quick');
-  const ctx = { rows: [], quick, deadline: Date.now() + 120_000, log: (s) => process.stderr.write(`${s}\n`), registerChild: () => () => {} };
-  captureLatency(ctx)
+  const ctx = { rows: [], quick, deadline: Date.now() + 300_000, log: (s) => process.stderr.write(`${s}\n`), registerChild: () => () => {} };
+  (process.argv.includes('--transform') ? transformCost : captureLatency)(ctx)
     .then(() => {
       for (const r of ctx.rows) {
         console.log(
-          `${r.id} ${r.figure}: ${r.display || `${h.fmtNum(r.value, 2)} ms`} vs ${h.fmtNum(r.baseValue, 2)} ms = ${h.fmtRatio(r.ratio)}` +
+          `${r.id} ${r.figure}: ${r.display || `${h.fmtNum(r.value, 2)} ${r.unit}`} vs ${h.fmtNum(r.baseValue, 2)} ${r.unit} = ${h.fmtRatio(r.ratio)}` +
             `${r.spread ? ` (spread ${r.spread[0].toFixed(2)}-${r.spread[1].toFixed(2)})` : ''}; ${r.note}`,
         );
       }

@@ -7,6 +7,7 @@ import fs from 'fs';
 import path from 'path';
 import { ITEM_STATES, ItemState, QueueStore } from '../lib/queue/store';
 import { fmtBytes } from '../lib/util/format';
+import { OutageLog, OutageSummary } from '../lib/connectivity/outage-log';
 
 const USAGE = `usage: uplink-queue <command> <database> [options]
 
@@ -16,12 +17,15 @@ commands:
   retry-failed              queue failed and expired items again   [--id N ...]
   purge-failed              delete failed and expired items   [--id N ...] [--delete-files]
   pause | resume            stop or restart delivery (the running node follows)
+  outages                   of an outage log (a connectivity node's): the longest outages and offline time per day
+                            [--days 30] [--limit 10]
 
 options:
   --json                    machine-readable output
   -h, --help                this text
 
-example: uplink-queue stats ~/.node-red/uplink/queue.db`;
+examples: uplink-queue stats ~/.node-red/uplink/queue.db
+          uplink-queue outages ~/.node-red/uplink/outages.db --days 7`;
 
 interface Args {
   command?: string;
@@ -32,10 +36,12 @@ interface Args {
   limit: number;
   after: number;
   deleteFiles: boolean;
+  days: number;
+  limitGiven: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { json: false, ids: [], limit: 50, after: 0, deleteFiles: false };
+  const a: Args = { json: false, ids: [], limit: 50, after: 0, deleteFiles: false, days: 30, limitGiven: false };
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
@@ -55,7 +61,14 @@ function parseArgs(argv: string[]): Args {
       const bad = states.filter((s) => !ITEM_STATES.includes(s));
       if (bad.length) throw new Error(`unknown state ${bad.join(', ')} (states: ${ITEM_STATES.join(', ')})`);
       a.states = states;
-    } else if (v === '--limit') a.limit = Math.max(1, Number(next()) || 50);
+    } else if (v === '--limit') {
+      a.limit = Math.max(1, Number(next()) || 50);
+      a.limitGiven = true;
+    } else if (v === '--days') {
+      const n = Number(next());
+      if (!Number.isFinite(n) || n <= 0 || n > 3650) throw new Error('--days needs a number of days from 1 to 3650');
+      a.days = n;
+    }
     else if (v === '--after') a.after = Math.max(0, Number(next()) || 0);
     else if (v === '-h' || v === '--help') a.command = 'help';
     else if (v.startsWith('-')) throw new Error(`unknown option ${v}`);
@@ -78,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return args.command ? 0 : 2;
   }
-  if (!['stats', 'list', 'retry-failed', 'purge-failed', 'pause', 'resume'].includes(args.command)) {
+  if (!['stats', 'list', 'retry-failed', 'purge-failed', 'pause', 'resume', 'outages'].includes(args.command)) {
     process.stderr.write(`uplink-queue: unknown command "${args.command}"\n\n${USAGE}\n`);
     return 2;
   }
@@ -91,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`uplink-queue: ${file} does not exist\n`);
     return 1;
   }
+  if (args.command === 'outages') return outages(file, args);
   // Not the delivering process: leases stay as they are, and the node's lock is not taken.
   const store = await QueueStore.open(file, {}, { recoverLeases: false, owner: 'uplink-queue' });
   const out = (human: string, data: unknown): void => {
@@ -159,6 +173,42 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+const duration = (ms: number): string => {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+};
+
+/** The outage log, read only: the longest outages and the offline time per day. */
+async function outages(file: string, args: Args): Promise<number> {
+  const log = await OutageLog.open(file, { readOnly: true });
+  let s: OutageSummary;
+  try {
+    s = await log.summary({ days: args.days, top: args.limitGiven ? args.limit : 10 });
+  } finally {
+    await log.close();
+  }
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ file, days: args.days, ...s }, null, 2) + '\n');
+    return 0;
+  }
+  const when = (t: number) => new Date(t).toLocaleString('sv-SE').slice(0, 19);
+  const lines = [`outage log   ${file}`, `last ${args.days} days: ${s.outages.length} outage${s.outages.length === 1 ? '' : 's'}, ${duration(s.totalOfflineS * 1000)} offline in all`, ''];
+  if (s.longest.length) {
+    lines.push('longest outages:');
+    for (const o of s.longest) {
+      lines.push(`  ${when(o.start)}  ${duration(o.durationMs).padStart(14)}${o.end === null ? ' (still offline)' : ''}  ${o.monitor}: ${o.reason}`);
+    }
+    lines.push('', 'offline per day:');
+    for (const d of s.perDay) lines.push(`  ${d.day}  ${duration(d.offlineS * 1000).padStart(14)}  ${d.outages} outage${d.outages === 1 ? '' : 's'}`);
+  } else {
+    lines.push('no outage in that time');
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
 }
 
 main(process.argv.slice(2)).then(

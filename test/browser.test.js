@@ -1,14 +1,13 @@
 'use strict';
-// The editor and the dashboard of the shipped flows, in a real browser: Debian's Chromium driven by playwright-core,
-// against a real node-red process running capture-to-cloud-dashboard on its defaults (the test pattern, as `npm start`
-// shows it) and an S3-protocol store, all on 127.0.0.1. The editor imports capture-to-cloud through its Import > Examples
-// dialog, as a user does; and the editor as `npm start` (scripts/start.js) serves it on a fresh data folder.
-// Screenshots go to test-artifacts/ (docs/editor-flow.png and docs/dashboard.png are copies of editor-flow.png and
-// dashboard.png). Without /usr/bin/chromium (`apt-get install chromium`; .ci/run does it) or playwright-core, the
+// The editor with the shipped flows, in a real browser: Debian's Chromium driven by playwright-core, against a real
+// node-red process running capture-to-cloud-dashboard on its defaults (the test pattern, as `npm start` shows it) and
+// an S3-protocol store, all on 127.0.0.1. The editor imports capture-to-cloud through its Import > Examples dialog, as a
+// user does; and the editor as `npm start` (scripts/start.js) serves it on a fresh data folder. (The dashboard itself,
+// the Uplink status widget, is tested in ui-uplink-status-browser.test.js.) Screenshots go to test-artifacts/
+// (docs/editor-flow.png is a copy of editor-flow.png). Without /usr/bin/chromium (`apt-get install chromium`; .ci/run does it) or playwright-core, the
 // tests say why and skip.
 const assert = require('assert');
 const fs = require('fs');
-const http = require('http');
 const os = require('os');
 const path = require('path');
 const { startNodeRed, freePort } = require('./support/node-red-process');
@@ -16,7 +15,6 @@ const { startScript } = require('./support/start-script');
 const { decrypt } = require('../scripts/start/credentials');
 const { S3Server } = require('./support/s3-server');
 const { until } = require('./support/http-client');
-const { listenLocal } = require('./support/net');
 
 const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, '..', 'test-artifacts');
@@ -43,45 +41,9 @@ function helpSentence(type) {
   return p.replace(/<[^>]+>/g, '').replace(/\s+/g, ' ').trim().split(/(?<=\.) /)[0];
 }
 
-/**
- * An S3 front door that the test can make refuse uploads: PUTs get 403 AccessDenied (a permanent error, so the item
- * becomes a dead letter) while reads, the connectivity probe and the size check pass through to s3rver.
- */
-function startRefusingProxy(targetPort) {
-  const proxy = { refusePuts: false };
-  const server = http.createServer((req, res) => {
-    if (proxy.refusePuts && req.method === 'PUT') {
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(403, { 'content-type': 'application/xml' });
-        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>test</RequestId></Error>');
-      });
-      return;
-    }
-    const up = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode, r.headers);
-      r.pipe(res);
-    });
-    up.setTimeout(10000, () => up.destroy(new Error('s3rver timeout')));
-    up.on('error', () => {
-      res.destroy();
-    });
-    req.pipe(up);
-  });
-  proxy.server = server;
-  proxy.start = () => listenLocal(server);
-  proxy.stop = () =>
-    new Promise((r) => {
-      server.closeAllConnections?.();
-      server.close(() => r());
-    });
-  return proxy;
-}
-
 describe('the shipped capture-to-cloud flows in a browser (Chromium)', function () {
   this.timeout(120000);
   let s3;
-  let proxy;
   let red;
   let context;
   let userDataDir;
@@ -94,17 +56,15 @@ describe('the shipped capture-to-cloud flows in a browser (Chromium)', function 
     }
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     s3 = await new S3Server({ buckets: ['browser'] }).start();
-    proxy = startRefusingProxy(s3.port);
-    const proxyPort = await proxy.start();
 
     const flows = JSON.parse(fs.readFileSync(FLOW, 'utf8'));
     red = await startNodeRed({
       flows,
       startTimeoutMs: 30000,
       env: {
-        // One capture at start; the rest come from the dashboard's button.
+        // One capture at start.
         UPLINK_CAPTURE_INTERVAL_S: '3600',
-        UPLINK_S3_ENDPOINT: `http://127.0.0.1:${proxyPort}`,
+        UPLINK_S3_ENDPOINT: `http://127.0.0.1:${s3.port}`,
         UPLINK_S3_BUCKET: 'browser',
         UPLINK_S3_REGION: 'us-east-1',
         UPLINK_S3_PATH_STYLE: 'true',
@@ -129,22 +89,9 @@ describe('the shipped capture-to-cloud flows in a browser (Chromium)', function 
   after(async function () {
     if (context) await context.close().catch(() => undefined);
     if (red) await red.stop().catch(() => undefined);
-    if (proxy) await proxy.stop().catch(() => undefined);
     if (s3) await s3.destroy().catch(() => undefined);
     if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
   });
-
-  async function stats() {
-    const res = await fetch(`${red.url}/uplink/queue/c2cd-queue/stats`, { signal: AbortSignal.timeout(5000) });
-    if (res.status !== 200) return { ok: false, value: res.status };
-    return { ok: true, value: await res.json() };
-  }
-
-  const statsUntil = (what, test, timeoutMs) =>
-    until(what, async () => {
-      const s = await stats();
-      return { ok: s.ok && test(s.value), value: s.value };
-    }, timeoutMs);
 
   /** The boxes of the nodes the editor has drawn on the tab it shows, from their SVG rectangles. */
   const renderedBoxes = (page) =>
@@ -181,7 +128,9 @@ describe('the shipped capture-to-cloud flows in a browser (Chromium)', function 
       await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.node && RED.nodes.node('c2cd-capture'), null, { timeout: 30000 });
       // The deployed dashboard flow, as drawn.
       const deployed = await layoutOf(page, JSON.parse(fs.readFileSync(FLOW, 'utf8')));
-      assert.ok(deployed.boxes.length >= 40, `the dashboard flow is drawn (${deployed.boxes.length} nodes)`);
+      const dashboardFlow = JSON.parse(fs.readFileSync(FLOW, 'utf8'));
+      const drawn = dashboardFlow.filter((n) => typeof n.x === 'number' && n.type !== 'group').length;
+      assert.strictEqual(deployed.boxes.length, drawn, `every node of the dashboard flow is drawn (${deployed.boxes.length} of ${drawn})`);
       assert.deepStrictEqual(deployed.overlaps, [], 'no two nodes of capture-to-cloud-dashboard overlap');
       assert.deepStrictEqual(deployed.wider, [], 'no node is drawn wider than the flows test assumes');
 
@@ -223,6 +172,10 @@ describe('the shipped capture-to-cloud flows in a browser (Chromium)', function 
       for (const type of ['uplink-capture', 'uplink-recorder', 'uplink-offline-queue', 'uplink-connectivity', 'uplink-uploader']) {
         assert.strictEqual(await category.locator(`.red-ui-palette-node[data-palette-type="${type}"]`).count(), 1, `${type} in the uplink palette category`);
       }
+      // With Dashboard 2.0 installed, the widget is in the palette beside the dashboard's own.
+      const widget = page.locator('.red-ui-palette-node[data-palette-type="ui-uplink-status"]');
+      assert.strictEqual(await widget.count(), 1, 'the Uplink status widget is in the palette');
+      assert.strictEqual(await widget.evaluate((el) => el.closest('.red-ui-palette-category').querySelector('.red-ui-palette-header').textContent.trim()), 'dashboard 2');
       // The pipeline has no recorder: one is imported into the editor (not deployed) to open its dialog.
       await page.evaluate(() => {
         // With every default filled in, as a node dragged from the palette gets them.
@@ -238,6 +191,8 @@ describe('the shipped capture-to-cloud flows in a browser (Chromium)', function 
         { id: 'c2c-queue', type: 'uplink-offline-queue', fields: ['name', 'db', 'concurrency', 'maxAttempts'], name: 'offline queue' },
         { id: 'c2c-conn', type: 'uplink-connectivity', fields: ['name', 'probeType', 'targetType'], name: 'bucket reachable?' },
         { id: 'c2c-upload', type: 'uplink-uploader', fields: ['name', 'backend', 'keyTemplate'], name: 'upload' },
+        // The dashboard flow's widget: the nodes it shows are picked from those deployed.
+        { id: 'c2cd-ui-status', type: 'ui-uplink-status', fields: ['name', 'group', 'queue', 'connectivity', 'capture', 'actions'], name: 'uplink status', picked: { queue: 'c2cd-queue', connectivity: 'c2cd-conn', capture: 'c2cd-capture' } },
       ];
       for (const d of dialogs) {
         await page.evaluate((id) => RED.editor.edit(RED.nodes.node(id)), d.id);
@@ -245,6 +200,7 @@ describe('the shipped capture-to-cloud flows in a browser (Chromium)', function 
         await tray.locator('#node-input-name').waitFor({ state: 'visible' });
         assert.strictEqual(await tray.locator('#node-input-name').inputValue(), d.name, `${d.type}: the dialog shows the node's name`);
         for (const f of d.fields) assert.strictEqual(await tray.locator(`#node-input-${f}`).count(), 1, `${d.type}: the dialog has the ${f} field`);
+        for (const [f, id] of Object.entries(d.picked ?? {})) assert.strictEqual(await tray.locator(`#node-input-${f}`).inputValue(), id, `${d.type}: ${f} shows the node picked`);
         await page.screenshot({ path: path.join(ARTIFACTS, `editor-${d.type}.png`) });
         await tray.locator('#node-dialog-cancel').click();
         await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
@@ -297,73 +253,6 @@ describe('the shipped capture-to-cloud flows in a browser (Chromium)', function 
       }
       assert.deepStrictEqual(await page.evaluate(() => Object.keys(window).filter((k) => /^uplink/i.test(k))), ['uplinkEditor'], 'one page global');
       assert.deepStrictEqual(errors, [], 'no script errors in the editor');
-    } finally {
-      await page.close();
-    }
-  });
-
-  it('the dashboard shows the link and the counts, and its buttons capture, retry and purge', async function () {
-    const page = await context.newPage();
-    page.setViewportSize({ width: 390, height: 844 }); // a phone
-    const count = (key) => page.locator(`.uplink-counts [data-count="${key}"] .uplink-count-value`);
-    const shown = async (key) => Number(await count(key).innerText());
-    const click = (label) => page.getByRole('button', { name: label }).click();
-    try {
-      const first = await statsUntil('the first capture uploaded', (s) => s.online && s.uploaded >= 1 && s.pending === 0 && s.inFlight === 0);
-      await page.goto(`${red.url}/dashboard`, { waitUntil: 'domcontentloaded' });
-      await page.getByText(/online for \d+/).waitFor({ state: 'visible' });
-      await until('the uploaded count on the dashboard', async () => {
-        const v = await shown('uploaded');
-        return { ok: v === first.uploaded, value: v };
-      });
-      assert.strictEqual(await shown('failed'), 0);
-      await page.locator('img.uplink-latest-img[src^="data:image/png;base64,"]').waitFor({ state: 'visible' });
-      assert.ok(await page.locator('.uplink-latest-img').evaluate((img) => img.complete && img.naturalWidth > 0), 'the latest image decodes');
-      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
-
-      // capture now: one more upload, on the page and in the queue.
-      await click('capture now');
-      await until('the uploaded count growing on the dashboard', async () => {
-        const v = await shown('uploaded');
-        return { ok: v > first.uploaded, value: v };
-      });
-      const afterCapture = await statsUntil('the capture uploaded', (s) => s.uploaded > first.uploaded && s.pending === 0 && s.inFlight === 0);
-
-      // The store refuses uploads: the next capture becomes a dead letter; "retry failed" sends it again.
-      proxy.refusePuts = true;
-      await click('capture now');
-      await statsUntil('a failed item', (s) => s.failed === 1);
-      await until('the failed count on the dashboard', async () => {
-        const v = await shown('failed');
-        return { ok: v === 1, value: v };
-      });
-      await page.locator('.uplink-error', { hasText: 'access denied' }).first().waitFor({ state: 'visible' });
-      await page.waitForTimeout(500); // the Catch node's copy of the same failure would arrive by now
-      assert.strictEqual(await page.locator('.uplink-error').count(), 1, 'one failure, listed once');
-      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-failed.png'), fullPage: true });
-      proxy.refusePuts = false;
-      await click('retry failed');
-      const retried = await statsUntil('the failed item retried and uploaded', (s) => s.failed === 0 && s.uploaded === afterCapture.uploaded + 1 && s.pending === 0);
-
-      // Another dead letter; "purge failed" removes it without uploading.
-      proxy.refusePuts = true;
-      await click('capture now');
-      await statsUntil('another failed item', (s) => s.failed === 1);
-      proxy.refusePuts = false;
-      await click('purge failed');
-      const purged = await statsUntil('the failed item purged', (s) => s.failed === 0);
-      assert.strictEqual(purged.uploaded, retried.uploaded, 'a purged item is not uploaded');
-      assert.strictEqual(purged.pending, 0);
-      await until('the failed count back to 0 on the dashboard', async () => {
-        const v = await shown('failed');
-        return { ok: v === 0, value: v };
-      });
-
-      // sync now: a probe and a resume; the link stays online and nothing is left behind.
-      await click('sync now');
-      await page.getByText(/online for \d+/).waitFor({ state: 'visible' });
-      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-end.png'), fullPage: true });
-      assert.ok((await s3.list()).length >= purged.uploaded, 'every upload is in the bucket');
     } finally {
       await page.close();
     }

@@ -38,6 +38,7 @@ const EXPECT = {
   'uploader-s3': { refuses: true, waits: ['not configured: set the bucket'] },
   'uploader-http': { refuses: true, waits: ['not configured: set the URL and token'] },
   'uploader-supabase': { refuses: true, waits: ['not configured: set the project URL and API key'] },
+  'device-monitoring': { waits: [] },
 };
 
 function walk(dir) {
@@ -186,6 +187,10 @@ describe('every shipped flow, imported from Import > Examples into a stock Node-
           if (name === 'capture-to-cloud-dashboard') {
             const page = await call(`${red.url}/dashboard`);
             assert.strictEqual(page.status, 200, 'the dashboard page is served');
+            // The Uplink status widget's component, from the packed package, where the dashboard loads it.
+            const umd = await call(`${red.url}/resources/${MODULE}/ui-uplink-status.umd.js`);
+            assert.strictEqual(umd.status, 200, 'the widget\'s build is served');
+            assert.match(umd.text, /UIUplinkStatus/);
           }
           if (/^capture-to-cloud/.test(name)) {
             // The capture itself works on the test pattern: images are on disk, just not queued.
@@ -201,6 +206,12 @@ describe('every shipped flow, imported from Import > Examples into a stock Node-
       }
 
       if (setup.name === 'stock') {
+        it('loads the Uplink status widget\'s node without Dashboard 2.0', async function () {
+          const r = await call(`${red.url}/nodes/${MODULE}/ui-uplink-status`, { headers: { Accept: 'application/json' } });
+          assert.strictEqual(r.status, 200, r.text);
+          assert.deepStrictEqual([r.body.enabled, r.body.err ?? null, r.body.types], [true, null, ['ui-uplink-status']], 'enabled, without a load error');
+        });
+
         it('a flow that needs Dashboard 2.0 stops every flow where it is missing: why the dashboard is an example of its own', async function () {
           const main = await example('capture-to-cloud');
           const dashboard = await example('capture-to-cloud-dashboard');

@@ -30,6 +30,10 @@ const CORE = {
   'http in': 'network/21-httpin.js',
   'http response': 'network/21-httpin.js',
   'file in': 'storage/10-file.js',
+  switch: 'function/10-switch.js',
+  'mqtt out': 'network/10-mqtt.js',
+  'mqtt-broker': 'network/10-mqtt.js',
+  'http request': 'network/21-httprequest.js',
 };
 
 /** Nodes of other packages, each allowed only in the flows whose tab info names the package. */

@@ -10,8 +10,9 @@ const { tmpDir, rmrf } = require('./support/tmp');
 
 /** AppendLog's constructor and load are for its subclasses; a test subclass opens one. */
 class TestLog extends AppendLog {
-  static async open(file) {
-    const log = new TestLog(file);
+  /** @param {string} file @param {{ syncEveryWrite?: boolean }} [options] */
+  static async open(file, options) {
+    const log = new TestLog(file, options);
     const records = await log.load(
       /** @returns {r is { t: string }} */
       (/** @type {any} */ r) => r !== null && typeof r === 'object' && typeof r.t === 'string',
@@ -108,5 +109,25 @@ describe('append-only journal', function () {
     await log.append({ t: 'new' });
     assert.strictEqual(fs.readFileSync(file, 'utf8'), '{"t":"new"}\n');
     await log.close();
+  });
+
+  it('opens a log whose every append is synced with O_DSYNC, and appends to it as before, across a rewrite', async function () {
+    /** The open flags of the log's file, as the kernel holds them (octal in /proc). */
+    const flagsOf = (/** @type {any} */ log) => parseInt(/flags:\s*([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${log['fh'].fd}`, 'utf8'))[1], 8);
+    const file = path.join(dir, 'journal');
+    const { log } = await TestLog.open(file, { syncEveryWrite: true });
+    await log.append({ t: 'a' });
+    assert.ok(flagsOf(log) & fs.constants.O_DSYNC, 'O_DSYNC');
+    assert.ok(flagsOf(log) & fs.constants.O_APPEND, 'O_APPEND');
+    await log.appendUnsynced({ t: 'b' });
+    await log.rewrite([{ t: 'kept' }]);
+    await log.append({ t: 'c' });
+    assert.ok(flagsOf(log) & fs.constants.O_DSYNC, 'O_DSYNC after the rewrite');
+    assert.strictEqual(fs.readFileSync(file, 'utf8'), '{"t":"kept"}\n{"t":"c"}\n');
+    await log.close();
+    const plain = await TestLog.open(path.join(dir, 'plain'));
+    await plain.log.append({ t: 'a' });
+    assert.strictEqual(flagsOf(plain.log) & fs.constants.O_DSYNC, 0, 'a plain log syncs with fdatasync');
+    await plain.log.close();
   });
 });

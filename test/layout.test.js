@@ -42,6 +42,10 @@ const ALLOWED = {
   capture: ['util', 'message', 'media'],
   recorder: ['util', 'message', 'media'],
   upload: ['util', 'message', 'queue'],
+  // The device monitor reads what the queue and the link report (their stats' types), never the reverse.
+  monitor: ['util', 'queue', 'connectivity'],
+  // The dashboard widget's view reads what the queue and the connectivity node publish.
+  dashboard: ['util', 'message', 'queue', 'connectivity'],
 };
 
 describe('layout', function () {
@@ -85,7 +89,7 @@ describe('layout', function () {
   it('only the offline-queue node loads the sqlite3 binding', function () {
     const script = (files) => `
       const RED = { nodes: { registerType() {}, createNode() {}, getNode() {} }, settings: {}, events: { once() {}, removeListener() {} },
-        auth: { needsPermission: () => (req, res, next) => next() }, httpAdmin: { get() {}, post() {} } };
+        auth: { needsPermission: () => (req, res, next) => next() }, httpAdmin: { get() {}, post() {} }, httpNode: { get() {} } };
       for (const f of ${JSON.stringify(files)}) require(f)(RED);
       process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes(require('path').sep + 'sqlite3' + require('path').sep))));`;
     const pkg = require('../package.json');
@@ -93,7 +97,7 @@ describe('layout', function () {
     const others = nodeFiles.filter(([type]) => type !== 'uplink-offline-queue').map(([, f]) => path.join(ROOT, f));
     const queue = nodeFiles.filter(([type]) => type === 'uplink-offline-queue').map(([, f]) => path.join(ROOT, f));
     assert.strictEqual(others.length, nodeFiles.length - 1);
-    assert.strictEqual(execFileSync(process.execPath, ['-e', script(others)], { encoding: 'utf8' }), 'false', 'capture, recorder, uploader, connectivity and the config nodes load without sqlite3');
+    assert.strictEqual(execFileSync(process.execPath, ['-e', script(others)], { encoding: 'utf8' }), 'false', 'capture, recorder, uploader, connectivity, monitor and the config nodes load without sqlite3 (the outage log loads it when a connectivity node opens one)');
     assert.strictEqual(execFileSync(process.execPath, ['-e', script(queue)], { encoding: 'utf8' }), 'true', 'the queue node does load it');
   });
 });

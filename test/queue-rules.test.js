@@ -41,7 +41,7 @@ describe('what a message means to the queue', function () {
       type: 'nack',
       id: 7,
       attempt: 2,
-      info: { message: 'Too Many Requests', code: '429', permanent: false, retryAfterMs: 30_000, offline: false },
+      info: { message: 'Too Many Requests', code: '429', permanent: false, retryAfterMs: 30_000, offline: false, held: false },
     });
     const perm = classifyInput({ topic: 'nack', uplink: { item: { id: 3 } }, error: { message: 'Access Denied', source: {} } });
     assert.strictEqual(perm.type, 'nack');

@@ -100,6 +100,9 @@ describe('recorder node', function () {
     for (const m of n.out) {
       const u = m.uplink;
       assert.deepStrictEqual([u.contentType, u.codec, u.width, u.height, u.camera, u.requestedS, u.site], ['video/mp4', 'h264', 640, 360, 'gate', 1, 'barn']);
+      // Read from the segment's MP4 header: what ffprobe says of the camera's stream as copied.
+      const probed = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', u.file]).toString()).streams[0];
+      assert.deepStrictEqual([u.codec, u.width, u.height], [probed.codec_name, probed.width, probed.height]);
       assert.ok(u.durationS > 0 && fs.statSync(u.file).size === u.bytes);
       assert.strictEqual(m.payload, u.file);
       assert.strictEqual(m.topic, 'gate');

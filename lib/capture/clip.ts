@@ -11,6 +11,7 @@ import type { JournalRef } from '../message/uplink';
 import { FfmpegSource } from './sources/ffmpeg';
 import { CaptureError, CaptureSource } from './types';
 import { syncFolder } from '../util/fs-durable';
+import { captureClockFacts, ClockSource } from '../message/clock';
 
 export interface ClipLimits {
   /** The clip length when the trigger asks for none. */
@@ -78,6 +79,8 @@ export class ClipRecorder {
   private swept = false;
   /** Remembers each clip until a queue has committed it, journalled before its link (see Capturer). */
   journal?: CaptureJournal;
+  /** Says whether the wall clock is right (see Capturer.clock). */
+  clock?: ClockSource;
   /** Hears what the recorder cannot check but goes on without (a disk that does not say how full it is). */
   onWarning?: (text: string) => void;
   private cannotTell?: (why: string) => void;
@@ -104,7 +107,9 @@ export class ClipRecorder {
   }
 
   private async recordOnce(signal: AbortSignal, requestedS: number, carry?: Carried): Promise<ClipResult> {
-    const at = this.now();
+    const reading = this.clock ? await this.clock.read() : undefined;
+    const at = reading ? new Date(reading.wallMs) : this.now();
+    const clockFacts = reading ? captureClockFacts(reading, this.options.nameTemplate) : {};
     const root = path.resolve(this.options.imagesFolder);
     if (!this.swept) {
       // Before the free-space check: what it removes may be the space that is missing.
@@ -147,6 +152,7 @@ export class ClipRecorder {
         ...(partial ? { partialReason: this.source.clipShortReason(run) } : {}),
         camera: this.options.camera,
         capturedAt: at.toISOString(),
+        ...clockFacts,
       };
       const placed = await this.place(root, relative, temp, facts, carry);
       return { ...placed, ...facts };

@@ -5,6 +5,7 @@ import { DEFAULT_NAME_TEMPLATE } from './still';
 import { ClipLimits } from './clip';
 import { parseMetadataSetting } from '../message/metadata';
 import { TriggerOptions } from './trigger';
+import { NO_TRANSFORM, TransformSettings, transformIsSet } from './transform';
 
 export interface CaptureConfig {
   camera: string;
@@ -23,6 +24,8 @@ export interface CaptureConfig {
   clip: ClipLimits;
   /** The node's metadata rows, put into msg.uplink.metadata (msg.metadata adds to them per trigger). */
   metadata: Record<string, string>;
+  /** Resize or re-encode stills before they are written (absent: as the camera gives them). */
+  transform?: TransformSettings;
 }
 
 /** Reads the capture node's settings once, at deploy, listing every problem. */
@@ -52,6 +55,14 @@ export function parseCaptureConfig(raw: Record<string, unknown>, userDir: string
   const lengthS = r.num('clipLength', 'Clip length', 10, 1, 3600, { unit: 'seconds' });
   if (lengthS > maxLengthS) r.error(`Clip length (${lengthS} s) must not be longer than the longest clip (${maxLengthS} s)`);
   const metadata = parseMetadataSetting(raw.metadata, (m) => r.error(m));
+  const transform: TransformSettings = {
+    maxWidth: r.num('maxWidth', 'Largest width', 0, 0, 16384, { integer: true, unit: 'pixels' }),
+    maxHeight: r.num('maxHeight', 'Largest height', 0, 0, 16384, { integer: true, unit: 'pixels' }),
+    format: r.choice('format', 'Format', ['keep', 'jpeg', 'webp'] as const, NO_TRANSFORM.format),
+    quality: r.num('quality', 'Quality', NO_TRANSFORM.quality, 1, 100, { integer: true }),
+    keepOriginal: raw.keepOriginal === true || raw.keepOriginal === 'true',
+  };
+  if (mode === 'clip' && transformIsSet(transform)) r.error('Resizing and re-encoding apply to stills: set Largest size to 0 and Format to "as the camera sends it" for clips');
   r.check();
   return {
     camera,
@@ -66,5 +77,6 @@ export function parseCaptureConfig(raw: Record<string, unknown>, userDir: string
     mode,
     clip: { lengthS, maxLengthS },
     metadata,
+    ...(transformIsSet(transform) ? { transform } : {}),
   };
 }

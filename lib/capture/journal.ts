@@ -24,6 +24,18 @@ export interface Carried {
   metadata: Metadata;
 }
 
+/** A transformed capture's original, kept beside it: journalled with it, linked and recovered with it. */
+export interface OriginalRecord {
+  /** The synced temp file (absolute when handed in, below the images folder in the journal); absent once settled. */
+  temp?: string;
+  file: string;
+  bytes: number;
+  sha256: string;
+  width: number;
+  height: number;
+  contentType: string;
+}
+
 interface WrittenRecord {
   t: 'written';
   id: string;
@@ -34,13 +46,15 @@ interface WrittenRecord {
   /** The capture's facts as its message gives them, less file, key and journal. */
   facts: Msg;
   carry?: Carried;
+  /** The camera's image, kept beside a transformed one. */
+  original?: OriginalRecord;
   /** Starts at which it was sent again. */
   resent?: number;
 }
 
 type CaptureJournalRecord =
   | WrittenRecord
-  | { t: 'placed'; id: string; file: string }
+  | { t: 'placed'; id: string; file: string; original?: string }
   | { t: 'queued'; id: string }
   | { t: 'resent'; id: string }
   | { t: 'acked-by-queue' };
@@ -151,22 +165,25 @@ export class CaptureJournal extends AppendLog<CaptureJournalRecord> {
    * its checksum in `facts` is checked before a recovery links it); returns the reference its message carries to the
    * queue. Resolves once the entry is on disk.
    */
-  async written(temp: string, wanted: string, facts: Msg, carry?: Carried): Promise<JournalRef> {
+  async written(temp: string, wanted: string, facts: Msg, carry?: Carried, original?: OriginalRecord): Promise<JournalRef> {
     const id = crypto.randomBytes(6).toString('hex');
-    const rec: WrittenRecord = { t: 'written', id, temp: this.relative(temp), file: this.relative(wanted), facts, ...(carry ? { carry } : {}) };
+    const orig = original ? { ...original, ...(original.temp ? { temp: this.relative(original.temp) } : {}), file: this.relative(original.file) } : undefined;
+    const rec: WrittenRecord = { t: 'written', id, temp: this.relative(temp), file: this.relative(wanted), facts, ...(carry ? { carry } : {}), ...(orig ? { original: orig } : {}) };
     await this.append(rec);
     this.open.set(id, rec);
     if (this.open.size > MAX_OPEN) this.background(this.forgetOldest());
     return { owner: this.owner, entry: id };
   }
 
-  /** The file went in under another name than the one journalled (a capture in the same second took it). */
-  async placed(ref: JournalRef, file: string): Promise<void> {
+  /** The file (or its original) went in under another name than the one journalled (a capture in the same second took it). */
+  async placed(ref: JournalRef, file: string, original?: string): Promise<void> {
     const rec = this.open.get(ref.entry);
     const rel = this.relative(file);
-    if (!rec || rec.file === rel) return;
-    await this.append({ t: 'placed', id: ref.entry, file: rel });
+    const origRel = original !== undefined ? this.relative(original) : undefined;
+    if (!rec || (rec.file === rel && (origRel === undefined || rec.original?.file === origRel))) return;
+    await this.append({ t: 'placed', id: ref.entry, file: rel, ...(origRel !== undefined ? { original: origRel } : {}) });
     rec.file = rel;
+    if (rec.original && origRel !== undefined) rec.original.file = origRel;
   }
 
   /** A queue committed the capture: it needs no re-send. The first confirmation ever is synced, the others not. */
@@ -228,6 +245,7 @@ export class CaptureJournal extends AppendLog<CaptureJournalRecord> {
         case 'placed': {
           const w = written.get(r.id);
           if (w) w.file = r.file;
+          if (w?.original && r.original !== undefined) w.original = { ...w.original, file: r.original };
           break;
         }
         case 'queued':
@@ -246,8 +264,11 @@ export class CaptureJournal extends AppendLog<CaptureJournalRecord> {
     let notSent = 0;
     for (const w of written.values()) {
       let file: string | { gone: string };
+      let original: string | { gone: string } | undefined;
       try {
-        file = await this.settle(w);
+        // The original first: it is kept whatever becomes of the transformed file.
+        if (w.original) original = await this.settle({ file: w.original.file, temp: w.original.temp, bytes: w.original.bytes, sha256: w.original.sha256 });
+        file = await this.settle({ file: w.file, temp: w.temp, bytes: w.facts.bytes, sha256: typeof w.facts.sha256 === 'string' ? w.facts.sha256 : undefined });
       } catch (e) {
         // Kept for the next start: a disk error now says nothing about the capture.
         this.events.warn(`the capture ${w.file} left by the last run cannot be checked (${(e as Error).message}): it stays in the journal`);
@@ -260,13 +281,22 @@ export class CaptureJournal extends AppendLog<CaptureJournalRecord> {
       }
       const rec: WrittenRecord = { ...w, file: this.relative(file) };
       delete rec.temp;
+      if (w.original) {
+        if (typeof original === 'string') rec.original = { ...w.original, file: this.relative(original) };
+        else {
+          if (original) this.events.log(`the original ${w.original.file} of the capture ${w.file} ${original.gone}`);
+          delete rec.original;
+        }
+        delete rec.original?.temp;
+      }
       if (!this.ackedByQueue) {
         notSent++;
       } else if ((rec.resent ?? 0) >= MAX_RESENDS) {
         this.events.log(`the capture ${rec.file} was sent again at ${rec.resent} starts and no queue confirmed it: it stays on disk, not sent again`);
       } else {
         this.open.set(rec.id, rec);
-        const result = { ...rec.facts, file, key: rec.file, journal: { owner: this.owner, entry: rec.id }, recovered: true } as RecoveredCapture['result'];
+        const kept = rec.original ? { original: { ...rec.original, file: pathInside(this.root, rec.original.file) } } : {};
+        const result = { ...rec.facts, file, key: rec.file, ...kept, journal: { owner: this.owner, entry: rec.id }, recovered: true } as RecoveredCapture['result'];
         this.toRecover.push({ result, ...(rec.carry ? { carry: rec.carry } : {}) });
       }
     }
@@ -283,11 +313,11 @@ export class CaptureJournal extends AppendLog<CaptureJournalRecord> {
    * Puts a journalled capture in place if the last run did not get that far, and says where its file is, or why there
    * is none to send (uploaded and deleted, deleted by a person, or cut short by a power cut before it was synced).
    */
-  private async settle(w: WrittenRecord): Promise<string | { gone: string }> {
+  private async settle(w: { file: string; temp?: string; bytes: unknown; sha256?: string }): Promise<string | { gone: string }> {
     const wanted = pathInside(this.root, w.file);
     const temp = w.temp !== undefined ? pathInside(this.root, w.temp) : undefined;
     const t = temp !== undefined ? await statOf(temp) : undefined;
-    const sha256 = typeof w.facts.sha256 === 'string' ? w.facts.sha256 : undefined;
+    const sha256 = w.sha256;
     if (temp !== undefined && t) {
       // Killed between the journal and the temp file's removal: linked already, or not yet.
       const linked = await this.linkedTwin(wanted, t);
@@ -296,7 +326,7 @@ export class CaptureJournal extends AppendLog<CaptureJournalRecord> {
         return linked;
       }
       // The entry is synced alongside the file, not after it: only a file whose bytes all reached the disk goes in.
-      if (t.size !== w.facts.bytes || (sha256 !== undefined && (await sha256Of(temp)) !== sha256)) {
+      if (t.size !== w.bytes || (sha256 !== undefined && (await sha256Of(temp)) !== sha256)) {
         await fs.promises.rm(temp, { force: true });
         return { gone: 'was not whole on disk (the power went before it was synced)' };
       }
@@ -306,7 +336,7 @@ export class CaptureJournal extends AppendLog<CaptureJournalRecord> {
     }
     const st = await statOf(wanted);
     // A file of that name is this capture only if it holds the same bytes.
-    if (!st?.isFile() || st.size !== w.facts.bytes || (sha256 !== undefined && (await sha256Of(wanted)) !== sha256)) {
+    if (!st?.isFile() || st.size !== w.bytes || (sha256 !== undefined && (await sha256Of(wanted)) !== sha256)) {
       return { gone: 'no longer exists' };
     }
     return wanted;

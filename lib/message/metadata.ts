@@ -26,7 +26,8 @@ const RESERVED_UPLINK_NAMES: ReadonlySet<string> = new Set(
     'file', 'bytes', 'sha256', 'contentType', 'width', 'height', 'camera', 'capturedAt', 'key', 'codec', 'durationS',
     'requestedS', 'partial', 'partialReason', 'metadata', 'item', 'ack', 'error', 'upload', 'name', 'id', 'url',
     'bucket', 'kb', 'resolution', 'itemId', 'priority', 'filename', 'payload', 'topic', 'status', 'ext', 'attempt',
-    'recorder', 'endedAt', 'journal', 'recovered',
+    'recorder', 'endedAt', 'journal', 'recovered', 'clockSynced', 'capturedMono', 'bootId', 'keyTemplate', 'clockCorrection',
+    'original', 'transform',
   ].map((n) => n.toLowerCase()),
 );
 

@@ -21,7 +21,7 @@ export interface QueueItemRef {
 
 /** The uploader's verdict on a failure: retryable ones go back into the queue, permanent ones to the failed items. */
 export interface UploadFailureInfo {
-  class: 'retryable' | 'permanent';
+  class: 'retryable' | 'permanent' | 'held';
   permanent: boolean;
   code: string;
   status?: number;
@@ -70,6 +70,16 @@ export interface CapturedFile {
   journal?: JournalRef;
   /** Sent again at a start, because no queue had committed it before the process stopped. */
   recovered?: boolean;
+  /** Whether the wall clock was known to be right when it was taken (see ./clock). */
+  clockSynced?: boolean;
+  /** Taken unsynchronized: the monotonic clock (ms since boot), the boot, and the template its key came from. */
+  capturedMono?: number;
+  bootId?: string;
+  keyTemplate?: string;
+  /** How the time of a capture taken unsynchronized was settled (./clock ClockCorrection), as it came. */
+  clockCorrection?: Msg;
+  /** The image as the camera gave it, kept on disk beside the resized or re-encoded one that is uploaded. */
+  original?: Msg;
 }
 
 /** msg.uplink as a reader sees it: each field present only when it has the right type. */
@@ -103,12 +113,12 @@ export function readUplink(msg: Msg): Uplink {
   const u = uplinkRecord(msg);
   if (!u) return {};
   const out: Uplink = {};
-  const strings = ['file', 'sha256', 'contentType', 'camera', 'capturedAt', 'key', 'codec', 'name'] as const;
+  const strings = ['file', 'sha256', 'contentType', 'camera', 'capturedAt', 'key', 'codec', 'name', 'bootId', 'keyTemplate'] as const;
   for (const k of strings) {
     const v = str(u[k]);
     if (v !== undefined) out[k] = v;
   }
-  const numbers = ['bytes', 'width', 'height', 'durationS', 'requestedS'] as const;
+  const numbers = ['bytes', 'width', 'height', 'durationS', 'requestedS', 'capturedMono'] as const;
   for (const k of numbers) {
     const v = num(u[k]);
     if (v !== undefined) out[k] = v;
@@ -116,6 +126,9 @@ export function readUplink(msg: Msg): Uplink {
   if (bool(u.partial) !== undefined) out.partial = u.partial as boolean;
   if (bool(u.ack) !== undefined) out.ack = u.ack as boolean;
   if (bool(u.recovered) !== undefined) out.recovered = u.recovered as boolean;
+  if (bool(u.clockSynced) !== undefined) out.clockSynced = u.clockSynced as boolean;
+  if (isRecord(u.clockCorrection)) out.clockCorrection = u.clockCorrection;
+  if (isRecord(u.original)) out.original = u.original;
   if (isRecord(u.journal) && str(u.journal.owner) !== undefined && str(u.journal.entry) !== undefined) {
     out.journal = { owner: u.journal.owner as string, entry: u.journal.entry as string };
   }

@@ -1,4 +1,5 @@
 import fs from 'fs';
+import { performance } from 'perf_hooks';
 import path from 'path';
 import { QueueConfig } from './config';
 import { classifyInput, Command } from './input';
@@ -30,6 +31,8 @@ export type HandleResult =
 
 const THROUGHPUT_WINDOW_MS = 60_000;
 const MAX_TIMER_MS = 3600_000;
+/** A change of wall time against the monotonic clock this large is a jump (NTP setting the clock), not a drift. */
+const CLOCK_JUMP_MS = 60_000;
 /**
  * Items leased ahead of their turn: as many as the concurrency, at least MIN_AHEAD (so that even one upload at a
  * time has acks to write together), at most MAX_AHEAD.
@@ -60,6 +63,10 @@ export class OfflineQueue {
   private watchTimer?: NodeJS.Timeout;
   private dataVersion = 0;
   private lastError: string | null = null;
+  /** Items the uploader held back (a byte budget), and until when. */
+  private held: { reason: string; until: number } | null = null;
+  /** The monotonic clock, wall time minus it when last looked at, and the first wall time this run wrote. */
+  private clock?: { mono: () => number; offset: number; from: number };
   /** Set while the connectivity node says the target is not configured: new items are not queued. */
   private notConfigured: string | null = null;
   private notQueued = 0;
@@ -96,7 +103,13 @@ export class OfflineQueue {
     this.aheadLimit = Math.min(Math.max(config.concurrency, MIN_AHEAD), MAX_AHEAD);
   }
 
-  static async start(config: QueueConfig, events: QueueEvents, owner: string, now: () => number = Date.now): Promise<OfflineQueue> {
+  static async start(
+    config: QueueConfig,
+    events: QueueEvents,
+    owner: string,
+    now: () => number = Date.now,
+    mono: () => number = () => performance.now(),
+  ): Promise<OfflineQueue> {
     const store = await QueueStore.open(config.dbFile, config.policy, {
       synchronous: config.synchronous,
       createFolder: config.createFolder,
@@ -105,6 +118,7 @@ export class OfflineQueue {
       now,
     });
     const q = new OfflineQueue(store, config, events, now);
+    q.clock = { mono, offset: now() - mono(), from: now() };
     if (store.movedAside) {
       q.lastError = `the queue database was corrupt: moved to ${store.movedAside}, ${store.salvaged} items recovered into a fresh one`;
     }
@@ -121,6 +135,7 @@ export class OfflineQueue {
 
   /** Interprets one message. Throws InputError (with the message, when it was an item not queued) for bad input. */
   async handle(msg: Msg): Promise<HandleResult> {
+    await this.watchClock();
     const input = classifyInput(msg);
     switch (input.type) {
       case 'invalid':
@@ -136,6 +151,8 @@ export class OfflineQueue {
       case 'nack': {
         const info = { ...input.info, offline: input.info.offline || !this.online };
         const r = await this.store.nack(input.id, input.attempt, info);
+        // Held by a byte budget: said in the stats and the status until the hold ends.
+        if (info.held && r.status === 'retry') this.held = { reason: info.message, until: this.now() + r.delayMs };
         // A stale nack answers an attempt that is over: the item's slot now belongs to the attempt after it.
         if (r.status !== 'stale') {
           this.ahead = this.ahead.filter((it) => it.id !== input.id);
@@ -317,6 +334,12 @@ export class OfflineQueue {
     this.afterChange();
   }
 
+  /** Items backing off go out now (a Retry-After or a byte budget's hold still holds): the link got better. */
+  async wakeWaiting(): Promise<void> {
+    if (this.closed) return;
+    if ((await this.store.wakeWaiting()) > 0) this.afterChange();
+  }
+
   async setOnline(online: boolean, reason?: string): Promise<void> {
     const was = this.online;
     this.online = online;
@@ -361,6 +384,7 @@ export class OfflineQueue {
       concurrency: this.config.concurrency,
       db: this.store.file,
       lastError: this.lastError,
+      held: this.held && this.held.until > t ? this.held.reason : null,
       uploading: this.uploading(),
     };
   }
@@ -608,6 +632,32 @@ export class OfflineQueue {
     this.afterChange();
   }
 
+  /**
+   * A Pi without a clock of its own boots at the time it last shut down (or 1970) and jumps when NTP sets it. Times
+   * this queue wrote before the jump are moved by it, before anything is written with the new clock, so that expiry,
+   * the oldest pending age and backoffs count from when an item really came. Times written by an earlier run (before a
+   * restart) cannot be told apart and stay as they are.
+   */
+  private async watchClock(): Promise<void> {
+    const c = this.clock;
+    if (!c || this.closed) return;
+    const now = this.now();
+    const jump = now - c.mono() - c.offset;
+    c.offset += jump;
+    // A slow drift (NTP slewing) is followed, so a later jump is measured from where the clock really was.
+    if (Math.abs(jump) < CLOCK_JUMP_MS) return;
+    const from = c.from;
+    c.from += jump;
+    try {
+      const moved = await this.store.shiftClock(from, now - jump, jump);
+      const s = Math.round(jump / 1000);
+      this.events.log(`the clock jumped by ${s > 0 ? '+' : ''}${s} s: the times of ${moved} items queued before were moved with it`);
+      this.afterChange();
+    } catch (e) {
+      this.events.warn(`the clock jumped, but the queued items' times could not be moved: ${describeDbError(e)}`);
+    }
+  }
+
   /** Items whose lease ran out no longer hold a slot, and are not handed out from those leased ahead. */
   private async forgetExpired(): Promise<void> {
     const leased = new Map((await this.store.leasedItems()).map((it) => [it.id, it]));
@@ -617,6 +667,7 @@ export class OfflineQueue {
 
   private async housekeeping(): Promise<void> {
     if (this.closed) return;
+    await this.watchClock();
     try {
       const expired = await this.store.expireOld();
       if (expired.length > 0) this.events.warn(`${expired.length} items expired (older than the TTL) and were set aside with the failed items`);

@@ -112,5 +112,6 @@ function nackInfo(msg: Msg, uplink: Msg | undefined): NackInfo {
     permanent: e.permanent === true || cls === 'permanent',
     retryAfterMs,
     offline: cls === 'offline',
+    held: cls === 'held',
   };
 }

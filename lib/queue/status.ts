@@ -33,6 +33,8 @@ export interface QueueStats {
   concurrency: number;
   db: string;
   lastError: string | null;
+  /** Why items wait untried (a metered link's byte budget: "budget: 1.8 GB of 2 GB today, …"), or null. */
+  held: string | null;
   /** Uploads under way that report progress: bytes sent so far of each (a resumed one counts what was confirmed). */
   uploading: { id: number; bytes: number; sent: number; percent: number }[];
 }
@@ -47,8 +49,9 @@ export function statusOf(s: QueueStats): QueueStatus {
   if (s.inFlight > 0) text += ` · ${s.inFlight} in flight`;
   if (s.failed + s.expired > 0) text += ` · ${s.failed + s.expired} failed`;
   if (s.uploading?.length) text += ` · ${s.uploading.map((u) => `${Math.floor(u.percent)}% of ${fmtBytes(u.bytes)}`).join(', ')}`;
+  if (s.held) text += ` · ${s.held}`;
   if (s.lastError) return { fill: 'red', shape: 'ring', text: `${text} · ${s.lastError}`.slice(0, 160) };
-  return held.length ? { fill: 'yellow', shape: 'ring', text } : { fill: 'green', shape: 'dot', text };
+  return held.length || s.held ? { fill: 'yellow', shape: 'ring', text } : { fill: 'green', shape: 'dot', text };
 }
 
 export function describeDbError(e: unknown): string {

@@ -121,6 +121,8 @@ export interface NackInfo {
   retryAfterMs?: number;
   /** The failure happened while the link was known to be down: it does not use up an attempt. */
   offline?: boolean;
+  /** Not tried at all (a byte budget holds it): it waits `retryAfterMs` and uses up no attempt. */
+  held?: boolean;
 }
 
 export type AckResult = { status: 'acked'; item: ItemRow } | { status: 'already-done' } | { status: 'unknown' };
@@ -532,6 +534,17 @@ export class QueueStore {
         );
         return { status: 'requeued' as const, item: { ...item, state: 'pending' as const, attempts: Math.max(item.attempts - 1, 0), lastError: error } };
       }
+      if (info.held) {
+        const wait = Math.max(1000, info.retryAfterMs ?? 60_000);
+        // A budget's hold lasts to its end (not_before); one for an unmetered link may end early (wakeWaiting).
+        const firm = info.code !== 'UNMETERED_WAIT';
+        await tx.run(
+          "UPDATE items SET state = 'waiting', attempts = MAX(attempts - 1, 0), due_at = ?, not_before = ?, lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ?",
+          [now + wait, firm ? now + wait : now, error, now, id],
+        );
+        this.nextDueAt = Math.min(this.nextDueAt, now + wait);
+        return { status: 'retry' as const, delayMs: wait, item: { ...item, state: 'waiting' as const, attempts: Math.max(item.attempts - 1, 0), dueAt: now + wait, lastError: error } };
+      }
       const max = this.policy.maxAttempts;
       if (info.permanent || (max > 0 && item.attempts >= max)) {
         const why = info.permanent ? error : `gave up after ${item.attempts} attempts: ${error}`;
@@ -716,6 +729,22 @@ export class QueueStore {
 
   async setMeta(key: string, value: string): Promise<void> {
     await this.db.write((tx) => tx.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', [key, value]));
+  }
+
+  /**
+   * Moves by `deltaMs` the times this run wrote with a clock that has since jumped: those in [from, to] (creation,
+   * acknowledgement), and every due time, earliest next attempt and lease end from `from` on. Returns the items moved.
+   */
+  async shiftClock(from: number, to: number, deltaMs: number): Promise<number> {
+    return this.db.write(async (tx) => {
+      const r = await tx.run('UPDATE items SET created_at = created_at + ?3 WHERE created_at BETWEEN ?1 AND ?2', [from, to, deltaMs]);
+      await tx.run("UPDATE items SET done_at = done_at + ?3 WHERE state = 'done' AND done_at BETWEEN ?1 AND ?2", [from, to, deltaMs]);
+      await tx.run("UPDATE items SET due_at = due_at + ?2 WHERE state <> 'done' AND due_at >= ?1", [from, deltaMs]);
+      await tx.run("UPDATE items SET not_before = not_before + ?2 WHERE state <> 'done' AND not_before >= ?1", [from, deltaMs]);
+      await tx.run("UPDATE items SET lease_until = lease_until + ?2 WHERE state = 'leased' AND lease_until >= ?1", [from, deltaMs]);
+      this.nextDueAt = -Infinity;
+      return r.changes;
+    });
   }
 
   /** Statements and commits this store's connection has run so far (round trips per item, for benchmarks and tests). */

@@ -27,19 +27,33 @@ export class BudgetGuard {
   /** Segments deleted before upload under "drop oldest unsent", and uploaded ones deleted, since deploy. */
   dropped = 0;
   deleted = 0;
+  /** The bytes of the files in the state folder (the segment being written, leftovers), and when they were counted. */
+  private working: { bytes: number; atMs: number } | undefined;
 
+  /**
+   * @param recountMs how long a count of the state folder's files serves checks that do not ask for a new one
+   */
   constructor(
     private readonly folder: string,
     private readonly budget: RecorderBudget,
     private readonly store: SegmentStore,
     private readonly report: BudgetReport,
+    private readonly recountMs = 15_000,
   ) {}
 
-  async check(): Promise<BudgetVerdict> {
-    let p = await this.plan();
+  /**
+   * `recount`: false for the check after each segment, which may take the state folder's files as counted within
+   * recountMs (a readdir and a stat each time, for the segment ffmpeg has just begun, which the headroom covers
+   * anyway). Files left behind appear when a run ends, whose check counts anew, as does any check that finds the
+   * budget exceeded before it deletes anything.
+   */
+  async check(recount = true): Promise<BudgetVerdict> {
+    let p = await this.plan(recount);
     if (p.overBytes > 0) {
-      // Before deleting anything, forget files someone else removed (the queue deletes uploaded files).
-      if ((await this.store.refresh()) > 0) p = await this.plan();
+      // Before deleting anything, forget files someone else removed (the queue deletes uploaded files), and count
+      // the state folder's anew.
+      await this.store.refresh();
+      p = await this.plan(true);
     }
     if (p.deleteUploaded.length > 0) {
       const gone = await this.store.remove(p.deleteUploaded, 'budget');
@@ -70,9 +84,13 @@ export class BudgetGuard {
     return { pause: false, resumed: false };
   }
 
-  private async plan(): Promise<BudgetPlan> {
+  private async plan(recount: boolean): Promise<BudgetPlan> {
     const b = this.budget;
-    const fsStat = await fs.promises.statfs(this.folder);
+    const now = performance.now();
+    const counted = !recount && this.working !== undefined && now - this.working.atMs < this.recountMs ? this.working.bytes : undefined;
+    // Both at once: one wake of the event loop instead of two.
+    const [fsStat, workingBytes] = await Promise.all([fs.promises.statfs(this.folder), counted ?? this.store.workingBytes()]);
+    if (counted === undefined) this.working = { bytes: workingBytes, atMs: now };
     this.freeBytes = fsStat.bavail * fsStat.bsize;
     this.budgetBytes = b.bytes ?? (b.percent !== undefined ? Math.floor((fsStat.blocks * fsStat.bsize * b.percent) / 100) : Infinity);
     const { items, pendingBytes } = this.store.budgetItems();
@@ -81,7 +99,7 @@ export class BudgetGuard {
     const headroom = 2 * Math.max(0, ...recent) * (this.paused ? 2 : 1);
     return planBudget({
       items,
-      otherBytes: pendingBytes + (await this.store.workingBytes()),
+      otherBytes: pendingBytes + workingBytes,
       limitBytes: this.budgetBytes,
       freeBytes: this.freeBytes,
       keepFreeBytes: b.keepFreeBytes,

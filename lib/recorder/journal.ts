@@ -39,6 +39,11 @@ export type JournalRecord =
  * recorder acts on it (see AppendLog).
  */
 export class Journal extends AppendLog<JournalRecord> {
+  private constructor(file: string) {
+    // Every record is synced before the recorder acts on it: each append is one synced write.
+    super(file, { syncEveryWrite: true });
+  }
+
   /** Opens the journal and returns its records, the torn last line (if any) removed. */
   static async open(file: string): Promise<{ journal: Journal; records: JournalRecord[] }> {
     const journal = new Journal(file);

@@ -55,39 +55,50 @@ export function parseList(text: string): ListEntry[] {
 
 /**
  * Follows a segment list that ffmpeg appends to: each read returns the entries completed since the last one. Only
- * whole lines count, so an entry is never taken while ffmpeg is halfway through writing it.
+ * whole lines count, so an entry is never taken while ffmpeg is halfway through writing it. The list is held open
+ * from the first read that finds it until close(): ffmpeg only ever appends to it, so a read is one read at the
+ * offset, whether it finds something or not. (Were the list ever rewritten or replaced, reads would stop finding
+ * entries; the end of the run reads the whole list again and hands them on.)
  */
 export class ListTail {
   private offset = 0;
   private partial = '';
+  private fh: fs.promises.FileHandle | undefined;
+  private closed = false;
+  /** Reads go here: a segment's line is some 40 bytes. */
+  private readonly buf = Buffer.allocUnsafe(4096);
 
   constructor(readonly file: string) {}
 
   async read(): Promise<ListEntry[]> {
-    let fh: fs.promises.FileHandle;
-    try {
-      fh = await fs.promises.open(this.file, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    try {
-      const { size } = await fh.stat();
-      if (size < this.offset) {
-        // Rewritten from the start (not something ffmpeg does with a csv list): read it again.
-        this.offset = 0;
-        this.partial = '';
+    if (this.closed) return [];
+    if (!this.fh) {
+      try {
+        this.fh = await fs.promises.open(this.file, 'r');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw e;
       }
-      if (size === this.offset) return [];
-      const buf = Buffer.alloc(size - this.offset);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
-      this.offset += bytesRead;
-      const text = this.partial + buf.subarray(0, bytesRead).toString('utf8');
-      const cut = text.lastIndexOf('\n');
-      this.partial = cut < 0 ? text : text.slice(cut + 1);
-      return cut < 0 ? [] : parseList(text.slice(0, cut + 1));
-    } finally {
-      await fh.close();
     }
+    const chunks: Buffer[] = [];
+    for (;;) {
+      const { bytesRead } = await this.fh.read(this.buf, 0, this.buf.length, this.offset);
+      if (bytesRead > 0) chunks.push(Buffer.from(this.buf.subarray(0, bytesRead)));
+      this.offset += bytesRead;
+      if (bytesRead < this.buf.length) break;
+    }
+    if (chunks.length === 0) return [];
+    const text = this.partial + Buffer.concat(chunks).toString('utf8');
+    const cut = text.lastIndexOf('\n');
+    this.partial = cut < 0 ? text : text.slice(cut + 1);
+    return cut < 0 ? [] : parseList(text.slice(0, cut + 1));
+  }
+
+  /** Lets go of the list; reads after this find nothing. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close();
   }
 }

@@ -6,6 +6,7 @@ import { acquireOwnerLock, OwnerLock, OwnerLockError } from '../util/owner-lock'
 import { BudgetItem } from './budget';
 import { renderFileName } from './file-name';
 import { ClosedRecord, Journal, JournalRecord } from './journal';
+import { Mp4VideoTrack, readMp4VideoTrack } from '../media/mp4-header';
 import { NoVideoError, probeVideo, VideoInfo } from '../media/probe-video';
 import { ListEntry, parseList } from './segment-list';
 
@@ -36,6 +37,34 @@ export interface StoreOptions {
   warn: (text: string) => void;
 }
 
+/**
+ * A segment as the store keeps it, every field named in one literal. Spread from its record (`{ ...record, path }`),
+ * each object got a hidden class of its own in V8: a store of thousands made every pass over it (the budget's, after
+ * each segment) some 25 times slower, and each segment cost the memory of its own class.
+ */
+function segmentOf(r: ClosedRecord, file: string, state: Segment['state']): Segment {
+  return {
+    t: 'closed',
+    id: r.id,
+    run: r.run,
+    file: r.file,
+    bytes: r.bytes,
+    sha256: r.sha256,
+    durationS: r.durationS,
+    codec: r.codec,
+    width: r.width,
+    height: r.height,
+    capturedAt: r.capturedAt,
+    listStart: r.listStart,
+    n: r.n,
+    requestedS: r.requestedS,
+    partial: r.partial,
+    gapBeforeS: r.gapBeforeS,
+    path: file,
+    state,
+  };
+}
+
 /** Recorders in this process by state folder: two nodes must not share one. */
 const claimed = new Set<string>();
 
@@ -49,19 +78,56 @@ async function exists(p: string): Promise<fs.Stats | undefined> {
 }
 
 /**
- * The file's SHA-256, once its bytes are on the disk: the queue will hold only its path, so a power cut after the
- * segment is handed on must not leave the queue pointing at pages that never reached the SD card.
+ * A segment is read in reads of up to this many bytes (the buffer grows to fit the segments, from 1 MB): 10 s of a
+ * 3 Mbit/s camera in one read, a minute in a few. Each read is a trip through Node's thread pool, which costs Node
+ * about as much CPU as hashing 80 KB on x86 with SHA instructions, more on a busy or virtual machine.
  */
-async function hashAndSync(file: string): Promise<string> {
+const HASH_READ_MAX_BYTES = 4 * 1024 * 1024;
+const MB = 1024 * 1024;
+/** Hashed this much at a time, the event loop free in between: short steps on a Pi without SHA instructions too. */
+const HASH_STEP_BYTES = MB;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The file's SHA-256 and length, once its bytes are on the disk: the queue will hold only its path, so a power cut after
+ * the segment is handed on must not leave the queue pointing at pages that never reached the SD card. Also the video
+ * track its MP4 header states, from the first read (ffmpeg's empty moov is at the very start): one pass over the file.
+ * `buf` is read into again and again. `size` is the file's size when looked at just before: the reads stop at a short
+ * read that reaches it, without one more read to learn that the end is there (a file system may read short before its
+ * end, so a short read alone does not say so).
+ */
+async function hashAndSync(file: string, size: number, buf: Buffer): Promise<{ sha256: string; bytes: number; track: Mp4VideoTrack | undefined }> {
   const hash = crypto.createHash('sha256');
+  let track: Mp4VideoTrack | undefined;
+  let pos = 0;
   const fh = await fs.promises.open(file, 'r');
   try {
-    for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      if (pos === 0) track = headerTrack(buf.subarray(0, bytesRead));
+      for (let at = 0; at < bytesRead; at += HASH_STEP_BYTES) {
+        if (at > 0) await nextTurn();
+        hash.update(buf.subarray(at, Math.min(bytesRead, at + HASH_STEP_BYTES)));
+      }
+      pos += bytesRead;
+      if (bytesRead < buf.length && pos >= size) break;
+    }
     await fh.datasync();
   } finally {
     await fh.close();
   }
-  return hash.digest('hex');
+  return { sha256: hash.digest('hex'), bytes: pos, track };
+}
+
+/** The header's video track, or undefined (ffprobe is asked then) whatever the bytes hold. */
+function headerTrack(head: Buffer): Mp4VideoTrack | undefined {
+  try {
+    return readMp4VideoTrack(head);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Puts a file at a second name without ever replacing a file there: a hard link, or a checked rename where links are missing (FAT). */
@@ -89,7 +155,7 @@ async function linkInto(from: string, to: string): Promise<void> {
 export class SegmentStore {
   readonly stateDir: string;
   private readonly segments = new Map<string, Segment>();
-  /** The video stream of each run, read from its first segment (codec and size do not change within a run). */
+  /** The video stream of a run whose MP4 header said too little, from ffprobe on its first segment. */
   private readonly runStream = new Map<string, Omit<VideoInfo, 'durationS'>>();
   /** Every id journalled (sent, deleted, set aside): a listed or leftover file with one of these is not new. */
   private readonly known = new Set<string>();
@@ -101,6 +167,18 @@ export class SegmentStore {
   private lastN = 0;
   private lastEndMs: number | undefined;
   private released = false;
+  /**
+   * Kept from one segment's hash to the next. V8 counts the buffers Node allocates toward its next full collection of
+   * Node-RED's whole heap (100-150 CPU ms): a read stream's 64 KB chunks (190 per minute of video) brought one per
+   * 60 s segment, and a fresh 1 MB buffer per segment still brought some at 2 s segments. It grows with the
+   * segments, from 1 MB to at most HASH_READ_MAX_BYTES, and never shrinks.
+   */
+  private hashBuffer: Buffer | undefined;
+  /**
+   * The recordings folder and the state folder, held open to be synced after every segment (an open and a close
+   * each time cost as much CPU as the sync): both are the recorder's, under its lock, for as long as it runs.
+   */
+  private readonly heldFolders = new Map<string, fs.promises.FileHandle>();
 
   private constructor(
     readonly options: StoreOptions,
@@ -121,6 +199,7 @@ export class SegmentStore {
       const { journal, records } = await Journal.open(path.join(stateDir, JOURNAL_FILE));
       const store = new SegmentStore(options, journal, lock);
       store.load(records);
+      await store.holdFolders();
       return store;
     } catch (e) {
       claimed.delete(stateDir);
@@ -142,6 +221,25 @@ export class SegmentStore {
     }
   }
 
+  private async holdFolders(): Promise<void> {
+    for (const dir of [this.options.folder, this.stateDir]) {
+      const handle = await fs.promises.open(dir, 'r').catch(() => undefined);
+      // Where a folder cannot be opened, syncFolder tries (and says) each time.
+      if (handle) this.heldFolders.set(path.resolve(dir), handle);
+    }
+  }
+
+  /** Makes a folder's entry list durable, through the handle held for it if there is one. */
+  private async syncDir(dir: string): Promise<void> {
+    const held = this.heldFolders.get(path.resolve(dir));
+    if (!held) return syncFolder(dir);
+    try {
+      await held.sync();
+    } catch {
+      /* not supported here (FAT, SMB shares): the file itself was synced, which is the most they offer */
+    }
+  }
+
   private load(records: JournalRecord[]): void {
     for (const r of records) {
       switch (r.t) {
@@ -150,8 +248,7 @@ export class SegmentStore {
           if (r.lastEndMs !== undefined) this.lastEndMs = Math.max(this.lastEndMs ?? 0, r.lastEndMs);
           break;
         case 'closed': {
-          const { state, ...rest } = r;
-          const seg: Segment = { ...rest, path: this.abs(r.file), state: state ?? 'closed' };
+          const seg = segmentOf(r, this.abs(r.file), r.state ?? 'closed');
           const old = this.segments.get(r.id);
           if (old) this.byPath.delete(old.path);
           this.segments.set(r.id, seg);
@@ -216,12 +313,9 @@ export class SegmentStore {
 
   /** Bytes of the files ffmpeg is writing or left behind in the state folder. */
   async workingBytes(): Promise<number> {
-    let total = 0;
-    for (const name of await fs.promises.readdir(this.stateDir)) {
-      if (!WORKING_RE.test(name)) continue;
-      total += (await exists(path.join(this.stateDir, name)))?.size ?? 0;
-    }
-    return total;
+    const names = (await fs.promises.readdir(this.stateDir)).filter((name) => WORKING_RE.test(name));
+    const sizes = await Promise.all(names.map(async (name) => (await exists(path.join(this.stateDir, name)))?.size ?? 0));
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   /**
@@ -302,7 +396,7 @@ export class SegmentStore {
   /** Segments journalled as closed but never handed on (a crash came between): put in place, ready to send. */
   async unsent(): Promise<Segment[]> {
     const out: Segment[] = [];
-    for (const seg of [...this.segments.values()].sort((a, b) => a.n - b.n)) {
+    for (const seg of this.ordered()) {
       if (seg.state !== 'closed') continue;
       if (await this.place(seg)) out.push(seg);
       else {
@@ -321,16 +415,20 @@ export class SegmentStore {
       return undefined;
     }
     let info: VideoInfo;
+    let content: { sha256: string; bytes: number };
     try {
-      // ffprobe costs more CPU than ffmpeg spends copying a minute of video. A segment ffmpeg listed as closed has
-      // the stream of the run's first one and the length the list gives: only that first segment and the ones a
-      // crash cut short (no list entry) are probed.
-      const known = this.runStream.get(run);
-      if (known && where.end !== undefined && !where.partial && where.end > where.start) {
-        info = { ...known, durationS: Math.round((where.end - where.start) * 1000) / 1000 };
+      if (where.end !== undefined && !where.partial && where.end > where.start) {
+        // ffprobe costs more CPU than ffmpeg spends copying a minute of video, and a segment ffmpeg listed as closed
+        // needs none: its length is in the list, its codec and size in its MP4 header, read while it is hashed. Only
+        // a header that does not say (a codec mp4-header.ts does not name) is probed, once per run.
+        const read = await this.hashAndSync(working, st.size);
+        content = read;
+        const stream = read.track ?? this.runStream.get(run) ?? (await this.probeStream(run, working));
+        info = { ...stream, durationS: Math.round((where.end - where.start) * 1000) / 1000 };
       } else {
+        // Cut short by a crash: no list entry, so ffprobe reads how long it is, and whether any video is in it.
         info = await probeVideo(this.options.ffprobePath, working);
-        if (!where.partial) this.runStream.set(run, { codec: info.codec, width: info.width, height: info.height });
+        content = await this.hashAndSync(working, st.size);
       }
     } catch (e) {
       // ffprobe missing or too slow says nothing about the file: it stays where it is, to be tried again.
@@ -338,7 +436,6 @@ export class SegmentStore {
       await this.quarantine(id, working, st.size, e.message);
       return undefined;
     }
-    const sha256 = await hashAndSync(working);
     const anchor = this.anchorOf(run, st.mtimeMs - (where.end ?? where.start + info.durationS) * 1000);
     const startMs = anchor + where.start * 1000;
     const capturedAt = new Date(Math.round(startMs));
@@ -349,14 +446,14 @@ export class SegmentStore {
     }
     this.runsSeen.add(run);
     const n = this.lastN + 1;
-    const file = await this.freeName(renderFileName(this.options.nameTemplate, { camera: this.options.camera, at: capturedAt, segment: n }));
+    const file = await this.freeName(renderFileName(this.options.nameTemplate, { camera: this.options.camera, at: capturedAt, segment: n }), false);
     const record: ClosedRecord = {
       t: 'closed',
       id,
       run,
       file,
-      bytes: st.size,
-      sha256,
+      bytes: content.bytes,
+      sha256: content.sha256,
       durationS: info.durationS,
       codec: info.codec,
       width: info.width,
@@ -371,12 +468,34 @@ export class SegmentStore {
     await this.journal.append(record);
     this.lastN = n;
     this.lastEndMs = Math.max(this.lastEndMs ?? 0, startMs + info.durationS * 1000);
-    const seg: Segment = { ...record, path: this.abs(file), state: 'closed' };
+    const seg = segmentOf(record, this.abs(file), 'closed');
     this.segments.set(id, seg);
     this.byPath.set(seg.path, id);
     this.known.add(id);
-    if (!(await this.place(seg))) throw new Error(`the file of segment ${id} vanished while it was being named`);
+    if (!(await this.place(seg, true))) throw new Error(`the file of segment ${id} vanished while it was being named`);
     return seg;
+  }
+
+  private async hashAndSync(file: string, size: number): Promise<{ sha256: string; bytes: number; track: Mp4VideoTrack | undefined }> {
+    // Room for the whole segment and one byte more (so that its read is short, and the last), within the limit.
+    const wanted = Math.min(HASH_READ_MAX_BYTES, Math.ceil((size + 1) / MB) * MB);
+    const kept = this.hashBuffer;
+    const buf = kept && kept.length >= wanted ? kept : Buffer.allocUnsafe(wanted);
+    // Taken while in use: should two hashes ever overlap, the second gets a buffer of its own.
+    this.hashBuffer = undefined;
+    try {
+      return await hashAndSync(file, size, buf);
+    } finally {
+      this.hashBuffer = buf;
+    }
+  }
+
+  /** The stream of a run, from ffprobe on one of its segments. */
+  private async probeStream(run: string, file: string): Promise<Omit<VideoInfo, 'durationS'>> {
+    const { codec, width, height } = await probeVideo(this.options.ffprobePath, file);
+    const stream = { codec, width, height };
+    this.runStream.set(run, stream);
+    return stream;
   }
 
   /**
@@ -395,20 +514,42 @@ export class SegmentStore {
     return anchor;
   }
 
-  /** A name from the template that no file and no known segment has: name.mp4, name_1.mp4, name_2.mp4… */
-  private async freeName(wanted: string): Promise<string> {
+  /**
+   * A name from the template that no file and no known segment has: name.mp4, name_1.mp4, name_2.mp4… `look`: false
+   * skips asking the disk, for a name about to be linked (a link never replaces a file: one found there sends place()
+   * the careful way, which names the segment anew).
+   */
+  private async freeName(wanted: string, look = true): Promise<string> {
     const base = wanted.slice(0, -4);
     for (let i = 0; i < 1000; i++) {
       const rel = i === 0 ? wanted : `${base}_${i}.mp4`;
       const p = this.abs(rel);
-      if (!this.byPath.has(p) && !(await exists(p))) return rel;
+      if (!this.byPath.has(p) && !(look && (await exists(p)))) return rel;
     }
     throw new Error(`1000 files already share the name ${wanted}: put %S or {segment} in the file name template`);
   }
 
-  /** Links the working file to the segment's final name and removes the working name; false when neither exists. */
-  private async place(seg: Segment): Promise<boolean> {
+  /**
+   * Links the working file to the segment's final name and removes the working name; false when neither exists.
+   * `fresh`: the name was just chosen, so the link is tried first, without looking (the usual case, where the name is
+   * free and the folder exists); a name taken (by a file the recorder did not know) or a missing folder takes the
+   * careful way.
+   */
+  private async place(seg: Segment, fresh = false): Promise<boolean> {
     const working = this.working(seg.id);
+    if (fresh) {
+      const linked = await linkInto(working, seg.path).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => {
+          if (e.code === 'EEXIST' || e.code === 'ENOENT') return false;
+          throw e;
+        },
+      );
+      if (linked) {
+        await this.dropWorkingName(working, path.dirname(seg.path));
+        return true;
+      }
+    }
     const [w, f] = await Promise.all([exists(working), exists(seg.path)]);
     if (f) {
       if (w && (w.ino !== f.ino || w.dev !== f.dev)) {
@@ -428,12 +569,22 @@ export class SegmentStore {
     const dir = path.dirname(seg.path);
     await fs.promises.mkdir(dir, { recursive: true });
     await linkInto(working, seg.path);
-    await fs.promises.unlink(working).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOENT') throw e;
-    });
-    await syncFolder(dir);
-    await syncFolder(this.stateDir);
+    await this.dropWorkingName(working, dir);
     return true;
+  }
+
+  /** Once the final name is there: the working name goes, and both folders are synced. */
+  private async dropWorkingName(working: string, dir: string): Promise<void> {
+    // The two folders at once: each sync waits on the disk, and one wait costs less than two.
+    await Promise.all([
+      this.syncDir(dir),
+      fs.promises
+        .unlink(working)
+        .catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw e;
+        })
+        .then(() => this.syncDir(this.stateDir)),
+    ]);
   }
 
   private async quarantine(id: string, working: string, bytes: number, why: string): Promise<void> {
@@ -519,7 +670,7 @@ export class SegmentStore {
     const items: BudgetItem[] = [];
     let pendingBytes = 0;
     for (const q of this.quarantined.values()) pendingBytes += q.bytes;
-    for (const seg of [...this.segments.values()].sort((a, b) => a.n - b.n)) {
+    for (const seg of this.ordered()) {
       if (seg.state === 'closed') pendingBytes += seg.bytes;
       else items.push({ id: seg.id, bytes: seg.bytes, uploaded: seg.state === 'uploaded' });
     }
@@ -538,10 +689,18 @@ export class SegmentStore {
 
   /** Sizes of the most recent segments, newest last. */
   recentBytes(n: number): number[] {
-    return [...this.segments.values()]
-      .sort((a, b) => a.n - b.n)
-      .slice(-n)
-      .map((s) => s.bytes);
+    return this.ordered().slice(-n).map((seg) => seg.bytes);
+  }
+
+  /**
+   * The segments, oldest first. The map holds them in that order already (each segment made gets the next number, and
+   * the journal lists them as they were made), so this only checks it: the budget asks after every segment, and
+   * sorting the thousands a full disk holds each time cost more than handling the segment itself.
+   */
+  private ordered(): Segment[] {
+    const all = [...this.segments.values()];
+    for (let i = 1; i < all.length; i++) if (all[i].n < all[i - 1].n) return all.sort((a, b) => a.n - b.n);
+    return all;
   }
 
   // ---- journal upkeep ---------------------------------------------------------------------------------------
@@ -557,7 +716,7 @@ export class SegmentStore {
     await this.refresh();
     const runs = new Set(await this.runsOnDisk());
     const records: JournalRecord[] = [{ t: 'meta', lastN: this.lastN, ...(this.lastEndMs !== undefined ? { lastEndMs: this.lastEndMs } : {}) }];
-    for (const seg of [...this.segments.values()].sort((a, b) => a.n - b.n)) {
+    for (const seg of this.ordered()) {
       const { path: _p, state, ...record } = seg;
       records.push({ ...record, ...(state !== 'closed' ? { state } : {}) });
     }
@@ -575,6 +734,8 @@ export class SegmentStore {
     if (this.released) return;
     this.released = true;
     try {
+      for (const handle of this.heldFolders.values()) await handle.close().catch(() => undefined);
+      this.heldFolders.clear();
       await this.journal.close();
     } finally {
       claimed.delete(this.stateDir);

@@ -63,7 +63,10 @@ export interface RecorderEvents {
 
 export interface RecorderOptions {
   reconnect?: ReconnectPolicy;
-  /** Fallback poll of the segment list, besides fs.watch (which can miss events on some file systems). */
+  /**
+   * Fallback poll of the segment list, besides fs.watch (which can miss events on some file systems), until the watch
+   * has shown that it works; then once a minute (or this, if longer).
+   */
   listPollMs?: number;
   /** How often a recorder paused by its disk budget looks for room. */
   pausePollMs?: number;
@@ -79,11 +82,21 @@ interface Run {
   firstFile: string;
   started: number;
   watcher?: fs.FSWatcher;
+  /** The watcher is on the list file itself, no longer on the state folder. */
+  watchingList: boolean;
+  /** Its watcher and poll are gone: no new watcher may start. */
+  unwatched: boolean;
   poll?: NodeJS.Timeout;
+  /** The list's watch has reported a closed segment: the poll, only a backup, is slow. */
+  watchProven: boolean;
   poked: boolean;
+  /** A watch event asked for the read to come (else only the poll did). */
+  pokedByWatch: boolean;
 }
 
 const fmtS = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
+/** The backup poll once the list's watch has shown that it works. */
+const PROVEN_POLL_MS = 60_000;
 
 /**
  * Records one camera for as long as it is open: ffmpeg's segment muxer writes fragmented MP4 segments, each closed
@@ -119,7 +132,7 @@ export class Recorder {
       log: (t) => events.log(t),
       warn: (t) => events.warn(t),
       event: (event, reason) => events.event({ event, ...(reason !== undefined ? { reason } : {}), ...this.snapshot() }),
-    });
+    }, options.diskPollMs ?? 15_000);
   }
 
   /**
@@ -282,42 +295,94 @@ export class Recorder {
     const c = this.config;
     const args = recordingArgs({ source: c.source, segmentSeconds: c.segmentSeconds, video: c.video, audio: c.audio, listFile, segmentPattern: pattern });
     const proc = new RecordingProcess(c.source.ffmpegPath, args, this.options.killGraceMs ?? 5000);
-    const cur: Run = { run, proc, tail: new ListTail(listFile), firstFile: path.basename(this.store.workingFile(run, 0)), started: Date.now(), poked: false };
+    const cur: Run = {
+      run,
+      proc,
+      tail: new ListTail(listFile),
+      firstFile: path.basename(this.store.workingFile(run, 0)),
+      started: Date.now(),
+      watchingList: false,
+      unwatched: false,
+      watchProven: false,
+      poked: false,
+      pokedByWatch: false,
+    };
     this.current = cur;
     this.state = 'starting';
     this.setStatus({ fill: 'yellow', shape: 'ring', text: `connecting to ${this.describeInput()}…` });
     try {
       cur.watcher = fs.watch(this.store.stateDir, { persistent: false }, (_ev, name) => {
-        if (name === path.basename(listFile) || (name === cur.firstFile && this.state === 'starting')) this.poke(cur);
+        if (name === path.basename(listFile) || (name === cur.firstFile && this.state === 'starting')) this.poke(cur, true);
       });
       cur.watcher.on('error', () => cur.watcher?.close());
     } catch {
       /* no inotify: the poll below finds the segments */
     }
-    // fs.watch does the work; the poll only backs it up (some file systems send no events), so it can be slow.
-    cur.poll = setInterval(() => this.poke(cur), this.options.listPollMs ?? Math.max(250, Math.min(5000, c.segmentSeconds * 500)));
-    cur.poll.unref();
+    this.setPoll(cur, false);
     if (!this.diskTimer) this.scheduleDiskCheck();
     void proc.exited.then((exit) => this.ended(cur, exit)).catch((e: Error) => this.fail(e));
   }
 
+  /**
+   * fs.watch does the work; the poll only backs it up (some file systems send no events). Until the list's watch has
+   * reported a segment, the poll looks every listPollMs (a fraction of a segment); from then on once a minute, as each
+   * look wakes Node-RED for nothing. Should the poll find a segment the watch did not report, it looks often again.
+   */
+  private setPoll(cur: Run, proven: boolean): void {
+    if (cur.unwatched) return;
+    cur.watchProven = proven;
+    if (cur.poll) clearInterval(cur.poll);
+    const often = this.options.listPollMs ?? Math.max(250, Math.min(5000, this.config.segmentSeconds * 500));
+    cur.poll = setInterval(() => this.poke(cur, false), proven ? Math.max(often, PROVEN_POLL_MS) : often);
+    cur.poll.unref();
+  }
+
   private unwatch(cur: Run): void {
+    cur.unwatched = true;
     cur.watcher?.close();
     if (cur.poll) clearInterval(cur.poll);
   }
 
-  /** Reads what the list gained since last time, and hands on each newly closed segment. */
-  private poke(cur: Run): void {
+  /**
+   * Once ffmpeg writes the first segment, only its list matters. A watch on the state folder wakes Node-RED at every
+   * write ffmpeg makes to a segment (a few a second, about 55 µs of CPU each, a third of what a 10 s segment's own
+   * handling costs), so the watch moves to the list file itself. Should the list be replaced, the poll still reads it.
+   */
+  private watchListOnly(cur: Run): void {
+    if (cur.watchingList || cur.unwatched || !cur.watcher) return;
+    let listWatcher: fs.FSWatcher;
+    try {
+      listWatcher = fs.watch(cur.tail.file, { persistent: false }, () => this.poke(cur, true));
+    } catch {
+      return; // not there yet: the folder's watch goes on
+    }
+    listWatcher.on('error', () => listWatcher.close());
+    cur.watcher.close();
+    cur.watcher = listWatcher;
+    cur.watchingList = true;
+  }
+
+  /** Reads what the list gained since last time, and hands on each newly closed segment. `byWatch`: a watch event asks. */
+  private poke(cur: Run, byWatch: boolean): void {
+    if (byWatch) cur.pokedByWatch = true;
     if (cur.poked || this.closed || this.current !== cur) return;
     cur.poked = true;
     void this.serial(async () => {
       cur.poked = false;
+      const watched = cur.pokedByWatch;
+      cur.pokedByWatch = false;
       if (this.closed || this.current !== cur) return;
       if (this.state === 'starting') {
         const st = await fs.promises.stat(path.join(this.store.stateDir, cur.firstFile)).catch(() => undefined);
         if (st && st.size > 0) this.enterRecording();
       }
-      for (const entry of await cur.tail.read()) {
+      const entries = await cur.tail.read();
+      if (entries.length > 0) {
+        // Segments the list's watch reported show that it works; one that only the poll found, that it missed some.
+        if (watched && cur.watchingList && !cur.watchProven) this.setPoll(cur, true);
+        else if (!watched && cur.watchProven) this.setPoll(cur, false);
+      }
+      for (const entry of entries) {
         if (this.closed) return;
         const seg = await this.store.closeListed(cur.run, entry).catch((e: Error) => {
           // It stays in the run's list: the end of the run (or the next start) tries it again.
@@ -327,8 +392,9 @@ export class Recorder {
         if (!seg || this.closed) continue;
         if (this.state === 'starting') this.enterRecording();
         await this.handOn(seg, false);
-        await this.afterSegment();
+        await this.afterSegment(false);
       }
+      if (this.state !== 'starting' && this.current === cur) this.watchListOnly(cur);
     }).catch((e: Error) => this.fail(e));
   }
 
@@ -348,6 +414,8 @@ export class Recorder {
 
   private async ended(cur: Run, exit: ProcessExit): Promise<void> {
     this.unwatch(cur);
+    // After the reads already queued: the end of the run reads the whole list by its name.
+    void this.serial(() => cur.tail.close()).catch(() => undefined);
     if (this.closed) return;
     try {
       await this.serial(async () => {
@@ -438,11 +506,16 @@ export class Recorder {
 
   // ---- disk budget -----------------------------------------------------------------------------------------
 
-  private async afterSegment(): Promise<void> {
-    await this.checkBudget();
+  /** `recount`: false while the run goes on, whose segment being written the budget's headroom covers. */
+  private async afterSegment(recount = true): Promise<void> {
+    await this.checkBudget(recount);
     await this.store.compactIfDue();
   }
 
+  /**
+   * The disk is checked after every segment, and at least every diskPollMs while recording: each check puts the
+   * timer off by as much (checkBudget refreshes it), so with segments shorter than that it never fires.
+   */
   private scheduleDiskCheck(): void {
     this.diskTimer = setTimeout(() => {
       this.diskTimer = undefined;
@@ -454,9 +527,10 @@ export class Recorder {
   }
 
   /** Applies the disk budget (see BudgetGuard) and pauses or resumes recording as it says. True when recording may go on. */
-  private async checkBudget(): Promise<boolean> {
+  private async checkBudget(recount = true): Promise<boolean> {
     if (this.closed) return false;
-    const verdict = await this.budget.check();
+    this.diskTimer?.refresh();
+    const verdict = await this.budget.check(recount);
     if (verdict.pause) {
       this.state = 'paused';
       this.setStatus({ fill: 'red', shape: 'ring', text: verdict.text });

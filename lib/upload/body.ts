@@ -18,8 +18,17 @@ export class Bandwidth {
     this.last = now();
   }
 
+  /** Told of every byte that goes out through this target's bodies (a byte budget counts them). */
+  meter?: (n: number) => void;
+
+  /** Bodies must stream through it: there is a limit to keep, or bytes to count. */
+  get shaping(): boolean {
+    return this.bytesPerSecond > 0 || this.meter !== undefined;
+  }
+
   /** Milliseconds to wait before `n` bytes may go. */
   take(n: number): number {
+    this.meter?.(n);
     if (this.bytesPerSecond <= 0) return 0;
     const now = this.now();
     this.available = Math.min(this.bytesPerSecond, this.available + ((now - this.last) / 1000) * this.bytesPerSecond);
@@ -82,7 +91,7 @@ export function openBody(
   // A file that cannot be opened fails its stream before a client starts reading it: without a listener that error
   // would be uncaught and take Node-RED down. The stream stays failed, so its reader still sees the error.
   raw.on('error', () => undefined);
-  if ((!bandwidth || bandwidth.bytesPerSecond <= 0) && !onBytes) return raw;
+  if ((!bandwidth || !bandwidth.shaping) && !onBytes) return raw;
   const t = new Throttle(bandwidth ?? new Bandwidth(0), onBytes);
   raw.on('error', (e) => t.destroy(e));
   // An aborted upload destroys the stream it was given: the file under it must close too.

@@ -1,6 +1,7 @@
 import { Bandwidth, Slots } from './body';
 import { StorageBackend } from './types';
 import { text } from '../util/settings';
+import type { TargetBudget } from './budget';
 
 export interface TargetLimits {
   /** Uploads at once to this target, across every uploader node using it. */
@@ -20,12 +21,20 @@ export class UploadTarget {
   readonly largeSlots: Slots;
   readonly bandwidth: Bandwidth;
   readonly backend: StorageBackend;
+  /** The byte budget of a metered link, when the config node sets one. */
+  budget?: TargetBudget;
 
   constructor(make: (bandwidth: Bandwidth) => StorageBackend, readonly limits: TargetLimits) {
     this.slots = new Slots(limits.concurrency);
     this.largeSlots = new Slots(Math.max(1, Math.floor(limits.concurrency / 2)));
     this.bandwidth = new Bandwidth(limits.bytesPerSecond);
     this.backend = make(this.bandwidth);
+  }
+
+  /** Counts every byte this target's bodies send into the budget. */
+  setBudget(budget: TargetBudget): void {
+    this.budget = budget;
+    this.bandwidth.meter = (n) => budget.count(n);
   }
 
   close(): Promise<void> {

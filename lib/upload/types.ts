@@ -66,7 +66,11 @@ export interface UploadResult {
   status?: number;
 }
 
-export type FailureClass = 'retryable' | 'permanent';
+/**
+ * retryable: try again after a backoff; permanent: never; held: not tried at all (a byte budget holds it until
+ * `retryAfterMs`), so it uses up no attempt.
+ */
+export type FailureClass = 'retryable' | 'permanent' | 'held';
 
 /** A failed upload, classified: retryable (network, timeout, 5xx, 429) or permanent (the item or the setup is wrong). */
 export class UploadError extends Error {

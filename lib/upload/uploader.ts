@@ -48,6 +48,12 @@ function asciiMeta(v: string): string {
 /** Items at least this large upload in the target's lane for large items, so they never take every slot. */
 export const DEFAULT_LARGE_BYTES = 16 * 1024 * 1024;
 /** At most this often, the uploader cleans up on the store the half uploads of items that left the queue. */
+/** The priority of an item that came without a queue (the queue's own default). */
+const DEFAULT_HELD_PRIORITY = 5;
+/** How soon an item waiting for an unmetered link asks again. */
+const UNMETERED_RECHECK_MS = 5 * 60_000;
+/** The code of an item that waits for an unmetered link: the queue lets it go early when told the link is unmetered. */
+export const UNMETERED_WAIT = 'UNMETERED_WAIT';
 const ABANDONED_SWEEP_MS = 60_000;
 
 export interface UploadProgress {
@@ -132,6 +138,15 @@ export class Uploader {
         if (provider && itemId !== undefined) provider.progress(itemId, attempt, sent, it.bytes);
         this.onProgress?.(p);
       };
+      // A metered link's budget may hold it: it waits, untried, until the budget allows (or the link is unmetered).
+      const budget = this.target.budget;
+      if (budget) {
+        const d = budget.decide({ priority: queued.priority ?? DEFAULT_HELD_PRIORITY, bytes: it.bytes });
+        if (!d.go) {
+          if (d.until === null) throw new UploadError(d.reason, 'held', UNMETERED_WAIT, undefined, UNMETERED_RECHECK_MS);
+          throw new UploadError(d.reason, 'held', 'BUDGET_HELD', undefined, Math.max(1000, d.until - this.now()));
+        }
+      }
       // Large items have a lane of their own, so they never take every slot from the stills behind them.
       const lane = it.bytes >= (backend.largeAbove ?? DEFAULT_LARGE_BYTES) ? this.target.largeSlots : this.target.slots;
       const result = await lane.run(async () => {

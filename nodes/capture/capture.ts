@@ -7,13 +7,18 @@ import { createSource } from '../../lib/capture/sources/index';
 import { TriggerGate } from '../../lib/capture/trigger';
 import { CaptureError, CaptureSource } from '../../lib/capture/types';
 import { CaptureJournal, carriedOf } from '../../lib/capture/journal';
+import { systemClock } from '../../lib/capture/system-clock';
+import { loadSharp } from '../../lib/capture/transform';
+import { correctCapture } from '../../lib/message/clock';
 import { fmtBytes } from '../../lib/util/format';
-import type { Msg } from '../../lib/message/uplink';
+import { Msg, readUplink, Uplink } from '../../lib/message/uplink';
 import { CAMERA_LOGIN, CameraLogin, Done, EditorConfig, refuseMisconfigured, registerNode, userDirOf, waitForConfiguration } from '../common/node';
 import type { JournalOwnerNode } from '../common/journal-owner';
 import { NotConfiguredError } from '../../lib/util/settings';
+import { boardOf, labelOf, offBoardOnClose } from '../common/board';
+import { CapturePublisher, Watchers } from '../common/watch';
 
-interface CaptureNode extends JournalOwnerNode<CameraLogin> {
+interface CaptureNode extends JournalOwnerNode<CameraLogin>, CapturePublisher {
   capturer?: Capturer;
   clipRecorder?: ClipRecorder;
 }
@@ -29,6 +34,8 @@ export = function (RED: NodeAPI) {
     try {
       config = parseCaptureConfig(def, userDirOf(RED));
       source = createSource(config.source, def, node.credentials ?? {}, config.camera);
+      // At deploy, not at the first capture: a transform that cannot run here is a setting to change.
+      if (config.transform) loadSharp();
       if (config.mode === 'clip') clips = createClipRecorder(source, config);
       else capturer = new Capturer(source, config);
     } catch (e) {
@@ -39,6 +46,11 @@ export = function (RED: NodeAPI) {
     node.capturer = capturer;
     node.clipRecorder = clips;
     const taker = clips ?? capturer!;
+    // Captures taken before the clock is right keep what corrects their time later (lib/message/clock.ts).
+    const clock = systemClock();
+    taker.clock = clock;
+    const { tally, remove } = boardOf(RED).capture(node.id, labelOf(node, def), config.camera, config.imagesFolder);
+    offBoardOnClose(node, remove);
     taker.onWarning = (text) => node.warn(text);
     // Files written and not yet committed by a queue, so that one killed in between is sent again at the next start.
     const journalReady: Promise<CaptureJournal | undefined> = CaptureJournal.open(config.imagesFolder, node.id, {
@@ -61,8 +73,10 @@ export = function (RED: NodeAPI) {
     const fromMessage = source.kind === 'message';
     node.status({ fill: 'grey', shape: 'dot', text: `ready · ${source.kind}${clips ? ' clip' : ''}` });
 
+    const captures = (node.captures = new Watchers<Uplink>());
     const output = (trigger: Msg, r: CaptureResult, metadata: Msg, data?: Buffer): NodeMessage => {
       const uplink = uplinkWithMetadata(trigger.uplink, r, metadata);
+      captures.publish(readUplink({ uplink }));
       return { ...trigger, payload: config.includeBuffer && data ? data : r.file, uplink };
     };
 
@@ -71,6 +85,7 @@ export = function (RED: NodeAPI) {
       const err = e instanceof CaptureError ? e : new CaptureError((e as Error).message, e instanceof MetadataError ? e.code : 'ERROR');
       const why = signal?.aborted && err.code !== 'TIMEOUT' ? `no image within ${config.timeoutMs / 1000} s (${err.message})` : err.message;
       node.status({ fill: 'red', shape: 'ring', text: why.slice(0, 60) });
+      tally.failedWith(Date.now(), why);
       done(Object.assign(new Error(`${clips ? 'clip' : 'capture'} failed: ${why}`), { code: err.code }));
     };
 
@@ -87,7 +102,9 @@ export = function (RED: NodeAPI) {
         await journalReady;
         const r = await c.capture(signal, given, carriedOf(msg, metadata));
         const t = new Date(r.capturedAt);
-        node.status({ fill: 'green', shape: 'dot', text: `${t.toTimeString().slice(0, 8)} · ${fmtBytes(r.bytes)}` });
+        const unsynced = r.clockSynced === false;
+        node.status({ fill: unsynced ? 'yellow' : 'green', shape: 'dot', text: `${t.toTimeString().slice(0, 8)} · ${fmtBytes(r.bytes)}${unsynced ? ' · clock not synchronized' : ''}` });
+        tally.succeeded(Date.parse(r.capturedAt) || Date.now());
         send(output(msg, r, metadata, config.includeBuffer ? (given ?? undefined) : undefined));
         done();
       } catch (e) {
@@ -103,6 +120,7 @@ export = function (RED: NodeAPI) {
         node.status({ fill: 'blue', shape: 'dot', text: `recording ${lengthS} s…` });
         await journalReady;
         const r: ClipResult = await c.record(closing.signal, lengthS, carriedOf(msg, metadata));
+        tally.succeeded(Date.parse(r.capturedAt) || Date.now());
         if (r.partial) {
           const text = `partial clip ${r.durationS.toFixed(1)} s of ${r.requestedS} s: ${r.partialReason ?? 'cut short'}`;
           node.status({ fill: 'yellow', shape: 'ring', text: text.slice(0, 80) });
@@ -147,7 +165,14 @@ export = function (RED: NodeAPI) {
         if (!journal || closing.signal.aborted) return;
         const recovered = journal.takeRecovered();
         if (recovered.length === 0) return;
-        for (const { result, carry } of recovered) node.send(output(carry?.msg ?? {}, result, carry?.metadata ?? {}));
+        const now = await clock.read();
+        for (const { result, carry } of recovered) {
+          const msg = output(carry?.msg ?? {}, result, carry?.metadata ?? {});
+          // Taken before the clock was right: corrected now when it is (same boot), flagged when it cannot be (rebooted).
+          const c = correctCapture(msg, now);
+          if (c.kind === 'settled') node.log(c.text);
+          node.send(c.kind === 'settled' ? c.msg : msg);
+        }
         node.log(`sent again ${recovered.length} capture(s) the last run wrote but no queue had committed`);
         await journal.resent(recovered.map((r) => r.result.journal));
       }).catch((e: Error) => node.warn(`capture journal: ${e.message}`));
@@ -157,6 +182,7 @@ export = function (RED: NodeAPI) {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing.abort();
+      captures.clear();
       runtimeEvents.removeListener('flows:started', resend);
       for (const job of gate.drain()) job.done();
       const finish = () => void journalReady.then((j) => j?.close()).then(done, done);

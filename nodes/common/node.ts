@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { Msg } from '../../lib/message/uplink';
+import { boardOf, offBoardOnClose } from './board';
 
 /**
  * A node's settings as the editor saved them. `T` names the fields the adapter reads itself; everything else goes,
@@ -52,6 +53,8 @@ export function refuseMisconfigured(
 ): void {
   node.status({ fill: 'red', shape: 'ring', text: options.status ?? 'configuration error' });
   node.error(`configuration error: ${why}`);
+  // The device monitor says so too: a node that cannot work leaves the pipeline broken.
+  offBoardOnClose(node, boardOf().addProblem(node.id, { name: node.name || node.id, type: node.type, message: `configuration error: ${why}` }));
   node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
     const err = new Error(`${doing}: configuration error: ${why}`);
     if (options.refuse) options.refuse(msg, send, done, err);

@@ -1,7 +1,10 @@
 import type { Node, NodeAPI } from 'node-red';
 import { UploadTarget } from '../../lib/upload/target';
 import { BackendEntry } from '../../lib/upload/registry';
-import { NotConfiguredError } from '../../lib/util/settings';
+import { NotConfiguredError, SettingsReader } from '../../lib/util/settings';
+import { hasBudget, readBudget, TargetBudget } from '../../lib/upload/budget';
+import { BudgetLedger } from '../../lib/upload/budget-ledger';
+import path from 'path';
 import { EditorConfig, registerNode, userDirOf } from './node';
 
 /** A storage config node at runtime: the target it owns, or why it could not be made. */
@@ -21,8 +24,23 @@ export function registerTargetConfig(RED: NodeAPI, type: string, backend: Backen
   function TargetConfig(this: TargetConfigNode, def: EditorConfig) {
     RED.nodes.createNode(this, def);
     const node = this;
+    let releaseLedger: (() => Promise<void>) | undefined;
     try {
+      // The budget's settings are checked with the target's: a wrong one is a configuration error like any other.
+      const r = new SettingsReader(def);
+      const budget = readBudget(r);
+      r.check();
       node.target = backend.createTarget(def, node.credentials ?? {}, { userDir: userDirOf(RED) });
+      if (hasBudget(budget)) {
+        const b = new TargetBudget(node.id, budget);
+        node.target.setBudget(b);
+        const file = path.resolve(userDirOf(RED), 'uplink', 'budget.db');
+        releaseLedger = () => releaseShared(file);
+        openShared(file).then(
+          (ledger) => b.attach(ledger),
+          (e: Error) => node.warn(`the byte budget's count cannot be kept in ${file} (it counts in memory until a restart): ${e.message}`),
+        );
+      }
     } catch (e) {
       if (e instanceof NotConfiguredError) {
         // The one line in the log: the uploader and connectivity nodes using this target only show it in their status.
@@ -36,10 +54,31 @@ export function registerTargetConfig(RED: NodeAPI, type: string, backend: Backen
     node.on('close', (_removed: boolean, done: () => void) => {
       const t = node.target;
       node.target = undefined;
-      if (t) t.close().then(done, done);
-      else done();
+      const closed = t ? t.close() : Promise.resolve();
+      void closed.catch(() => undefined).then(() => releaseLedger?.()).then(done, done);
     });
   }
   const credentials = Object.fromEntries(Object.entries(backend.credentials).map(([name, kind]) => [name, { type: kind }]));
   registerNode(RED, type, TargetConfig, credentials);
+}
+
+/** One ledger per file for every target of this Node-RED, closed when the last one using it closes. */
+const ledgers = new Map<string, { ledger: Promise<BudgetLedger>; users: number }>();
+
+function openShared(file: string): Promise<BudgetLedger> {
+  let entry = ledgers.get(file);
+  if (!entry) {
+    entry = { ledger: BudgetLedger.open(file), users: 0 };
+    ledgers.set(file, entry);
+    entry.ledger.catch(() => ledgers.delete(file));
+  }
+  entry.users++;
+  return entry.ledger;
+}
+
+async function releaseShared(file: string): Promise<void> {
+  const entry = ledgers.get(file);
+  if (!entry || --entry.users > 0) return;
+  ledgers.delete(file);
+  await (await entry.ledger.catch(() => undefined))?.close();
 }

@@ -1,3 +1,4 @@
+import path from 'path';
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import type { Request, Response } from 'express';
 import { ConnectivityMonitor, ConnectivityState } from '../../lib/connectivity/monitor';
@@ -6,16 +7,33 @@ import { describeProbe, parseConnectivityConfig, targetProbeSettings } from '../
 import type { TargetConfigNode } from '../common/target-config';
 import { readUplink } from '../../lib/message/uplink';
 import { EditorConfig, localHttpBase, refuseMisconfigured, registerNode, waitForConfiguration } from '../common/node';
+import { LinkPublisher, LinkState, Watchers } from '../common/watch';
 import { NotConfiguredError } from '../../lib/util/settings';
+import { boardOf, labelOf, offBoardOnClose } from '../common/board';
+import { OutageLog } from '../../lib/connectivity/outage-log';
 
-interface ConnectivityNode extends Node {
+interface ConnectivityNode extends Node, LinkPublisher {
   monitor?: ConnectivityMonitor;
   target?: string;
+  /** The outage log, once open (undefined when off or it could not be opened). */
+  outageLog?: Promise<OutageLog | undefined>;
+  label?: string;
+}
+
+/**
+ * Where the outage log is kept: the node's setting, relative to Node-RED's folder; blank for uplink/outages.db there.
+ * A runtime with no user folder (an embedding host, a test harness) keeps none unless a file is given.
+ */
+function outageLogFile(def: EditorConfig, userDir: string | undefined): string | null {
+  if (def.keepLog === false || def.keepLog === 'false') return null;
+  const given = typeof def.logFile === 'string' ? def.logFile.trim() : '';
+  if (!given && !userDir) return null;
+  return path.resolve(userDir ?? process.cwd(), given || 'uplink/outages.db');
 }
 
 const TYPE = 'uplink-connectivity';
 
-function stateMessage(state: ConnectivityState, target: string): NodeMessage {
+function stateMessage(state: ConnectivityState, target: string): NodeMessage & { payload: LinkState } {
   return {
     topic: 'connectivity',
     payload: { online: state.online, since: new Date(state.since).toISOString(), latency: state.latencyMs, reason: state.reason, target },
@@ -26,6 +44,8 @@ export = function (RED: NodeAPI) {
   function ConnectivityNodeCtor(this: ConnectivityNode, def: EditorConfig<{ probeType: string; targetType: string }>) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const linkStates = (node.linkStates = new Watchers<LinkState>());
+    node.on('close', () => linkStates.clear());
     let config;
     try {
       let raw: Record<string, unknown> = def;
@@ -51,14 +71,40 @@ export = function (RED: NodeAPI) {
     // Outputs: state changes only; or, as a gate, [online, offline, state changes].
     const toState = (msg: NodeMessage | null): (NodeMessage | null)[] => (gate ? [null, null, msg] : [msg]);
 
+    const label = labelOf(node, def);
+    node.label = label;
+    const logFile = outageLogFile(def, RED.settings.userDir);
+    const outageLog = logFile
+      ? OutageLog.open(logFile).catch((e: Error) => {
+          node.warn(`the outage log cannot be kept in ${logFile}: ${e.message}`);
+          return undefined;
+        })
+      : Promise.resolve(undefined);
+    node.outageLog = outageLog;
+    // Changes are written one after another, in the order they happened.
+    let written: Promise<unknown> = Promise.resolve();
+    let lastChange: number | null = null;
+    // Read after the changes already under way are written, so a reader told of a change finds it in the log.
+    node.outagesOf = async (days) => {
+      await written;
+      return (await outageLog)?.summary({ monitor: label, days });
+    };
     const monitor = new ConnectivityMonitor(config.probe, config.timing, {
       change: (state) => {
-        node.send(toState(stateMessage(state, target)));
+        const msg = stateMessage(state, target);
+        node.send(toState(msg));
+        linkStates.publish(msg.payload);
         node.log(`${target}: ${state.online ? 'online' : 'offline'} (${state.reason})`);
+        if (state.online === null) return;
+        const previousMs = lastChange === null ? null : state.since - lastChange;
+        lastChange = state.since;
+        const entry = { monitor: label, target, at: state.since, online: state.online, reason: state.reason, previousMs };
+        written = written.then(() => outageLog).then((log) => log?.record(entry)).catch((e: Error) => node.warn(`outage log: ${e.message}`));
       },
       probed: (_result, state) => node.status(connectivityStatus(state, Date.now())),
     });
     node.monitor = monitor;
+    offBoardOnClose(node, boardOf(RED).addLink(node.id, { name: labelOf(node, def), current: () => monitor.current(), changes: () => monitor.uptime().changes }));
     node.status(connectivityStatus(monitor.current(), Date.now()));
     monitor.start();
 
@@ -67,13 +113,16 @@ export = function (RED: NodeAPI) {
       if (msg.topic === 'probe') {
         monitor.probeNow();
       } else if (msg.topic === 'history') {
-        send(toState({ topic: 'connectivity/history', payload: { target, state: monitor.current(), history: monitor.history(), uptime: monitor.uptime() } }));
+        void historyOf(node).then(
+          (payload) => send(toState({ topic: 'connectivity/history', payload })),
+          (e: Error) => node.warn(`history: ${e.message}`),
+        );
       } else if (uplink.ack !== undefined) {
         // An upload's outcome is evidence: a success proves the target answers; a failure that is not the item's own
         // fault (a network error, a timeout, a 5xx) is worth checking at once.
         const error = uplink.error ?? {};
         if (uplink.ack) monitor.report(true, 'upload succeeded');
-        else if (error.class !== 'permanent' && error.permanent !== true) monitor.report(false, String(error.message ?? 'upload failed'));
+        else if (error.class !== 'permanent' && error.class !== 'held' && error.permanent !== true) monitor.report(false, String(error.message ?? 'upload failed'));
       } else if (gate) {
         const online = monitor.current().online === true;
         send(online ? [msg, null, null] : [null, msg, null]);
@@ -85,8 +134,16 @@ export = function (RED: NodeAPI) {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       monitor.stop();
-      done();
+      void written.then(() => outageLog).then((log) => log?.close()).then(done, done);
     });
+  }
+
+  /** The live history and, from the outage log, the outages of the last 30 days and the last changes. */
+  async function historyOf(node: ConnectivityNode) {
+    const m = node.monitor!;
+    const log = await node.outageLog;
+    const kept = log ? { outages: await log.summary({ monitor: node.label, days: 30 }), log: await log.entries({ monitor: node.label, limit: 100 }) } : {};
+    return { target: node.target, state: m.current(), history: m.history(), uptime: m.uptime(), ...kept };
   }
 
   /**
@@ -97,7 +154,9 @@ export = function (RED: NodeAPI) {
   function notConfigured(node: ConnectivityNode, def: EditorConfig, why: string, log: boolean): void {
     const gate = def.gate === true || def.gate === 'true';
     const since = new Date().toISOString();
-    const state: NodeMessage = { topic: 'connectivity', payload: { online: false, configured: false, since, reason: why } };
+    const payload: LinkState = { online: false, configured: false, since, reason: why };
+    const state: NodeMessage = { topic: 'connectivity', payload };
+    node.linkStates?.publish(payload);
     const tell = () => node.send(gate ? [null, null, state] : [state]);
     RED.events.on('flows:started', tell);
     node.on('close', () => RED.events.removeListener('flows:started', tell));
@@ -118,7 +177,9 @@ export = function (RED: NodeAPI) {
       res.status(404).json({ error: `no running connectivity node ${String(req.params.id)}` });
       return;
     }
-    const m = node.monitor;
-    res.json({ target: node.target, state: m.current(), history: m.history(), uptime: m.uptime() });
+    historyOf(node).then(
+      (body) => res.json(body),
+      (e: Error) => res.status(500).json({ error: e.message }),
+    );
   });
 };

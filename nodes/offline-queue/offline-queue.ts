@@ -7,6 +7,9 @@ import { COMMANDS, Command, classifyInput } from '../../lib/queue/input';
 import { Done, EditorConfig, refuseMisconfigured, registerNode, Send, toNodeMessage, userDirOf } from '../common/node';
 import type { QueueNode } from '../common/queue-node';
 import { confirmQueued } from '../common/journal-owner';
+import { boardOf, labelOf, offBoardOnClose } from '../common/board';
+import path from 'path';
+import { Watchers } from '../common/watch';
 
 const TYPE = 'uplink-offline-queue';
 
@@ -32,11 +35,15 @@ export = function (RED: NodeAPI) {
     }
 
     node.status({ fill: 'yellow', shape: 'ring', text: 'opening queue…' });
+    const statsWatchers = (node.statsWatchers = new Watchers());
     node.ready = OfflineQueue.start(
       config,
       {
         deliver: (msg) => node.send([toNodeMessage(msg), null, null]),
-        stats: (stats) => node.send([null, null, { topic: 'stats', payload: stats }]),
+        stats: (stats) => {
+          node.send([null, null, { topic: 'stats', payload: stats }]);
+          statsWatchers.publish(stats);
+        },
         status: (s) => node.status(s),
         warn: (text) => node.warn(text),
         log: (text) => node.log(text),
@@ -45,6 +52,9 @@ export = function (RED: NodeAPI) {
     ).then(
       (queue) => {
         node.queue = queue;
+        // The device monitor reads the same stats as output 3 and the admin endpoint.
+        const remove = boardOf(RED).addQueue(node.id, { name: labelOf(node, def), folder: path.dirname(config.dbFile), stats: () => queue.stats() });
+        offBoardOnClose(node, remove);
         if (queue.store.movedAside) node.error(`the queue database was corrupt: it was moved to ${queue.store.movedAside} and a fresh one started (${queue.store.salvaged} queued items recovered from it)`);
         return queue;
       },
@@ -77,6 +87,7 @@ export = function (RED: NodeAPI) {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      statsWatchers.clear();
       void (async () => {
         const queue = await node.ready;
         try {

@@ -4,6 +4,7 @@ import { classifyRecorderInput } from '../../lib/recorder/input';
 import { Recorder, RecorderEvents } from '../../lib/recorder/supervisor';
 import { CAMERA_LOGIN, CameraLogin, EditorConfig, refuseMisconfigured, registerNode, toNodeMessage, userDirOf, waitForConfiguration } from '../common/node';
 import { NotConfiguredError } from '../../lib/util/settings';
+import { boardOf, labelOf, offBoardOnClose } from '../common/board';
 
 interface RecorderNode extends Node<CameraLogin> {
   recorder?: Recorder;
@@ -32,6 +33,8 @@ export = function (RED: NodeAPI) {
       warn: (t) => node.warn(t),
       log: (t) => node.log(t),
     };
+
+    offBoardOnClose(node, boardOf(RED).addRecorder(node.id, { name: labelOf(node, def), folder: config.folder, snapshot: () => node.recorder?.snapshot() ?? null }));
 
     let closing = false;
     let notStarted = 'the recorder has not started yet';

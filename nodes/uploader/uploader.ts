@@ -1,11 +1,16 @@
-import type { Node, NodeAPI } from 'node-red';
+import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
 import { DEFAULT_KEY_TEMPLATE, KeyTemplateError, validateKeyTemplate } from '../../lib/message/object-key';
 import { Uploader } from '../../lib/upload/uploader';
 import { BackendKind, isBackendKind } from '../../lib/upload/registry';
 import { fmtBytes } from '../../lib/util/format';
 import type { TargetConfigNode } from '../common/target-config';
 import type { QueueNode } from '../common/queue-node';
-import { EditorConfig, refuseMisconfigured, registerNode, toNodeMessage, waitForConfiguration } from '../common/node';
+import { Done, EditorConfig, refuseMisconfigured, registerNode, Send, toNodeMessage, waitForConfiguration } from '../common/node';
+import { boardOf, labelOf, offBoardOnClose } from '../common/board';
+import { uploadFailureKind } from '../../lib/monitor/metrics';
+import { CaptureTimes } from '../../lib/message/clock';
+import { readUplink } from '../../lib/message/uplink';
+import { systemClock } from '../../lib/capture/system-clock';
 
 const TYPE = 'uplink-uploader';
 
@@ -42,6 +47,9 @@ export = function (RED: NodeAPI) {
       const queue = (RED.nodes.getNode(id) as QueueNode | null)?.queue;
       return queue?.isOpen ? queue.itemProgress() : undefined;
     };
+    const { tally, remove } = boardOf(RED).uploader(node.id, labelOf(node, def), backend);
+    offBoardOnClose(node, remove);
+    tally.budget = () => config.target?.budget?.snapshot();
     const closing = new AbortController();
     let last = 'ready';
     let lastFill: 'green' | 'yellow' | 'red' | 'grey' = 'grey';
@@ -62,7 +70,31 @@ export = function (RED: NodeAPI) {
     };
     uploader.onWarning = (text) => node.warn(text);
 
-    node.on('input', (msg, send, done) => {
+    // Captures taken before the clock was right get their time and key corrected before the key is made.
+    const times = new CaptureTimes(systemClock(), { trustedUrl: config.target.backend.endpoint() });
+    // The flow says whether the link is metered (an LTE modem's state, a second connectivity probe): a budget's
+    // "large items only on an unmetered link" follows it.
+    const metered = (msg: { topic?: unknown; payload?: unknown }): boolean => {
+      if (msg.topic !== 'metered') return false;
+      const budget = config.target?.budget;
+      const v = msg.payload === true || msg.payload === 'true' ? true : msg.payload === false || msg.payload === 'false' ? false : null;
+      if (budget) budget.metered = v;
+      else node.warn('msg.topic "metered" has no effect: the target has no budget and no unmetered-only size set');
+      // Items that waited for an unmetered link go now, not at their next look.
+      if (budget && v === false) {
+        for (const id of queuesSeen) {
+          const queue = (RED.nodes.getNode(id) as QueueNode | null)?.queue;
+          if (queue?.isOpen) void queue.wakeWaiting().catch((e: Error) => node.warn(`waking the queue: ${e.message}`));
+        }
+      }
+      return true;
+    };
+    const queuesSeen = new Set<string>();
+    const handle = (input: NodeMessageInFlow, send: Send, done: Done) => void times.settle(input, closing.signal).then(({ msg, log }) => {
+      if (log) node.log(log);
+      const from = readUplink(msg).item?.queue;
+      if (typeof from === 'string') queuesSeen.add(from);
+      const started = Date.now();
       const p = uploader.upload(msg, closing.signal);
       show();
       void p.then((out) => {
@@ -74,12 +106,14 @@ export = function (RED: NodeAPI) {
         if (out.ok && out.result) {
           last = `${out.result.key.split('/').pop()} · ${fmtBytes(out.result.bytes)}`;
           lastFill = 'green';
+          tally.uploaded(Date.now(), out.result.bytes, (Date.now() - started) / 1000);
           send([toNodeMessage(out.msg), null]);
           done();
         } else {
           const e = out.error!;
-          last = `${e.errorClass === 'permanent' ? 'failed' : 'will retry'}: ${e.message}`;
+          last = `${e.errorClass === 'permanent' ? 'failed' : e.errorClass === 'held' ? 'held' : 'will retry'}: ${e.message}`;
           lastFill = e.errorClass === 'permanent' ? 'red' : 'yellow';
+          if (e.errorClass === 'retryable') tally.retried(uploadFailureKind(e.code, e.status));
           send([null, toNodeMessage(out.msg)]);
           // Routine, retryable failures (the link is down) are for the queue; a permanent one needs a person.
           if (e.errorClass === 'permanent') done(new Error(`upload failed: ${e.message}`));
@@ -87,6 +121,10 @@ export = function (RED: NodeAPI) {
         }
         show();
       });
+    });
+    node.on('input', (input, send, done) => {
+      if (metered(input)) return done();
+      handle(input, send, done);
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

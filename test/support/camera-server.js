@@ -88,9 +88,10 @@ function authParams(s) {
  * makes every digest nonce stale; `camera.served` holds every JPEG answered.
  */
 /**
- * @param {{ tls?: { key: string | Buffer, cert: string | Buffer }, username?: string, password?: string, unique?: boolean }} [opts]
+ * @param {{ tls?: { key: string | Buffer, cert: string | Buffer }, username?: string, password?: string, unique?: boolean,
+ *   image?: Buffer }} [opts] image: served instead of the 16x16 JPEG (a camera-sized picture, for benchmarks)
  */
-async function startCamera({ tls, username = 'admin', password = 'pa55 w&rd#é', unique = true } = {}) {
+async function startCamera({ tls, username = 'admin', password = 'pa55 w&rd#é', unique = true, image: picture } = {}) {
   const requests = [];
   const served = [];
   const sockets = new Set();
@@ -102,7 +103,7 @@ async function startCamera({ tls, username = 'admin', password = 'pa55 w&rd#é',
   const opaque = crypto.randomBytes(8).toString('hex');
 
   const image = () => {
-    const body = unique ? numberedJpeg(++frames) : JPEG_16;
+    const body = picture || (unique ? numberedJpeg(++frames) : JPEG_16);
     served.push(body);
     return body;
   };

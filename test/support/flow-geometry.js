@@ -68,6 +68,10 @@ const TYPES = {
   'uplink-offline-queue': { inputs: 1, outputs: 3 },
   'uplink-connectivity': { inputs: 1, outputs: (n) => (n.gate === true || n.gate === 'true' ? 3 : 1) },
   'uplink-uploader': { inputs: 1, outputs: 2 },
+  'ui-uplink-status': { inputs: 1, outputs: 0 },
+  'uplink-monitor': { inputs: 1, outputs: 1 },
+  'mqtt out': { inputs: 1, outputs: 0 },
+  'http request': { inputs: 1, outputs: 1 },
 };
 
 /** Nodes drawn on the canvas: everything with a position except tabs, groups and config nodes. */

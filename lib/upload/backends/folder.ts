@@ -88,6 +88,8 @@ export class FolderBackend implements StorageBackend {
       if (e instanceof UploadError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC') throw new UploadError(`the target disk is full (${root})`, 'retryable', 'ENOSPC');
+      // The share unmounted (or the folder moved) mid-write: wait for it, as when it is missing from the start.
+      if (code === 'ENOENT' && !(await isFolder(root))) throw new UploadError(`the folder ${root} went away while writing (is the disk mounted?)`, 'retryable', 'FOLDER_MISSING');
       if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
         throw new UploadError(`cannot write to ${root} (${code})`, 'permanent', code);
       }
@@ -97,5 +99,13 @@ export class FolderBackend implements StorageBackend {
 
   async close(): Promise<void> {
     /* nothing held */
+  }
+}
+
+async function isFolder(p: string): Promise<boolean> {
+  try {
+    return (await fs.promises.stat(p)).isDirectory();
+  } catch {
+    return false;
   }
 }

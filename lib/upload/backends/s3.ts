@@ -221,7 +221,7 @@ export class S3Backend implements StorageBackend {
       throw new UploadError(`the file changed size since it was queued (${item.bytes} → ${data.length} bytes)`, 'permanent', 'FILE_CHANGED');
     }
     const md5 = crypto.createHash('md5').update(data).digest();
-    const limited = this.bandwidth && this.bandwidth.bytesPerSecond > 0;
+    const limited = this.bandwidth && this.bandwidth.shaping;
     let sent = 0;
     const out = await this.client.send(
       new PutObjectCommand({

@@ -87,7 +87,7 @@ export class SupabaseBackend implements StorageBackend {
       metadata: Object.keys(item.metadata).length > 0 ? item.metadata : undefined,
       ...(streamed ? { duplex: 'half', headers: { 'content-length': String(item.bytes) } } : {}),
     });
-    if (!streamed && !(this.bandwidth && this.bandwidth.bytesPerSecond > 0)) item.onProgress?.(item.bytes);
+    if (!streamed && !(this.bandwidth && this.bandwidth.shaping)) item.onProgress?.(item.bytes);
     if (error) {
       const failure = classifyStorage(s, error, ex, 'upload');
       // Not expected with upsert, but if a policy refuses the overwrite, an earlier attempt may have stored this very
@@ -109,7 +109,7 @@ export class SupabaseBackend implements StorageBackend {
       data = await fs.promises.readFile(item.file);
       if (data.length !== item.bytes) throw sizeChanged(item.bytes, data.length);
     }
-    const limited = !!this.bandwidth && this.bandwidth.bytesPerSecond > 0;
+    const limited = !!this.bandwidth && this.bandwidth.shaping;
     if (data && !limited) return data;
     let sent = 0;
     const stream = openBody(data ? { body: data } : item, this.bandwidth, (n) => {

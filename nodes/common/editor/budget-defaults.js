@@ -1,0 +1,7 @@
+budgetDailyMB: { value: 0, validate: RED.validators.number(true) },
+budgetMonthlyMB: { value: 0, validate: RED.validators.number(true) },
+budgetTimeZone: { value: '' },
+budgetNearPercent: { value: 90, validate: RED.validators.number(true) },
+budgetHoldAbove: { value: 2, validate: RED.validators.number(true) },
+budgetUrgentMaxMB: { value: 1, validate: RED.validators.number(true) },
+unmeteredOnlyFromMB: { value: 0, validate: RED.validators.number(true) },
