@@ -195,6 +195,21 @@ describe('S3 uploads against a real S3-protocol server', function () {
     await t.close();
   });
 
+  it('puts a small file whole, and refuses one whose size changed since it was looked at (permanent FILE_CHANGED)', async function () {
+    const t = target(s3);
+    const { file, buf } = writeFile(dir, 'still.jpg', 100 * 1024 + 7, 3);
+    const item = (key, bytes) => ({ key, file, bytes, contentType: 'image/jpeg', metadata: {}, fields: {}, signal: never });
+    const r = await t.backend.upload(item('same.jpg', buf.length));
+    assert.strictEqual(r.bytes, buf.length);
+    assert.ok((await s3.get('same.jpg')).body.equals(buf), 'bytes identical');
+    // Looked at smaller than it is (it grew) and larger than it is (it shrank): nothing is stored under either key.
+    for (const [key, bytes] of [['grew.jpg', buf.length - 1], ['shrank.jpg', buf.length + 1]]) {
+      await assert.rejects(t.backend.upload(item(key, bytes)), (/** @type {any} */ e) => e.code === 'FILE_CHANGED' && e.errorClass === 'permanent');
+      await assert.rejects(s3.get(key));
+    }
+    await t.close();
+  });
+
   it('classifies an unreachable server as retryable', async function () {
     const other = await new S3Server().start();
     const t = target(other);
