@@ -2,6 +2,7 @@
 const assert = require('assert');
 const crypto = require('crypto');
 const fs = require('fs');
+const http = require('http');
 const path = require('path');
 const helper = require('node-red-node-test-helper');
 const { S3Backend, parseS3Settings } = require('../dist/lib/upload/backends/s3');
@@ -219,6 +220,37 @@ describe('S3 uploads against a real S3-protocol server', function () {
     assert.deepStrictEqual([r.msg.uplink.error.class, r.msg.uplink.error.code], ['retryable', 'ECONNREFUSED']);
     await t.close();
     await other.destroy();
+  });
+
+  it('times out an upload the store stops answering (retryable TIMEOUT); a flow that stops aborts it (ABORTED)', async function () {
+    this.timeout(20000);
+    // A store that takes every request and never answers.
+    const held = new Set();
+    const silent = http.createServer((req, res) => {
+      held.add(res);
+      req.resume();
+    });
+    await new Promise((resolve) => silent.listen(0, '127.0.0.1', () => resolve(undefined)));
+    const endpoint = `http://127.0.0.1:${/** @type {import('net').AddressInfo} */ (silent.address()).port}`;
+    const quick = target(s3, { endpoint, timeout: 1 });
+    // Its timer (60 s) outlasts the test's own limit: only the flow's stop can end this one in time.
+    const patient = target(s3, { endpoint, timeout: 60 });
+    try {
+      const { file } = writeFile(dir, 'hang.jpg', 10 * 1024);
+      const timedOut = /** @type {Sent} */ (await new Uploader(quick, '{name}').upload({ uplink: { file } }, never));
+      assert.deepStrictEqual([timedOut.msg.uplink.error.class, timedOut.msg.uplink.error.code], ['retryable', 'TIMEOUT']);
+      const u = new Uploader(patient, '{name}');
+      const closing = new AbortController();
+      setTimeout(() => closing.abort(), 200);
+      const aborted = /** @type {Sent} */ (await u.upload({ uplink: { file } }, closing.signal));
+      assert.deepStrictEqual([aborted.msg.uplink.error.class, aborted.msg.uplink.error.code], ['retryable', 'ABORTED']);
+      assert.strictEqual(u.active, 0);
+    } finally {
+      await quick.close();
+      await patient.close();
+      for (const res of held) res.destroy();
+      await new Promise((resolve) => silent.close(() => resolve(undefined)));
+    }
   });
 
   it('validates the S3 settings once, listing every problem', function () {
