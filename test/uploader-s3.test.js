@@ -2,6 +2,7 @@
 const assert = require('assert');
 const crypto = require('crypto');
 const fs = require('fs');
+const http = require('http');
 const path = require('path');
 const helper = require('node-red-node-test-helper');
 const { S3Backend, parseS3Settings } = require('../dist/lib/upload/backends/s3');
@@ -195,6 +196,21 @@ describe('S3 uploads against a real S3-protocol server', function () {
     await t.close();
   });
 
+  it('puts a small file whole, and refuses one whose size changed since it was looked at (permanent FILE_CHANGED)', async function () {
+    const t = target(s3);
+    const { file, buf } = writeFile(dir, 'still.jpg', 100 * 1024 + 7, 3);
+    const item = (key, bytes) => ({ key, file, bytes, contentType: 'image/jpeg', metadata: {}, fields: {}, signal: never });
+    const r = await t.backend.upload(item('same.jpg', buf.length));
+    assert.strictEqual(r.bytes, buf.length);
+    assert.ok((await s3.get('same.jpg')).body.equals(buf), 'bytes identical');
+    // Looked at smaller than it is (it grew) and larger than it is (it shrank): nothing is stored under either key.
+    for (const [key, bytes] of [['grew.jpg', buf.length - 1], ['shrank.jpg', buf.length + 1]]) {
+      await assert.rejects(t.backend.upload(item(key, bytes)), (/** @type {any} */ e) => e.code === 'FILE_CHANGED' && e.errorClass === 'permanent');
+      await assert.rejects(s3.get(key));
+    }
+    await t.close();
+  });
+
   it('classifies an unreachable server as retryable', async function () {
     const other = await new S3Server().start();
     const t = target(other);
@@ -204,6 +220,37 @@ describe('S3 uploads against a real S3-protocol server', function () {
     assert.deepStrictEqual([r.msg.uplink.error.class, r.msg.uplink.error.code], ['retryable', 'ECONNREFUSED']);
     await t.close();
     await other.destroy();
+  });
+
+  it('times out an upload the store stops answering (retryable TIMEOUT); a flow that stops aborts it (ABORTED)', async function () {
+    this.timeout(20000);
+    // A store that takes every request and never answers.
+    const held = new Set();
+    const silent = http.createServer((req, res) => {
+      held.add(res);
+      req.resume();
+    });
+    await new Promise((resolve) => silent.listen(0, '127.0.0.1', () => resolve(undefined)));
+    const endpoint = `http://127.0.0.1:${/** @type {import('net').AddressInfo} */ (silent.address()).port}`;
+    const quick = target(s3, { endpoint, timeout: 1 });
+    // Its timer (60 s) outlasts the test's own limit: only the flow's stop can end this one in time.
+    const patient = target(s3, { endpoint, timeout: 60 });
+    try {
+      const { file } = writeFile(dir, 'hang.jpg', 10 * 1024);
+      const timedOut = /** @type {Sent} */ (await new Uploader(quick, '{name}').upload({ uplink: { file } }, never));
+      assert.deepStrictEqual([timedOut.msg.uplink.error.class, timedOut.msg.uplink.error.code], ['retryable', 'TIMEOUT']);
+      const u = new Uploader(patient, '{name}');
+      const closing = new AbortController();
+      setTimeout(() => closing.abort(), 200);
+      const aborted = /** @type {Sent} */ (await u.upload({ uplink: { file } }, closing.signal));
+      assert.deepStrictEqual([aborted.msg.uplink.error.class, aborted.msg.uplink.error.code], ['retryable', 'ABORTED']);
+      assert.strictEqual(u.active, 0);
+    } finally {
+      await quick.close();
+      await patient.close();
+      for (const res of held) res.destroy();
+      await new Promise((resolve) => silent.close(() => resolve(undefined)));
+    }
   });
 
   it('validates the S3 settings once, listing every problem', function () {

@@ -18,11 +18,12 @@ export interface Tx {
 /** Prepared statements kept per connection: every statement text the queue runs, with room for the ack's variants. */
 const MAX_PREPARED = 64;
 /**
- * With checkpoints taken aside (see checkpointAside): one after this many commits, about SQLite's own 1000 pages at
- * the few pages a queue commit writes. The connection's own automatic checkpoint stays, at this many pages, only
- * for a WAL the other connection could not keep small (a burst of large inline items).
+ * With checkpoints taken aside (see checkpointAside): one each time the WAL has grown by about SQLite's own 1000
+ * pages, counted as commits times the pages a commit wrote on average since the last checkpoint (which tells how
+ * many pages it found). The connection's own automatic checkpoint stays, at 8000 pages, only for a WAL the other
+ * connection could not keep small (a burst of large inline items).
  */
-const CHECKPOINT_EVERY_COMMITS = 128;
+const CHECKPOINT_PAGES = 1000;
 const FALLBACK_AUTOCHECKPOINT_PAGES = 8000;
 
 
@@ -63,10 +64,13 @@ export class Database {
   private readonly counts: DbCounters = { statements: 0, commits: 0 };
   /** By SQL text, least recently used first. */
   private readonly prepared = new Map<string, sqlite3.Statement>();
-  /** The second connection that copies the WAL into the database file (see checkpointAside). */
+  /** Whether checkpoints are taken aside (see checkpointAside), and the connection that takes them, once opened. */
+  private aside = false;
   private checkpointer?: sqlite3.Database;
   private checkpointing?: Promise<void>;
   private commitsSinceCheckpoint = 0;
+  /** WAL pages a commit writes, on average (a queue's commits write a few: an enqueue 4, an ack and lease 6 to 9). */
+  private pagesPerCommit = 4;
 
   private constructor(private readonly db: sqlite3.Database, readonly file: string) {}
 
@@ -105,10 +109,46 @@ export class Database {
    * database file and fsyncs both: on an SD card that can take a second, and every write queued behind it (a
    * capture's enqueue, the acks) would wait that long. From a connection of their own they run beside the writes
    * (SQLite lets one checkpoint run while a writer appends to the WAL), on another thread of the pool. A checkpoint
-   * is as crash-safe from one connection as from another; a failed one is tried again after the next commits.
+   * is as crash-safe from one connection as from another; a failed one is tried again after the next commits. The
+   * second connection opens at the first checkpoint (a queue that hardly writes never needs it); if it cannot be
+   * opened, this connection checkpoints by itself again, as SQLite does by default.
    */
   async checkpointAside(): Promise<void> {
-    if (this.checkpointer) return;
+    if (this.aside) return;
+    await this.exec(`PRAGMA wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+    this.aside = true;
+  }
+
+  private committed(): void {
+    if (!this.aside || this.checkpointing || ++this.commitsSinceCheckpoint * this.pagesPerCommit < CHECKPOINT_PAGES) return;
+    const commits = this.commitsSinceCheckpoint;
+    this.commitsSinceCheckpoint = 0;
+    this.checkpointing = this.checkpoint(commits).finally(() => {
+      this.checkpointing = undefined;
+    });
+  }
+
+  private async checkpoint(commits: number): Promise<void> {
+    if (this.closed) return;
+    if (!this.checkpointer) {
+      try {
+        this.checkpointer = await this.openCheckpointer();
+      } catch {
+        this.aside = false;
+        await this.exec('PRAGMA wal_autocheckpoint = 1000').catch(() => undefined);
+        return;
+      }
+    }
+    const other = this.checkpointer;
+    // PASSIVE: copies what no reader still needs, never waits for anyone, never blocks a writer. It answers how many
+    // pages the WAL holds: those written since the last checkpoint, which emptied it.
+    const log = await new Promise<number>((resolve) =>
+      other.get('PRAGMA wal_checkpoint(PASSIVE)', (err: Error | null, row?: { log?: number }) => resolve(err ? 0 : Number(row?.log ?? 0))),
+    );
+    if (log > 0) this.pagesPerCommit = Math.max(1, Math.min(CHECKPOINT_PAGES, log / commits));
+  }
+
+  private async openCheckpointer(): Promise<sqlite3.Database> {
     const other = await new Promise<sqlite3.Database>((resolve, reject) => {
       const db = new sqlite3.Database(this.file, sqlite3.OPEN_READWRITE, (err) => (err ? reject(err) : resolve(db)));
     });
@@ -116,24 +156,11 @@ export class Database {
       await new Promise<void>((resolve, reject) =>
         other.exec(`PRAGMA busy_timeout = 5000; PRAGMA synchronous = ${this.durableMode}`, (err) => (err ? reject(err) : resolve())),
       );
+      return other;
     } catch (e) {
       await new Promise<void>((resolve) => other.close(() => resolve()));
       throw e;
     }
-    this.checkpointer = other;
-    await this.exec(`PRAGMA wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-  }
-
-  private committed(): void {
-    if (!this.checkpointer || this.checkpointing || ++this.commitsSinceCheckpoint < CHECKPOINT_EVERY_COMMITS) return;
-    this.commitsSinceCheckpoint = 0;
-    const other = this.checkpointer;
-    this.checkpointing = new Promise<void>((resolve) => {
-      // PASSIVE: copies what no reader still needs, never waits for anyone, never blocks a writer.
-      other.get('PRAGMA wal_checkpoint(PASSIVE)', () => resolve());
-    }).then(() => {
-      this.checkpointing = undefined;
-    });
   }
 
   /** Runs fn alone on the connection, outside any write transaction of its own. */
@@ -154,12 +181,10 @@ export class Database {
     if (this.closed) return Promise.resolve();
     return this.read(async () => undefined).then(async () => {
       this.closed = true;
+      await this.checkpointing;
       const other = this.checkpointer;
       this.checkpointer = undefined;
-      if (other) {
-        await this.checkpointing;
-        await new Promise<void>((resolve) => other.close(() => resolve()));
-      }
+      if (other) await new Promise<void>((resolve) => other.close(() => resolve()));
       // SQLite refuses to close a connection that still has prepared statements.
       const statements = [...this.prepared.values()];
       this.prepared.clear();

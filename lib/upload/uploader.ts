@@ -115,14 +115,18 @@ export class Uploader {
       const scope = backend.resumeScope?.();
       if (provider && itemId !== undefined && scope) it.resume = resumeHandle(provider, itemId, scope);
       // The timeout is for an upload that stops moving, not for a long one: every byte that goes out restarts it.
-      const idle = new AbortController();
+      // One controller ends the upload for either reason (the flow stopping, or the timer). AbortSignal.any would
+      // also do, at a cost per upload: the flow's signal keeps a weak reference to each, which Node 20 never drops.
+      const stop = new AbortController();
       const timeoutMs = this.target.limits.timeoutMs;
       let timer: NodeJS.Timeout | undefined;
       let ended = false;
       const arm = () => {
-        if (timer) clearTimeout(timer);
         // A late progress report (a stream flushing after the answer) must not start a timer nobody clears.
-        if (!ended) timer = setTimeout(() => idle.abort(timeoutError(timeoutMs)), timeoutMs);
+        if (ended) return;
+        // Put off, not made anew, at every report: a large upload reports thousands of times.
+        if (timer) timer.refresh();
+        else timer = setTimeout(() => stop.abort(timeoutError(timeoutMs)), timeoutMs);
       };
       // Once per upload: a backend says what it decided, and never per part, but the same text twice is once too many.
       const said = new Set<string>();
@@ -151,12 +155,16 @@ export class Uploader {
       const lane = it.bytes >= (backend.largeAbove ?? DEFAULT_LARGE_BYTES) ? this.target.largeSlots : this.target.slots;
       const result = await lane.run(async () => {
         arm();
-        it.signal = AbortSignal.any([closing, idle.signal]);
+        const onClosing = () => stop.abort(closing.reason);
+        if (closing.aborted) onClosing();
+        else closing.addEventListener('abort', onClosing, { once: true });
+        it.signal = stop.signal;
         try {
           return await backend.upload(it);
         } finally {
           ended = true;
           clearTimeout(timer);
+          closing.removeEventListener('abort', onClosing);
         }
       });
       if (provider && scope && backend.abandon) this.sweepAbandoned(provider, scope);

@@ -523,6 +523,9 @@ export class S3Backend implements StorageBackend {
  * A small file read whole, when its size is known (the uploader stat()ed it): open, one read for one byte more than
  * expected (which shows a file that grew), close. readFile would fstat it too; and the upload need not wait for the
  * close of a file opened only to read it. Returns what was read: shorter or longer than `bytes` when the file changed.
+ * A read that comes back short having reached the expected size is the end: no second read to hear it say 0 (each
+ * read is a trip through the thread pool, and at 16 uploads at once the event loop is what limits the drain). A file
+ * system may read short before its end, so a short read that has not reached the size reads on.
  */
 async function readWhole(file: string, bytes: number): Promise<Buffer> {
   const fh = await fs.promises.open(file, 'r');
@@ -530,9 +533,11 @@ async function readWhole(file: string, bytes: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(bytes + 1);
     let got = 0;
     while (got < buf.length) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
+      const want = buf.length - got;
+      const { bytesRead } = await fh.read(buf, got, want, got);
       if (bytesRead === 0) break;
       got += bytesRead;
+      if (bytesRead < want && got >= bytes) break;
     }
     return buf.subarray(0, got);
   } finally {
