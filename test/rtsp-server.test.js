@@ -7,6 +7,7 @@ const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { available, unavailableReason, startRtspServer, startSilentServer } = require('./support/rtsp-server');
 const { exitsWhenStdinCloses } = require('./support/gst-process');
 const { hasFfmpeg, runFfmpeg } = require('./support/ffmpeg');
+const { skipUnless } = require('./support/skip');
 const { refused } = require('./support/net');
 const { alive } = require('./support/procs');
 
@@ -19,14 +20,10 @@ describe('RTSP test server', function () {
   let dir;
 
   before(function () {
-    if (!available()) {
-      console.log(`      skipped: ${unavailableReason()}`);
-      this.skip();
-    }
-    if (!hasFfmpeg()) {
-      console.log('      skipped: ffmpeg is not installed');
-      this.skip();
-    }
+    skipUnless(this, [
+      [available(), unavailableReason()],
+      [hasFfmpeg(), 'ffmpeg is not installed'],
+    ]);
   });
 
   beforeEach(() => {

@@ -6,6 +6,7 @@ const vm = require('vm');
 const { decodeTimecode, decodeTimecodeFromRgba, timecodeDecoderSource, drawTimecode } = require('./support/timecode');
 const { available, unavailableReason, startRtspServer } = require('./support/rtsp-server');
 const { hasFfmpeg, runFfmpeg } = require('./support/ffmpeg');
+const { skipUnless } = require('./support/skip');
 
 const W = 640;
 const H = 360;
@@ -84,14 +85,10 @@ describe('time code in frames: the camera stand-in', function () {
   let server;
 
   before(function () {
-    if (!available()) {
-      console.log(`      skipped: ${unavailableReason()}`);
-      this.skip();
-    }
-    if (!hasFfmpeg()) {
-      console.log('      skipped: ffmpeg is not installed');
-      this.skip();
-    }
+    skipUnless(this, [
+      [available(), unavailableReason()],
+      [hasFfmpeg(), 'ffmpeg is not installed'],
+    ]);
   });
 
   afterEach(async () => {
