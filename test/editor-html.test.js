@@ -80,6 +80,22 @@ describe('editor html', function () {
     }
   });
 
+  it('gives both dashboard widgets the group and size settings and rows, ahead of their own, in the dashboard category', function () {
+    const { page, registered } = editorPage();
+    for (const { file } of editors) for (const code of scriptsOf(fs.readFileSync(file, 'utf8'))) vm.runInContext(code, page);
+    const own = { 'ui-uplink-status': ['queue', 'connectivity', 'capture', 'actions'], 'ui-uplink-live': ['label', 'recorder', 'capture'] };
+    for (const [type, fields] of Object.entries(own)) {
+      const def = registered[type];
+      assert.deepStrictEqual(Object.keys(def.defaults), ['name', 'group', 'order', 'width', 'height', ...fields], type);
+      assert.deepStrictEqual(Object.keys(def).slice(0, 3), ['category', 'color', 'defaults'], type);
+      assert.strictEqual(def.category, 'dashboard 2', type);
+      assert.strictEqual(def.defaults.group.type, 'ui-group', type);
+      assert.strictEqual(typeof def.oneditprepare, 'function', type);
+      const html = fs.readFileSync(path.join(ROOT, 'dist', 'nodes', type, `${type}.html`), 'utf8');
+      for (const id of ['name', 'group', 'width', 'height', 'size']) assert.strictEqual(html.split(`id="node-input-${id}"`).length, 2, `${type}: one node-input-${id}`);
+    }
+  });
+
   it('splits a login off a pasted camera URL exactly as the runtime does', function () {
     const { splitUrlLogin } = require('../dist/lib/util/url-login');
     const { page } = editorPage();

@@ -3,9 +3,12 @@
 // ffmpeg publishes the camera stand-in's stream to it (RECORD, no re-encoding), and PLAY clients read it back.
 const assert = require('assert');
 const childProcess = require('child_process');
-const net = require('net');
 const path = require('path');
 const { waitFor } = require('./support/tmp');
+const { exitsWhenStdinCloses } = require('./support/gst-process');
+const { hasFfmpeg, runFfmpeg } = require('./support/ffmpeg');
+const { skipUnless } = require('./support/skip');
+const { refused } = require('./support/net');
 const rtsp = require('./support/rtsp-server');
 const record = require('./support/rtsp-record-server');
 const { decodeTimecode } = require('./support/timecode');
@@ -13,41 +16,9 @@ const { alive } = require('./support/procs');
 
 const withLogin = (url, login) => url.replace('rtsp://', `rtsp://${login}@`);
 
-/**
- * Runs ffmpeg (bounded); answers { done, stop, output }: done resolves { code, stdout, stderr } at exit, stop() kills
- * it, output() is its stdout so far.
- */
-function ffmpeg(args, timeout = 30000) {
-  const p = childProcess.spawn('ffmpeg', ['-nostdin', '-v', 'error', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = [];
-  let stderr = '';
-  p.stdout.on('data', (d) => out.push(d));
-  p.stderr.on('data', (d) => (stderr += d));
-  const timer = setTimeout(() => p.kill('SIGKILL'), timeout);
-  const done = new Promise((resolve, reject) => {
-    p.on('error', reject);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr });
-    });
-  });
-  return { done, stop: () => p.kill('SIGKILL'), output: () => Buffer.concat(out).toString() };
-}
-
 /** Publishes `camUrl` (copy) to `target` for up to `seconds`. */
 function publish(camUrl, target, seconds = 30) {
-  return ffmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-probesize', '32', '-i', camUrl, '-c', 'copy', '-t', String(seconds), '-f', 'rtsp', '-rtsp_transport', 'tcp', target], (seconds + 15) * 1000);
-}
-
-function refused(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on('error', () => resolve(true));
-  });
+  return runFfmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-probesize', '32', '-i', camUrl, '-c', 'copy', '-t', String(seconds), '-f', 'rtsp', '-rtsp_transport', 'tcp', target], (seconds + 15) * 1000);
 }
 
 describe('RTSP record test server (relay target)', function () {
@@ -58,16 +29,11 @@ describe('RTSP record test server (relay target)', function () {
   let running = [];
 
   before(function () {
-    for (const [ok, why] of [
+    skipUnless(this, [
       [rtsp.available(), rtsp.unavailableReason()],
       [record.available(), record.unavailableReason()],
-      [childProcess.spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status === 0, 'ffmpeg is not installed'],
-    ]) {
-      if (!ok) {
-        console.log(`      skipped: ${why}`);
-        this.skip();
-      }
-    }
+      [hasFfmpeg(), 'ffmpeg is not installed'],
+    ]);
   });
 
   afterEach(async () => {
@@ -102,17 +68,17 @@ describe('RTSP record test server (relay target)', function () {
     const publisher = start(publish(camUrl, withLogin(server.url, 'relay:r3lay')));
     await waitFor(async () => (await server.publishers()) === 1, { what: 'the publisher to record', timeout: 15000, interval: 200 });
 
-    const play = await ffmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', playUrl, '-frames:v', '5', '-f', 'null', '-']).done;
+    const play = await runFfmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', playUrl, '-frames:v', '5', '-f', 'null', '-']).done;
     assert.strictEqual(play.code, 0, play.stderr);
     const probe = childProcess.execFileSync('ffprobe', ['-v', 'error', '-rtsp_transport', 'tcp', '-timeout', '5000000', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', playUrl], { encoding: 'utf8', timeout: 20000 });
     assert.strictEqual(probe.trim(), 'h264,640,360');
     // The camera's picture comes through: its time code decodes from a frame read at /live.
     const started = Date.now();
-    const frame = await ffmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', playUrl, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'gray', '-']).done;
+    const frame = await runFfmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', playUrl, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'gray', '-']).done;
     assert.strictEqual(frame.code, 0, frame.stderr);
     const ms = decodeTimecode(frame.stdout, 640, 360);
     assert.ok(ms !== null && ms >= started - 5000 && ms <= Date.now(), `time code ${ms}, read started ${started}`);
-    const badPlay = await ffmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', withLogin(server.playUrl, 'relay:wrong'), '-frames:v', '1', '-f', 'null', '-']).done;
+    const badPlay = await runFfmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', withLogin(server.playUrl, 'relay:wrong'), '-frames:v', '1', '-f', 'null', '-']).done;
     assert.notStrictEqual(badPlay.code, 0);
     assert.match(badPlay.stderr, /401/);
 
@@ -129,7 +95,7 @@ describe('RTSP record test server (relay target)', function () {
     assert.strictEqual(await server.publishers(), 0);
     start(publish(camUrl, withLogin(server.url, 'relay:r3lay')));
     await waitFor(async () => (await server.publishers()) === 1, { what: 'the new publisher to record', timeout: 15000, interval: 200 });
-    const again = await ffmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', playUrl, '-frames:v', '5', '-f', 'null', '-']).done;
+    const again = await runFfmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', playUrl, '-frames:v', '5', '-f', 'null', '-']).done;
     assert.strictEqual(again.code, 0, again.stderr);
   });
 
@@ -138,7 +104,7 @@ describe('RTSP record test server (relay target)', function () {
     server = await record.startRecordServer();
     const publisher = start(publish(cam.url, server.url));
     await waitFor(async () => (await server.publishers()) === 1, { what: 'the publisher to record', timeout: 15000, interval: 200 });
-    const viewer = start(ffmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', server.playUrl, '-t', '30', '-progress', 'pipe:1', '-f', 'null', '-']));
+    const viewer = start(runFfmpeg(['-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', server.playUrl, '-t', '30', '-progress', 'pipe:1', '-f', 'null', '-']));
     // Playing, not just connected: a viewer still in DESCRIBE when the publisher goes waits there for the next one.
     await waitFor(() => /frame=[1-9]/.test(viewer.output()), { what: 'the viewer to decode frames', timeout: 15000, interval: 200 });
     assert.strictEqual(await server.clients(), 2);
@@ -151,19 +117,6 @@ describe('RTSP record test server (relay target)', function () {
   });
 
   it('exits when the stdin of its process closes', async () => {
-    const child = childProcess.spawn('/usr/bin/python3', [path.join(__dirname, 'fixtures', 'rtsp_record_server.py'), '0'], { stdio: ['pipe', 'pipe', 'ignore'] });
-    try {
-      await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('timed out waiting for the port line')), 15000);
-        child.stdout.once('data', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      child.stdin.end();
-      await waitFor(() => child.exitCode !== null || child.signalCode !== null, { what: 'the server to exit', timeout: 10000 });
-    } finally {
-      child.kill('SIGKILL');
-    }
+    assert.strictEqual(await exitsWhenStdinCloses(path.join(__dirname, 'fixtures', 'rtsp_record_server.py')), true);
   });
 });

@@ -2,41 +2,17 @@
 // Self-test of the RTSP camera stand-in (test/support/rtsp-server.js) that the clip and recorder tests rely on.
 const assert = require('assert');
 const childProcess = require('child_process');
-const net = require('net');
 const path = require('path');
 const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { available, unavailableReason, startRtspServer, startSilentServer } = require('./support/rtsp-server');
+const { exitsWhenStdinCloses } = require('./support/gst-process');
+const { hasFfmpeg, runFfmpeg } = require('./support/ffmpeg');
+const { skipUnless } = require('./support/skip');
+const { refused } = require('./support/net');
 const { alive } = require('./support/procs');
 
-function hasFfmpeg() {
-  return childProcess.spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status === 0;
-}
-
-/** Runs ffmpeg to completion (bounded), resolving { code, stderr }. */
-function ffmpeg(args, timeout = 20000) {
-  return new Promise((resolve, reject) => {
-    const p = childProcess.spawn('ffmpeg', ['-nostdin', '-y', '-v', 'error', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeout);
-    p.on('error', reject);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
-}
-
-function refused(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on('error', () => resolve(true));
-  });
-}
+/** Runs ffmpeg to completion (bounded, overwriting its output file), resolving { code, stdout, stderr }. */
+const ffmpeg = (args, timeout = 20000) => runFfmpeg(['-y', ...args], timeout).done;
 
 describe('RTSP test server', function () {
   this.timeout(60000);
@@ -44,14 +20,10 @@ describe('RTSP test server', function () {
   let dir;
 
   before(function () {
-    if (!available()) {
-      console.log(`      skipped: ${unavailableReason()}`);
-      this.skip();
-    }
-    if (!hasFfmpeg()) {
-      console.log('      skipped: ffmpeg is not installed');
-      this.skip();
-    }
+    skipUnless(this, [
+      [available(), unavailableReason()],
+      [hasFfmpeg(), 'ffmpeg is not installed'],
+    ]);
   });
 
   beforeEach(() => {
@@ -114,20 +86,7 @@ describe('RTSP test server', function () {
   });
 
   it('exits when the stdin of its process closes', async () => {
-    const child = childProcess.spawn('/usr/bin/python3', [path.join(__dirname, 'fixtures', 'rtsp_server.py'), '0'], { stdio: ['pipe', 'pipe', 'ignore'] });
-    try {
-      await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('timed out waiting for the port line')), 15000);
-        child.stdout.once('data', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      child.stdin.end();
-      await waitFor(() => child.exitCode !== null || child.signalCode !== null, { what: 'the server to exit', timeout: 10000 });
-    } finally {
-      child.kill('SIGKILL');
-    }
+    assert.strictEqual(await exitsWhenStdinCloses(path.join(__dirname, 'fixtures', 'rtsp_server.py')), true);
   });
 
   it('a silent server accepts and never answers', async () => {

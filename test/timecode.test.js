@@ -2,10 +2,11 @@
 // The wall-clock time the camera stand-in draws into its frames (startRtspServer({ timecode: true })) and the decoders
 // in test/support/timecode.js that live-view tests read it back with.
 const assert = require('assert');
-const childProcess = require('child_process');
 const vm = require('vm');
 const { decodeTimecode, decodeTimecodeFromRgba, timecodeDecoderSource, drawTimecode } = require('./support/timecode');
 const { available, unavailableReason, startRtspServer } = require('./support/rtsp-server');
+const { hasFfmpeg, runFfmpeg } = require('./support/ffmpeg');
+const { skipUnless } = require('./support/skip');
 
 const W = 640;
 const H = 360;
@@ -22,21 +23,7 @@ function toRgba(gray) {
 }
 
 /** Runs ffmpeg to completion (bounded), resolving { code, stdout, stderr }. */
-function ffmpeg(args, timeout = 20000) {
-  return new Promise((resolve, reject) => {
-    const p = childProcess.spawn('ffmpeg', ['-nostdin', '-v', 'error', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out = [];
-    let stderr = '';
-    p.stdout.on('data', (d) => out.push(d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeout);
-    p.on('error', reject);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr });
-    });
-  });
-}
+const ffmpeg = (args, timeout = 20000) => runFfmpeg(args, timeout).done;
 
 /** One frame of `url` as raw pixels (`pixFmt` gray or rgba, optionally scaled), and when the grab started. */
 async function grab(url, { pixFmt = 'gray', size = null } = {}) {
@@ -98,14 +85,10 @@ describe('time code in frames: the camera stand-in', function () {
   let server;
 
   before(function () {
-    if (!available()) {
-      console.log(`      skipped: ${unavailableReason()}`);
-      this.skip();
-    }
-    if (childProcess.spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status !== 0) {
-      console.log('      skipped: ffmpeg is not installed');
-      this.skip();
-    }
+    skipUnless(this, [
+      [available(), unavailableReason()],
+      [hasFfmpeg(), 'ffmpeg is not installed'],
+    ]);
   });
 
   afterEach(async () => {

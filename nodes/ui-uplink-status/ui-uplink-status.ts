@@ -1,16 +1,15 @@
-import fs from 'fs';
-import path from 'path';
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
-import type { Request, RequestHandler, Response } from 'express';
+import type { Request, Response } from 'express';
 import type { OfflineQueue } from '../../lib/queue/engine';
 import type { QueueStats } from '../../lib/queue/status';
 import type { Msg, Uplink } from '../../lib/message/uplink';
 import { StatusBoard } from '../../lib/dashboard/board';
-import { parseStatusWidgetConfig, StatusWidgetConfig } from '../../lib/dashboard/config';
+import { parseStatusWidgetConfig } from '../../lib/dashboard/config';
 import { ActionError, parseStatusAction } from '../../lib/dashboard/actions';
 import { FlowNodeDef, targetsFedBy } from '../../lib/dashboard/wiring';
 import { describeDbError } from '../../lib/queue/status';
 import { EditorConfig, registerNode } from '../common/node';
+import { dashboardGroupOf, dashboardMiddleware, pushToBrowsers, registerWidget, sendImageFile, widgetConfigOf } from '../common/dashboard';
 import type { QueueNode } from '../common/queue-node';
 import type { CapturePublisher, LinkPublisher } from '../common/watch';
 import type { TargetConfigNode } from '../common/target-config';
@@ -22,25 +21,12 @@ import type { TargetConfigNode } from '../common/target-config';
 
 const TYPE = 'ui-uplink-status';
 const QUEUE_TYPE = 'uplink-offline-queue';
-/** The Vue component, as package.json's "node-red-dashboard-2" section names it. */
 /** Days of outages the widget lists. */
 const OUTAGE_DAYS = 7;
 /** Without changes in the queue, the budgets are drawn again this often (a new day starts, another queue sends). */
 const BUDGET_REFRESH_MS = 60_000;
-const COMPONENT = { name: TYPE, src: `${TYPE}.umd.js`, component: 'UIUplinkStatus' };
-const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
-const PACKAGE_NAME = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { name: string }).name;
-
-/** The parts of Dashboard 2.0's ui-group and ui-base nodes a widget uses (their documented widget API). */
-interface DashboardBase {
-  emit(event: string, msg: NodeMessage, node: Node): void;
-  stores: { data: { save(base: DashboardBase, node: Node, msg: NodeMessage): void } };
-  ui?: { widgets?: Map<string, { src?: unknown }> };
-}
-interface DashboardGroup extends Node {
-  register(node: Node, config: object, events: object): void;
-  getBase(): DashboardBase;
-}
+/** The Vue component, as package.json's "node-red-dashboard-2" section names it. */
+const COMPONENT = { type: TYPE, component: 'UIUplinkStatus' };
 
 interface StatusNode extends Node {
   /** Retry or purge, asked by a browser through the admin endpoint below; resolves to what the queue did. */
@@ -53,20 +39,10 @@ export = function (RED: NodeAPI) {
   function UplinkStatusNode(this: StatusNode, def: EditorConfig<{ group: string }>) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const group = RED.nodes.getNode(String(def.group ?? '')) as DashboardGroup | null;
-    if (!group || typeof group.register !== 'function' || typeof group.getBase !== 'function') {
-      node.status({ fill: 'red', shape: 'ring', text: 'needs Dashboard 2.0 and a ui-group' });
-      node.error('this widget needs Node-RED Dashboard 2.0 (@flowfuse/node-red-dashboard) and a ui-group to show it in');
-      return;
-    }
-    let config: StatusWidgetConfig;
-    try {
-      config = parseStatusWidgetConfig(def);
-    } catch (e) {
-      node.status({ fill: 'red', shape: 'ring', text: 'configuration error' });
-      node.error(`configuration error: ${(e as Error).message}`);
-      return;
-    }
+    const group = dashboardGroupOf(RED, node, def.group);
+    if (!group) return;
+    const config = widgetConfigOf(node, () => parseStatusWidgetConfig(def));
+    if (!config) return;
     const base = group.getBase();
     const board = new StatusBoard(config.actions, config.failedShown);
     const viewMessage = (): NodeMessage => ({ topic: 'uplink-status', payload: board.view() });
@@ -79,9 +55,7 @@ export = function (RED: NodeAPI) {
       pushTimer = setTimeout(() => {
         pushTimer = undefined;
         if (closed) return;
-        const msg = viewMessage();
-        base.stores.data.save(base, node, msg);
-        base.emit(`msg-input:${node.id}`, msg, node);
+        pushToBrowsers(base, node, viewMessage());
       }, 50);
     };
 
@@ -217,19 +191,20 @@ export = function (RED: NodeAPI) {
       return result;
     };
 
-    group.register(node, def, {
-      // Messages wired in are errors to list (Catch, an uploader's failure output); what the browsers get is the view.
-      beforeSend: (msg: NodeMessage) => {
-        board.noteMessage(msg as Msg);
-        return viewMessage();
+    registerWidget(
+      group,
+      node,
+      def,
+      {
+        // Messages wired in are errors to list (Catch, an uploader's failure output); what the browsers get is the view.
+        beforeSend: (msg: NodeMessage) => {
+          board.noteMessage(msg as Msg);
+          return viewMessage();
+        },
+        onInput: (msg: NodeMessage) => base.stores.data.save(base, node, msg),
       },
-      onInput: (msg: NodeMessage) => base.stores.data.save(base, node, msg),
-    });
-    // Dashboard 2.0 finds third-party widgets only in packages named node-red-dashboard-2-*: this one names its
-    // component itself, in the form the dashboard gives the ones it finds (Node-RED serves resources/ at
-    // /resources/<package>/).
-    const entry = base.ui?.widgets?.get(node.id);
-    if (entry && !entry.src) entry.src = { package: PACKAGE_NAME, path: PACKAGE_ROOT, ...COMPONENT };
+      COMPONENT,
+    );
     attach();
 
     node.on('close', (_removed: boolean, done: () => void) => {
@@ -269,19 +244,12 @@ export = function (RED: NodeAPI) {
 
   // The latest capture's image, by widget id (the file is the one the capture node reported, never a path from the
   // browser), behind the dashboard's own middleware where settings.js gives one (httpNodeAuth applies anyway).
-  const settings = RED.settings as unknown as { dashboard?: { middleware?: unknown }; ui?: { middleware?: unknown } };
-  const extra = settings.dashboard?.middleware ?? settings.ui?.middleware;
-  const middleware = (typeof extra === 'function' ? [extra] : Array.isArray(extra) ? extra : []) as RequestHandler[];
-  RED.httpNode?.get('/uplink-status/:id/capture', ...middleware, (req: Request, res: Response) => {
+  RED.httpNode?.get('/uplink-status/:id/capture', ...dashboardMiddleware(RED), (req: Request, res: Response) => {
     const u = statusNode(req)?.latestCapture;
     if (!u?.file || !/^image\//.test(u.contentType ?? '')) {
       res.status(404).end();
       return;
     }
-    res.set('Cache-Control', 'no-store');
-    res.type(u.contentType as string);
-    res.sendFile(path.resolve(u.file), (err) => {
-      if (err && !res.headersSent) res.status(404).end();
-    });
+    sendImageFile(res, u.file, u.contentType as string);
   });
 };

@@ -9,6 +9,8 @@
  *     handle.port, handle.pid (current process), handle.send(line) (to its stdin, if running),
  *     handle.kill(signal = 'SIGKILL'), handle.restart() (same port, retried for a bounded time), handle.close().
  *     onLine gets every stdout line after the port line; onStart runs before each (re)start's lines.
+ *   async exitsWhenStdinCloses(script) -> boolean
+ *     Runs a script on its own (port 0) and answers whether it exits within 10 s of its stdin closing.
  */
 const childProcess = require('child_process');
 
@@ -204,4 +206,25 @@ async function startGstServer({ script, args, name, onLine = () => {}, onStart =
   };
 }
 
-module.exports = { PYTHON, gstAvailability, startGstServer };
+/**
+ * @param {string} script
+ * @returns {Promise<boolean>}
+ */
+async function exitsWhenStdinCloses(script) {
+  const child = childProcess.spawn(PYTHON, [script, '0'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for the port line')), START_TIMEOUT_MS);
+      child.stdout.once('data', () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      });
+    });
+    child.stdin.end();
+    return await waitExit(child, 10000);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+module.exports = { PYTHON, gstAvailability, startGstServer, exitsWhenStdinCloses };

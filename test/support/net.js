@@ -1,6 +1,7 @@
 'use strict';
 // Listening on 127.0.0.1 and reading back the port, in one typed place: `server.address()` answers a string for a pipe
 // or Unix socket, which the servers here never are.
+const net = require('net');
 
 /**
  * The TCP port a listening server is bound to.
@@ -27,4 +28,20 @@ function listenLocal(server, port = 0) {
   });
 }
 
-module.exports = { portOf, listenLocal };
+/**
+ * Whether a TCP connection to 127.0.0.1:`port` is refused (nothing listens there any more).
+ * @param {number} port
+ * @returns {Promise<boolean>}
+ */
+function refused(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on('error', () => resolve(true));
+  });
+}
+
+module.exports = { portOf, listenLocal, refused };

@@ -161,5 +161,70 @@ window.uplinkEditor =
       },
     };
 
-    return { validators: validators, showDefaults: showDefaults, metadata: metadata, ffmpegSource: ffmpegSource, urlLogin: urlLogin };
+    /** The Dashboard 2.0 widgets (their html carries the dashboard-widget partial: name, group and size rows). */
+    var dashboardWidget = {
+      /**
+       * Registers a widget: in the dashboard's palette category and colour, with the settings every widget has (name,
+       * group, order, size) ahead of its own `def.defaults`. Without Dashboard 2.0 there is nothing to show a widget
+       * in: the node type still loads (a flow that has one opens), but Node-RED keeps nodes of the 'deprecated'
+       * category out of the palette.
+       */
+      register: function (type, def) {
+        var dashboard = !RED.nodes.getType || !!RED.nodes.getType('ui-group');
+        var t = function (key, fallback) {
+          var v = typeof RED._ === 'function' ? RED._(key) : key;
+          return v && v !== key ? v : fallback;
+        };
+        var defaults = {
+          name: { value: '' },
+          group: { type: 'ui-group', required: true },
+          order: { value: 0 },
+          width: { value: 0 },
+          height: { value: 0 },
+        };
+        Object.keys(def.defaults).forEach(function (k) {
+          defaults[k] = def.defaults[k];
+        });
+        var full = {
+          category: dashboard ? t('@flowfuse/node-red-dashboard/ui-base:ui-base.label.category', 'dashboard 2') : 'deprecated',
+          color: t('@flowfuse/node-red-dashboard/ui-base:ui-base.colors.medium', '#9fd6b9'),
+        };
+        Object.keys(def).forEach(function (k) {
+          full[k] = k === 'defaults' ? defaults : def[k];
+        });
+        RED.nodes.registerType(type, full);
+      },
+      /** The dialog's shared part: defaults for settings added since the node was saved, and the size button. */
+      prepare: function (node) {
+        showDefaults(node);
+        if ($.fn.elementSizer) {
+          $('#node-input-size').elementSizer({ width: '#node-input-width', height: '#node-input-height', group: '#node-input-group' });
+        }
+      },
+      /**
+       * Fills the select `#node-input-<field>` with the nodes of `type` in the flows (by id, as the runtime finds
+       * them), each shown as `label(n)` (its name, else its type) and its flow's name; `optional` adds "none".
+       */
+      pick: function (node, field, type, optional, label) {
+        var select = $('#node-input-' + field).empty();
+        if (optional) $('<option value=""></option>').text('none').appendTo(select);
+        RED.nodes.filterNodes({ type: type }).forEach(function (n) {
+          var tab = RED.nodes.workspace(n.z);
+          $('<option></option>')
+            .val(n.id)
+            .text((label ? label(n) : n.name || n.type) + (tab ? ' (' + tab.label + ')' : ''))
+            .appendTo(select);
+        });
+        select.val(node[field] || '');
+      },
+    };
+
+    return {
+      validators: validators,
+      showDefaults: showDefaults,
+      metadata: metadata,
+      ffmpegSource: ffmpegSource,
+      urlLogin: urlLogin,
+      dashboardWidget: dashboardWidget,
+    };
   })();
