@@ -14,11 +14,11 @@
 //       latency is the page's clock minus the frame's. Baseline: the same, for frames ffmpeg reads straight from the
 //       camera over RTSP (what the camera and the network cost before Uplink sees a frame).
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { execFile } = require('child_process');
 const h = require('./helpers');
 const { call, until } = require('../test/support/http-client');
+const { chromiumMissing, launchChromium } = require('../test/support/chromium');
 
 const ROOT = path.join(__dirname, '..');
 const TICK_MS = 1000 / 100; // USER_HZ
@@ -26,7 +26,6 @@ const WINDOW_S = 120;
 const WARMUP_S = 30;
 const VIEWER_WINDOW_S = 60;
 const VIEWERS = 3;
-const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
 /** The live widget's hls.js settings (ui/components/UIUplinkLive.vue), as a player on the dashboard plays. */
 const HLS_CONFIG = { liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 5, maxBufferLength: 6, maxMaxBufferLength: 10, backBufferLength: 4, enableWorker: false, lowLatencyMode: false };
 
@@ -200,7 +199,6 @@ hls.on(Hls.Events.ERROR, (e, d) => { if (d.fatal) setTimeout(() => hls.loadSourc
   const reds = [];
   let viewing = false;
   let browser;
-  let userDataDir;
   try {
     const startRed = async (name, flows, settings = {}) => {
       const red = await startNodeRed({ userDir: path.join(dir, name), flows, settings, startTimeoutMs: 30_000 });
@@ -261,19 +259,13 @@ hls.on(Hls.Events.ERROR, (e, d) => { if (d.fatal) setTimeout(() => hls.loadSourc
     });
 
     // 14c: the player.
-    if (!fs.existsSync(CHROMIUM)) {
-      ctx.rows.push({ ...rows.lat, value: NaN, baseValue: NaN, ratio: NaN, display: 'skipped', note: `skipped: ${CHROMIUM} is not installed` });
+    const noBrowser = chromiumMissing();
+    if (noBrowser) {
+      ctx.rows.push({ ...rows.lat, value: NaN, baseValue: NaN, ratio: NaN, display: 'skipped', note: `skipped: ${noBrowser}` });
     } else {
       const { timecodeDecoderSource } = require('../test/support/timecode');
-      const { chromium } = require('playwright-core');
-      userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-bench-chromium-'));
-      browser = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        timeout: 30_000,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--autoplay-policy=no-user-gesture-required'],
-      });
-      const page = await browser.newPage();
+      browser = await launchChromium();
+      const page = await browser.context.newPage();
       await page.goto(`${live.url}/player.html`);
       await page.waitForFunction('document.getElementById("v").currentTime > 2', null, { timeout: 30_000 });
       const samples = [];
@@ -303,8 +295,7 @@ hls.on(Hls.Events.ERROR, (e, d) => { if (d.fatal) setTimeout(() => hls.loadSourc
     }
   } finally {
     viewing = false;
-    if (browser) await browser.close().catch(() => undefined);
-    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+    if (browser) await browser.close();
     for (const { red, unregister } of reds) {
       await red.stop().catch(() => undefined);
       unregister();

@@ -56,8 +56,6 @@ describe('live view: the playlist in memory', function () {
     w.setInit(INIT_A, 'video/mp4');
     w.push(Buffer.from('a0'), 1, true);
     w.push(Buffer.from('a1'), 1, true);
-    w.streamEnded();
-    assert.strictEqual(w.live, false);
     w.setInit(INIT_B, 'video/mp4');
     w.push(Buffer.from('b0'), 2, true);
     const p = w.playlist();
@@ -206,5 +204,44 @@ describe('live view: settings and ffmpeg commands', function () {
     // Without the live view, the command is the recorder's own, unchanged.
     const plain = recordingArgs({ ...base, video: 'copy', listFile: '/d/r1.csv', segmentPattern: '/d/r1-%06d.mp4' });
     assert.ok(!plain.includes('tee') && plain.includes('segment'));
+  });
+});
+
+describe('live view: two recorders, one camera name', function () {
+  this.timeout(30000);
+  const helper = require('node-red-node-test-helper');
+  const recorderNode = require('../dist/nodes/recorder/recorder.js');
+  const { tmpDir, rmrf, waitFor } = require('./support/tmp');
+  helper.init(require.resolve('node-red'));
+  let dir;
+  beforeEach(function (done) {
+    dir = tmpDir('uplink-live-clash-');
+    helper.startServer(done);
+  });
+  afterEach(async function () {
+    await helper.unload();
+    await new Promise((r) => helper.stopServer(r));
+    rmrf(dir);
+  });
+
+  it('serves the first one and refuses the second with a message naming the camera, both still recording', async function () {
+    const rec = (id) => ({ id, type: 'uplink-recorder', camera: 'Gate', input: 'lavfi:testsrc=size=160x120:rate=10', segmentSeconds: 1, folder: `${dir}/${id}`, keepFreeMB: 0, liveView: true, wires: [[], []] });
+    await helper.load([recorderNode], [rec('a'), rec('b')]);
+    const errors = [];
+    for (const id of ['a', 'b']) {
+      const n = helper.getNode(id);
+      const error = n.error.bind(n);
+      n.error = (e) => {
+        errors.push({ id, text: String(e) });
+        return error(e);
+      };
+    }
+    await waitFor(() => errors.length > 0, { timeout: 15000, what: 'the second recorder to be refused its live view' });
+    assert.strictEqual(errors.length, 1);
+    assert.match(errors[0].text, /the live view \/uplink\/live\/gate\/ is already served by the recorder of camera "Gate": give this camera another name/);
+    const refused = helper.getNode(errors[0].id);
+    assert.strictEqual(refused.liveSlug, undefined, 'the live widget is not pointed at the other camera');
+    assert.match(refused.liveProblem, /already served/);
+    await waitFor(() => helper.getNode('a').recorder && helper.getNode('b').recorder && helper.getNode('a').recorder.snapshot().segments > 0 && helper.getNode('b').recorder.snapshot().segments > 0, { timeout: 15000, what: 'both recording' });
   });
 });

@@ -7,7 +7,7 @@ const path = require('path');
 const { waitFor } = require('./support/tmp');
 const { exitsWhenStdinCloses } = require('./support/gst-process');
 const { hasFfmpeg, runFfmpeg } = require('./support/ffmpeg');
-const { skipUnless } = require('./support/skip');
+const { missingNeed } = require('./support/skip');
 const { refused } = require('./support/net');
 const rtsp = require('./support/rtsp-server');
 const record = require('./support/rtsp-record-server');
@@ -29,11 +29,15 @@ describe('RTSP record test server (relay target)', function () {
   let running = [];
 
   before(function () {
-    skipUnless(this, [
+    const why = missingNeed([
       [rtsp.available(), rtsp.unavailableReason()],
       [record.available(), record.unavailableReason()],
       [hasFfmpeg(), 'ffmpeg is not installed'],
     ]);
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
   });
 
   afterEach(async () => {

@@ -7,7 +7,7 @@ const { tmpDir, rmrf, waitFor } = require('./support/tmp');
 const { available, unavailableReason, startRtspServer, startSilentServer } = require('./support/rtsp-server');
 const { exitsWhenStdinCloses } = require('./support/gst-process');
 const { hasFfmpeg, runFfmpeg } = require('./support/ffmpeg');
-const { skipUnless } = require('./support/skip');
+const { missingNeed } = require('./support/skip');
 const { refused } = require('./support/net');
 const { alive } = require('./support/procs');
 
@@ -20,10 +20,14 @@ describe('RTSP test server', function () {
   let dir;
 
   before(function () {
-    skipUnless(this, [
+    const why = missingNeed([
       [available(), unavailableReason()],
       [hasFfmpeg(), 'ffmpeg is not installed'],
     ]);
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
   });
 
   beforeEach(() => {

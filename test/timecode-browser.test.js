@@ -7,22 +7,17 @@ const assert = require('assert');
 const childProcess = require('child_process');
 const fs = require('fs');
 const http = require('http');
-const os = require('os');
 const path = require('path');
 const { tmpDir, rmrf } = require('./support/tmp');
 const { listenLocal } = require('./support/net');
 const { available, unavailableReason, startRtspServer } = require('./support/rtsp-server');
 const { timecodeDecoderSource } = require('./support/timecode');
 
-const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
+const { chromiumMissing, launchChromium } = require('./support/chromium');
 
 function missing() {
-  if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} is not installed (apt-get install -y chromium)`;
-  try {
-    require.resolve('playwright-core');
-  } catch {
-    return 'playwright-core is not installed (npm install)';
-  }
+  const browser = chromiumMissing();
+  if (browser) return browser;
   if (childProcess.spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status !== 0) return 'ffmpeg is not installed';
   if (!available()) return unavailableReason();
   return null;
@@ -33,8 +28,7 @@ describe('time code in frames: decoded in a browser', function () {
   let dir;
   let camera;
   let server;
-  let context;
-  let userDataDir;
+  let browser;
 
   before(function () {
     const why = missing();
@@ -45,10 +39,9 @@ describe('time code in frames: decoded in a browser', function () {
   });
 
   after(async () => {
-    if (context) await context.close().catch(() => undefined);
+    if (browser) await browser.close();
     if (server) await new Promise((resolve) => server.close(() => resolve(undefined)));
     if (camera) await camera.close();
-    if (userDataDir) rmrf(userDataDir);
     if (dir) rmrf(dir);
   });
 
@@ -72,16 +65,8 @@ describe('time code in frames: decoded in a browser', function () {
     });
     const port = await listenLocal(server);
 
-    const { chromium } = require('playwright-core');
-    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 30000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    context.setDefaultTimeout(15000);
-    const page = await context.newPage();
+    browser = await launchChromium();
+    const page = await browser.context.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
     const [width, height, ms] = await page.evaluate(`(async () => {
       const v = document.getElementById('v');

@@ -6,7 +6,7 @@ const vm = require('vm');
 const { decodeTimecode, decodeTimecodeFromRgba, timecodeDecoderSource, drawTimecode } = require('./support/timecode');
 const { available, unavailableReason, startRtspServer } = require('./support/rtsp-server');
 const { hasFfmpeg, runFfmpeg } = require('./support/ffmpeg');
-const { skipUnless } = require('./support/skip');
+const { missingNeed } = require('./support/skip');
 
 const W = 640;
 const H = 360;
@@ -85,10 +85,14 @@ describe('time code in frames: the camera stand-in', function () {
   let server;
 
   before(function () {
-    skipUnless(this, [
+    const why = missingNeed([
       [available(), unavailableReason()],
       [hasFfmpeg(), 'ffmpeg is not installed'],
     ]);
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
   });
 
   afterEach(async () => {

@@ -11,14 +11,13 @@
 // Without /usr/bin/chromium, playwright-core or the RTSP stand-in (python3-gi, GStreamer), the tests say why and skip.
 const assert = require('assert');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { startNodeRed, freePort } = require('./support/node-red-process');
 const rtsp = require('./support/rtsp-server');
 const { call, until, deploy } = require('./support/http-client');
 const { bodyOf } = require('./support/flow-geometry');
 
-const CHROMIUM = process.env.UPLINK_CHROMIUM || '/usr/bin/chromium';
+const { chromiumMissing, launchChromium } = require('./support/chromium');
 const ROOT = path.join(__dirname, '..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const DOCS = path.join(ROOT, 'docs');
@@ -29,12 +28,8 @@ const USER = 'viewer';
 const PASSWORD = 'live-pass-17';
 
 function missing() {
-  if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} is not installed (apt-get install -y chromium)`;
-  try {
-    require.resolve('playwright-core');
-  } catch {
-    return 'playwright-core is not installed (npm install)';
-  }
+  const browser = chromiumMissing();
+  if (browser) return browser;
   if (!rtsp.available()) return `the RTSP camera stand-in cannot run: ${rtsp.unavailableReason()}`;
   return null;
 }
@@ -84,8 +79,8 @@ describe('the live camera widget in a browser (Chromium, Dashboard 2.0, a real R
   this.timeout(240000);
   let camera;
   let red;
+  let browser;
   let context;
-  let userDataDir;
   let page;
 
   before(async function () {
@@ -111,23 +106,13 @@ describe('the live camera widget in a browser (Chromium, Dashboard 2.0, a real R
     // Deployed as the editor deploys: the credentials travel inside their nodes.
     red = await startNodeRed({ flows: [], startTimeoutMs: 40000 });
     await deploy(red, flows);
-    const { chromium } = require('playwright-core');
-    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 30000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--autoplay-policy=no-user-gesture-required'],
-      viewport: PHONE,
-    });
-    context.setDefaultTimeout(15000);
-    context.setDefaultNavigationTimeout(30000);
+    browser = await launchChromium({ viewport: PHONE });
+    context = browser.context;
     page = await context.newPage();
   });
 
   after(async function () {
-    if (context) await context.close().catch(() => undefined);
-    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+    if (browser) await browser.close();
     if (red) await red.stop().catch(() => undefined);
     if (camera) await camera.close().catch(() => undefined);
   });

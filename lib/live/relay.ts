@@ -86,10 +86,6 @@ export class RtspRelay {
     return { ...this.s };
   }
 
-  get pid(): number | undefined {
-    return this.proc?.pid;
-  }
-
   /** The camera's stream (re)started: a relay session under way ends, a new one starts with this stream. */
   setInit(init: Buffer): void {
     if (this.closed) return;

@@ -54,15 +54,10 @@ export class LastFrame {
     if (this.making?.key === key) return this.making.promise;
     const s = source();
     if (!s) return Promise.resolve(undefined);
-    const promise = jpegOfFragment(this.ffmpegPath, s.init, s.fragment).then(
-      (jpeg) => {
-        this.cached = { key, jpeg };
-        return jpeg;
-      },
-      (e: Error) => {
-        throw e;
-      },
-    );
+    const promise = jpegOfFragment(this.ffmpegPath, s.init, s.fragment).then((jpeg) => {
+      this.cached = { key, jpeg };
+      return jpeg;
+    });
     const making = { key, promise };
     this.making = making;
     const done = () => {

@@ -88,7 +88,6 @@ export class LiveStream {
   /** The run ended (ffmpeg gone): viewers keep the last playlist, the relay waits for the next run. */
   ended(): void {
     this.source = undefined;
-    this.window.streamEnded();
     this.relay?.streamEnded();
     if (!this.closed && this.state !== 'waiting') this.setState('waiting');
   }
@@ -123,11 +122,6 @@ export class LiveStream {
     return jpeg ? { jpeg, at: k.fragment.at, key } : undefined;
   }
 
-  /** The relay's ffmpeg, while it runs. */
-  get relayPid(): number | undefined {
-    return this.relay?.pid;
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -139,8 +133,7 @@ export class LiveStream {
     const s = this.source;
     this.source = undefined;
     if (s) {
-      this.window.streamEnded();
-      s.unpipe();
+        s.unpipe();
       s.resume();
     }
   }

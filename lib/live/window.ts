@@ -56,7 +56,6 @@ export class LiveWindow {
   /** Only grows, as the spec asks of EXT-X-TARGETDURATION. */
   private targetDuration = 1;
   private bytes = 0;
-  private streaming = false;
 
   constructor(options: LiveWindowOptions = {}) {
     this.size = Math.max(2, Math.min(20, Math.round(options.size ?? 4)));
@@ -74,18 +73,7 @@ export class LiveWindow {
     }
     // A fragment came before: this is a new stream whose timestamps start over, even with the same init.
     if (this.fragments.length > 0 || this.nextSeq > 0) this.pendingDiscontinuity = true;
-    this.streaming = true;
     this.dropUnusedInits();
-  }
-
-  /** The stream stopped (ffmpeg ended): the playlist stays as it was until the next one starts. */
-  streamEnded(): void {
-    this.streaming = false;
-  }
-
-  /** True between an initialization segment and the stream's end. */
-  get live(): boolean {
-    return this.streaming;
   }
 
   push(data: Buffer, duration: number, keyframe: boolean): LiveFragment | undefined {
@@ -147,12 +135,6 @@ export class LiveWindow {
 
   init(id: number): { data: Buffer; mime: string } | undefined {
     return this.inits.get(id);
-  }
-
-  /** The initialization segment and the fragments from the newest keyframe on: where a new reader can start. */
-  latestInit(): { id: number; data: Buffer; mime: string } | undefined {
-    const i = this.inits.get(this.initId);
-    return i ? { id: this.initId, ...i } : undefined;
   }
 
   /** The newest fragment that starts with a keyframe, with its initialization segment: one picture decodes from it. */

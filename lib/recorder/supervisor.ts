@@ -140,13 +140,13 @@ export class Recorder {
       event: (event, reason) => events.event({ event, ...(reason !== undefined ? { reason } : {}), ...this.snapshot() }),
     }, options.diskPollMs ?? 15_000);
     if (config.live) {
+      // The status names the live view's and the relay's states: it is told again when either changes.
+      const restate = (): void => {
+        if (this.state === 'recording') this.setStatus(this.recordingStatus());
+      };
       this.live = new LiveStream(config.live, config.source.ffmpegPath, {
-        state: () => {
-          if (this.state === 'recording') this.setStatus(this.recordingStatus());
-        },
-        changed: () => {
-          if (this.state === 'recording') this.setStatus(this.recordingStatus());
-        },
+        state: restate,
+        changed: restate,
         warn: (t) => events.warn(t),
         log: (t) => events.log(t),
       });

@@ -28,9 +28,13 @@ export interface BackendEntry {
  * Every storage backend, by the name the uploader node's "Backend" field uses. A new backend is a folder or file
  * under backends/ implementing StorageBackend, one line here, and a config node that registers this entry.
  */
+/** How the editor keeps a credential: shown as typed, or masked as a secret (Node-RED's 'password' type). */
+const SHOWN = 'text' as const;
+const MASKED = 'password' as const;
+
 export const BACKENDS = {
   s3: {
-    credentials: { accessKeyId: 'text', secretAccessKey: 'password' },
+    credentials: { accessKeyId: SHOWN, secretAccessKey: MASKED },
     createTarget(def, creds) {
       const settings = parseS3Settings(def, creds);
       return new UploadTarget((bw) => new S3Backend(settings, bw), {
@@ -41,7 +45,7 @@ export const BACKENDS = {
     },
   },
   supabase: {
-    credentials: { key: 'password' },
+    credentials: { key: MASKED },
     createTarget(def, creds) {
       const settings = parseSupabaseSettings(def, creds);
       const concurrency = Number(text(def.concurrency) || 4);
@@ -56,7 +60,7 @@ export const BACKENDS = {
     },
   },
   http: {
-    credentials: { token: 'password', username: 'text', password: 'password' },
+    credentials: { token: MASKED, username: SHOWN, password: MASKED },
     createTarget(def, creds) {
       const settings = parseHttpSettings(def, creds);
       return new UploadTarget((bw) => new HttpBackend(settings, bw), {

@@ -36,11 +36,6 @@ export function serveLive(RED: NodeAPI, slug: string, nodeId: string, camera: st
   };
 }
 
-/** The path of a camera's playlist below httpNodeRoot. */
-export function livePlaylistPath(slug: string): string {
-  return `/uplink/live/${slug}/index.m3u8`;
-}
-
 function registerRoutes(RED: NodeAPI): void {
   const app = RED.httpNode as unknown as { get?: (path: string, h: (req: Request, res: Response, next: NextFunction) => void) => void } | undefined;
   if (!app?.get || served.has(app)) return;

@@ -59,11 +59,14 @@ export = function (RED: NodeAPI) {
       node.ready = Recorder.open(config, events).then(
         (rec) => {
           node.recorder = rec;
-          if (rec.live && config.live?.view) {
+          // Closed while opening: the close handler has run already, nothing may be served after it.
+          if (rec.live && config.live?.view && !closing) {
             try {
               unserve = serveLive(RED, liveSlug(config.camera), node.id, config.camera, rec.live);
             } catch (e) {
-              // The recording goes on; only this camera's live view is missing.
+              // The recording goes on; only this camera's live view is missing (and the live widget says why).
+              node.liveSlug = undefined;
+              node.liveProblem = (e as Error).message;
               node.error((e as Error).message);
             }
           }

@@ -1,18 +1,16 @@
 'use strict';
-// Skipping a suite whose real parts are missing on this machine (GStreamer, ffmpeg), saying why in the test output.
+// What a suite needs of this machine (GStreamer, ffmpeg): the first need not met, in words to print before skipping.
+//
+//   const why = missingNeed([[available(), unavailableReason()], [hasFfmpeg(), 'ffmpeg is not installed']]);
+//   if (why) { console.log(`      skipped: ${why}`); this.skip(); }
 
 /**
- * From a `before` hook: skips the suite at the first need not met, printing its reason.
- * @param {Mocha.Context} context the hook's `this`
  * @param {Array<[boolean, string | null]>} needs each [met, why not]
+ * @returns {string | null}
  */
-function skipUnless(context, needs) {
-  for (const [ok, why] of needs) {
-    if (!ok) {
-      console.log(`      skipped: ${why}`);
-      context.skip();
-    }
-  }
+function missingNeed(needs) {
+  for (const [ok, why] of needs) if (!ok) return why || 'a part it needs is missing';
+  return null;
 }
 
-module.exports = { skipUnless };
+module.exports = { missingNeed };

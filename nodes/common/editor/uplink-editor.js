@@ -132,18 +132,18 @@ window.uplinkEditor =
         return out;
       },
       /**
-       * Moves a login out of the field `#node-input-<field>` into `username` and `password`, or into the fields a
-       * `{ url, username, password }` names (a node with a second login, as the recorder's relay); true when there
-       * was one.
+       * Moves a login out of the field `#node-input-<field>` into the User and Password fields, or into the two fields
+       * a `{ url, login: [user field, password field] }` names (a node with a second login, as the recorder's relay);
+       * true when there was one.
        */
       move: function (field) {
-        var f = typeof field === 'string' ? { url: field, username: 'username', password: 'password' } : field;
+        var f = typeof field === 'string' ? { url: field, login: ['username', 'password'] } : field;
         var el = $('#node-input-' + f.url);
         var found = urlLogin.split(el.val());
         if (found.username === undefined) return false;
         el.val(found.url);
-        $('#node-input-' + f.username).val(found.username);
-        $('#node-input-' + f.password).val(found.password || '');
+        $('#node-input-' + f.login[0]).val(found.username);
+        $('#node-input-' + f.login[1]).val(found.password || '');
         return true;
       },
       /** Moves a login out of these URL fields whenever one changes (and again at save, see `save`). */
